@@ -1,0 +1,29 @@
+// Bundles the three programs of Donjon (the CLI, the Keep Loader and the Keep runtime) and the SDK entry
+// points. The Keep runtime is one self-contained file on purpose: its SHA-384 is the measurement a
+// simulated Keep reports and `donjon measure` prints, so the build must be deterministic.
+import { build } from 'esbuild';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __donjonRequire } from 'node:module'; const require = __donjonRequire(import.meta.url);" },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: { keep: 'src/keep/main.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: { keepldr: 'src/host/keepldr/main.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
+  build({
+    ...common,
+    entryPoints: { client: 'src/client/index.ts', attestation: 'src/attestation/index.ts' },
+    outdir: 'dist',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+  }),
+]);
