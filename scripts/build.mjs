@@ -12,7 +12,9 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
   // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __donjonRequire } from 'node:module'; const require = __donjonRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __donjonRequire } from 'node:module'; const require = __donjonRequire(import.meta.url);",
+  },
 };
 
 await Promise.all([

@@ -14,6 +14,9 @@ function walk(dir, out) {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args.flatMap((a) => (statSync(a).isDirectory() ? walk(a, []) : [a])) : walk('test', []);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const files =
+  args.length > 0 ? args.flatMap((a) => (statSync(a).isDirectory() ? walk(a, []) : [a])) : walk('test', []);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);
