@@ -1,0 +1,25 @@
+import { KeepManager } from '../host/keepmgr/keepmgr.ts';
+import { loadOrCreateSimRoot } from '../host/simroot.ts';
+import { builtFile } from '../paths.ts';
+import { dataDir } from './paths.ts';
+import type { Reporter } from './report.ts';
+
+/** A Keep Manager living in the CLI's process for the duration of one command, on a loopback port. */
+export interface EmbeddedHost {
+  url: string;
+  simRootFingerprint: string;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHost> {
+  const simRoot = await loadOrCreateSimRoot(dataDir(), () =>
+    reporter.note("creating this machine's simulated AMD root of trust (once; takes a few seconds)"),
+  );
+  const manager = new KeepManager({
+    runtimePath: builtFile('keep.js'),
+    keepldrPath: builtFile('keepldr.js'),
+    simRootPath: simRoot.path,
+  });
+  const url = await manager.listen('127.0.0.1', 0);
+  return { url, simRootFingerprint: simRoot.fingerprint, close: () => manager.close() };
+}

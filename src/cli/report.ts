@@ -1,0 +1,97 @@
+import type { RunEvent, RunOutcome } from '../client/index.ts';
+
+/** The short account of a run on stderr: human lines, JSON lines (--json), or nothing (-q). */
+export class Reporter {
+  readonly #quiet: boolean;
+  readonly #json: boolean;
+
+  constructor(options: { quiet: boolean; json: boolean }) {
+    this.#quiet = options.quiet;
+    this.#json = options.json;
+  }
+
+  #emit(record: Record<string, unknown>, line: string): void {
+    if (this.#json) process.stderr.write(`${JSON.stringify(record)}\n`);
+    else if (!this.#quiet) process.stderr.write(`donjon: ${line}\n`);
+  }
+
+  note(message: string): void {
+    this.#emit({ event: 'note', message }, message);
+  }
+
+  event(e: RunEvent): void {
+    switch (e.type) {
+      case 'keep-created':
+        this.#emit(
+          { event: 'keep-created', id: e.keep.id, backend: e.keep.backend },
+          `Keep ${e.keep.id} created on backend ${e.keep.backend}`,
+        );
+        return;
+      case 'evidence-verified': {
+        const c = e.identity.claims;
+        if (!c) {
+          this.#emit(
+            { event: 'evidence-verified', attested: false },
+            'WARNING: INSECURE: this Keep has no attestation evidence; nothing proves what code runs it or where',
+          );
+          return;
+        }
+        const tcb = c.tcb;
+        this.#emit(
+          {
+            event: 'evidence-verified',
+            attested: true,
+            kind: c.kind,
+            version: c.version,
+            product: c.product,
+            measurement: c.measurement,
+            tcb,
+            debug: c.debug,
+            simulated: c.simulated,
+            rootFingerprint: c.rootFingerprint,
+          },
+          `evidence verified: ${c.kind} report v${c.version} (${c.product}), measurement ${c.measurement}, TCB bootloader ${tcb.bootloader} tee ${tcb.tee} snp ${tcb.snp} microcode ${tcb.microcode}`,
+        );
+        if (c.simulated) {
+          this.#emit(
+            { event: 'warning', simulated: true, rootFingerprint: c.rootFingerprint },
+            `WARNING: SIMULATED hardware: the evidence is signed by a simulated AMD root (SHA-256 ${c.rootFingerprint}), not by AMD; it proves which runtime runs, not that its memory is isolated`,
+          );
+        }
+        return;
+      }
+      case 'workload-sent':
+        this.#emit(
+          { event: 'workload-sent', bytes: e.bytes, sha256: e.digest },
+          `workload sent (${e.bytes} bytes, sha256 ${e.digest})`,
+        );
+        return;
+      case 'workload-started':
+        this.#emit({ event: 'workload-started' }, 'workload started');
+        return;
+    }
+  }
+
+  outcome(o: RunOutcome): void {
+    switch (o.kind) {
+      case 'exit':
+        this.#emit({ event: 'exit', code: o.code }, `workload exited with status ${o.code}`);
+        return;
+      // A trap or a limit is a failure the user must see even with -q.
+      case 'trap':
+        if (this.#json) this.#emit({ event: 'trap', message: o.message }, '');
+        else process.stderr.write(`donjon: workload trapped: ${o.message}\n`);
+        return;
+      case 'limit':
+        if (this.#json) this.#emit({ event: 'limit', limit: o.limit, message: o.message }, '');
+        else process.stderr.write(`donjon: workload stopped: ${o.message}\n`);
+        return;
+    }
+  }
+
+  /** Errors are always shown, even with -q: one line, never a stack trace. */
+  error(code: string, message: string): void {
+    if (this.#json) process.stderr.write(`${JSON.stringify({ event: 'error', code, message })}\n`);
+    else process.stderr.write(`donjon: error: ${message} (${code})\n`);
+  }
+}

@@ -1,0 +1,237 @@
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Policy } from '../attestation/index.ts';
+import {
+  checkSupportedFiles,
+  KeepManagerClient,
+  measureRuntime,
+  parseEnarxToml,
+  type RunEvent,
+  type RunOutcome,
+  runWorkload,
+  type WorkloadConfig,
+} from '../client/index.ts';
+import type { Limits } from '../protocol/messages.ts';
+import { startEmbeddedHost } from './embedded.ts';
+import { CommandError, EXIT, UsageError } from './errors.ts';
+import { Reporter } from './report.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export const runHelp = `Usage: donjon run [options] WORKLOAD.wasm [-- ARG...]
+
+Deploys a WebAssembly (WASI preview1) workload into a fresh attested Keep and streams its stdin, stdout and
+stderr through a TLS channel that ends inside the Keep. Without --host, an embedded Keep Manager on this
+machine serves the run, with this machine's simulated SEV-SNP root.
+
+Options:
+  --backend NAME            sim (default) or nil (no attestation: needs --insecure)
+  --insecure                accept a Keep without attestation evidence (nil backend)
+  --host URL                a Keep Manager to use instead of the embedded one (env DONJON_HOST)
+  --token TOKEN             bearer token for --host (env DONJON_TOKEN)
+  --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
+  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
+  --config FILE             Enarx.toml with args, env and files
+  --env NAME=VALUE          set an environment variable of the workload (repeatable)
+  --memory SIZE             linear memory limit, e.g. 64MiB
+  --timeout DURATION        wall-time limit, e.g. 30s
+  --max-output SIZE         stdout+stderr volume limit
+  -q, --quiet               print nothing but the workload's own output
+  --json                    report progress on stderr as JSON lines
+  -h, --help                show this help
+
+Exit status: the workload's own, or 134 for a trap, 124 for the time limit, 137 for another limit,
+2 for a usage error, 3 when the Keep's evidence is refused, 4 when the host or the Keep fails.`;
+
+const REFUSAL_CODES = new Set([
+  'ERR_KEEP_NOT_ATTESTED',
+  'ERR_KEEP_BINDING_MISMATCH',
+  'ERR_KEEP_NONCE_MISMATCH',
+  'ERR_KEEP_CERT_MALFORMED',
+  'ERR_KEEP_CERT_NOT_SELF_SIGNED',
+  'ERR_KEEP_CERT_EXPIRED',
+]);
+
+function readWorkload(path: string): Uint8Array {
+  let bytes: Buffer;
+  try {
+    if (!statSync(path).isFile()) throw new UsageError(`Cannot read workload ${path}: not a file`);
+    bytes = readFileSync(path);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `Cannot read workload ${path}: ${code === 'ENOENT' ? 'no such file' : String(code)}`,
+    );
+  }
+  if (bytes.length < 8 || bytes.readUInt32BE(0) !== 0x0061736d) {
+    throw new UsageError(`Cannot run ${path}: not a WebAssembly module (no \\0asm header)`);
+  }
+  if (bytes.readUInt32LE(4) !== 1) throw new UsageError(`Cannot run ${path}: not a WebAssembly 1.0 module`);
+  return new Uint8Array(bytes);
+}
+
+function readConfig(path: string): WorkloadConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `Cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  const config = parseEnarxToml(text);
+  checkSupportedFiles(config.files);
+  return config;
+}
+
+function parseEnv(pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`Cannot read --env ${pair}: expected NAME=VALUE`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function hexList(values: readonly string[], flag: string, length: number): string[] {
+  return values.map((v) => {
+    const hex = v.toLowerCase().replace(/:/g, '');
+    if (!new RegExp(`^[0-9a-f]{${length}}$`).test(hex)) {
+      throw new UsageError(`Cannot read ${flag} ${v}: expected ${length} hex digits`);
+    }
+    return hex;
+  });
+}
+
+export function exitCodeOf(outcome: RunOutcome): number {
+  switch (outcome.kind) {
+    case 'exit':
+      return outcome.code;
+    case 'trap':
+      return EXIT.trap;
+    case 'limit':
+      return outcome.limit === 'time' ? EXIT.timeLimit : EXIT.limit;
+  }
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      backend: { type: 'string', default: 'sim' },
+      insecure: { type: 'boolean', default: false },
+      host: { type: 'string' },
+      token: { type: 'string' },
+      'trust-sim-root': { type: 'string', multiple: true, default: [] },
+      'expect-measurement': { type: 'string', multiple: true, default: [] },
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true, default: [] },
+      memory: { type: 'string' },
+      timeout: { type: 'string' },
+      'max-output': { type: 'string' },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [wasmPath, ...workloadArgs] = positionals;
+  if (wasmPath === undefined)
+    throw new UsageError('Cannot run: no workload given (donjon run WORKLOAD.wasm)');
+  const backend = values.backend;
+  if (backend !== 'sim' && backend !== 'nil') {
+    throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
+  }
+  if (backend === 'nil' && !values.insecure) {
+    throw new CommandError(
+      'ERR_KEEP_NOT_ATTESTED',
+      'Cannot trust a nil Keep: it has no attestation, so nothing proves what runs it; pass --insecure to accept that',
+      EXIT.refused,
+    );
+  }
+  const wasm = readWorkload(wasmPath);
+  const config = values.config ? readConfig(values.config) : undefined;
+  const args = [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs];
+  const env = { ...(config?.env ?? {}), ...parseEnv(values.env) };
+  const stdinWanted = config ? config.files[0]?.kind === 'stdin' : true;
+  const limits: Limits = {};
+  if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
+  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
+  if (values['max-output']) limits.outputBytes = parseSize(values['max-output'], '--max-output');
+
+  const reporter = new Reporter({ quiet: values.quiet, json: values.json });
+  const measurements =
+    values['expect-measurement'].length > 0
+      ? hexList(values['expect-measurement'], '--expect-measurement', 96)
+      : [measureRuntime()];
+  const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
+
+  const hostUrl = values.host ?? process.env['DONJON_HOST'];
+  const token = values.token ?? process.env['DONJON_TOKEN'];
+  const embedded = hostUrl ? undefined : await startEmbeddedHost(reporter);
+  if (embedded) trustedSimRoots.push(embedded.simRootFingerprint);
+
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const host = new KeepManagerClient(embedded?.url ?? hostUrl!, token === undefined ? {} : { token });
+    const policy: Policy = { measurements, trustSimulatedRoots: trustedSimRoots };
+    const result = await runWorkload({
+      host,
+      backend,
+      wasm,
+      args,
+      env,
+      stdin: stdinWanted ? process.stdin : null,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      policy,
+      insecure: values.insecure,
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      onEvent: (e: RunEvent) => reporter.event(e),
+      signal: controller.signal,
+    });
+    reporter.outcome(result.outcome);
+    return exitCodeOf(result.outcome);
+  } catch (error) {
+    if (interrupted) {
+      throw new CommandError('ERR_INTERRUPTED', 'Interrupted: the Keep was stopped', EXIT.interrupted, {
+        cause: error,
+      });
+    }
+    const code = (error as { code?: unknown }).code;
+    if (
+      typeof code === 'string' &&
+      (REFUSAL_CODES.has(code) || (error as Error).name === 'AttestationError')
+    ) {
+      throw new CommandError(code, `Refused the Keep: ${(error as Error).message}`, EXIT.refused, {
+        cause: error,
+      });
+    }
+    if (typeof code === 'string' && code.startsWith('ERR_')) {
+      throw new CommandError(
+        code,
+        (error as Error).message,
+        code === 'ERR_CONFIG_INVALID' ? EXIT.usage : EXIT.host,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (process.stdin.readable) process.stdin.destroy();
+    await embedded?.close();
+  }
+}

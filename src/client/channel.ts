@@ -1,0 +1,77 @@
+import type { Duplex } from 'node:stream';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { Policy, TrustRoots } from '../attestation/index.ts';
+import { type KeepIdentity, verifyKeepCertificate } from '../ratls/index.ts';
+import { ClientError } from './errors.ts';
+
+export interface AttestedChannelOptions {
+  nonce: Uint8Array;
+  policy: Policy;
+  roots?: TrustRoots;
+  insecure?: boolean;
+  /** The verification time; default now. */
+  now?: () => Date;
+}
+
+/**
+ * Runs TLS 1.3 over a raw stream to a Keep and resolves only once the Keep's certificate has been verified: its
+ * evidence binds the TLS key and this client's nonce and satisfies the policy. Until then nothing but handshake
+ * bytes has left this side; on any failure the stream is destroyed and the error is thrown.
+ */
+export function openAttestedChannel(
+  stream: Duplex,
+  options: AttestedChannelOptions,
+): Promise<{ tls: TLSSocket; identity: KeepIdentity }> {
+  return new Promise((resolve, reject) => {
+    // The certificate is not checked against web PKI: the evidence inside it is the trust decision, made below.
+    const tls = tlsConnect({
+      socket: stream,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+    });
+    let settled = false;
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      tls.destroy();
+      stream.destroy();
+      reject(error);
+    };
+    tls.once('secureConnect', () => {
+      const peer = tls.getPeerCertificate(false);
+      if (!peer?.raw) {
+        fail(new ClientError('ERR_CHANNEL_FAILED', 'Cannot verify the Keep: it presented no certificate'));
+        return;
+      }
+      try {
+        const identity = verifyKeepCertificate(new Uint8Array(peer.raw), {
+          nonce: options.nonce,
+          policy: options.policy,
+          now: options.now?.() ?? new Date(),
+          ...(options.roots ? { roots: options.roots } : {}),
+          ...(options.insecure ? { insecure: true } : {}),
+        });
+        settled = true;
+        resolve({ tls, identity });
+      } catch (error) {
+        fail(error);
+      }
+    });
+    tls.once('error', (cause) =>
+      fail(
+        new ClientError('ERR_CHANNEL_FAILED', `Cannot establish the channel to the Keep: ${cause.message}`, {
+          cause,
+        }),
+      ),
+    );
+    tls.once('close', () =>
+      fail(
+        new ClientError(
+          'ERR_CHANNEL_FAILED',
+          'Cannot establish the channel to the Keep: the connection closed',
+        ),
+      ),
+    );
+  });
+}

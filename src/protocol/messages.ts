@@ -1,0 +1,188 @@
+import { type DecodeLimits, decode, encode } from './cbor.ts';
+import { ProtocolError } from './errors.ts';
+import {
+  arrayOf,
+  bool,
+  bstr,
+  bstrOfSize,
+  checkValue,
+  type Fields,
+  type Infer,
+  int,
+  isPlainMap,
+  type MessageSchema,
+  message,
+  oneOf,
+  optional,
+  PROTOCOL_VERSION,
+  struct,
+  textMap,
+  tstr,
+  uint,
+} from './schema.ts';
+
+// The one declaration of every message. docs/protocol.cddl says the same in CDDL, and a test checks that
+// both name the same types and agree on samples.
+
+const backend = oneOf('nil', 'sim', 'cvm');
+const keepState = oneOf('creating', 'ready', 'running', 'exited', 'failed', 'stopped');
+
+/** Resource limits a tenant asks for; a plain map inside `create-keep` and `deploy`, not a message. */
+export const limitsSchema = struct({
+  memoryBytes: optional(uint),
+  wallTimeMs: optional(uint),
+  outputBytes: optional(uint),
+});
+
+const keep = message('keep', {
+  id: tstr,
+  backend,
+  state: keepState,
+  createdAt: uint,
+  exitCode: optional(int),
+  error: optional(tstr),
+});
+
+const errorBody = message('error', { code: tstr, message: tstr });
+
+function defineMessages<const S extends { readonly [T in keyof S]: MessageSchema<Fields, T & string> }>(
+  schemas: S,
+): S {
+  return schemas;
+}
+
+/** The schema of every message, keyed by its `type`. Shared by the checks and the tests' generators. */
+export const messageSchemas = defineMessages({
+  // keepmgr HTTP API bodies
+  'create-keep': message('create-keep', { backend, nonce: bstrOfSize(32), limits: optional(limitsSchema) }),
+  keep,
+  'keep-list': message('keep-list', { keeps: arrayOf(keep) }),
+  error: errorBody,
+  // The channel to the Keep, inside TLS
+  deploy: message('deploy', {
+    wasm: bstr,
+    digest: bstrOfSize(32),
+    args: arrayOf(tstr),
+    env: textMap,
+    stdin: bool,
+    limits: optional(limitsSchema),
+  }),
+  stdin: message('stdin', { data: bstr }),
+  'stdin-end': message('stdin-end', {}),
+  started: message('started', {}),
+  stdout: message('stdout', { data: bstr }),
+  stderr: message('stderr', { data: bstr }),
+  exit: message('exit', { code: uint }),
+  trap: message('trap', { message: tstr }),
+  limit: message('limit', { limit: oneOf('memory', 'time', 'output', 'fds'), message: tstr }),
+  // Keep <-> Keep Loader control
+  'evidence-request': message('evidence-request', { reportData: bstrOfSize(64) }),
+  evidence: message('evidence', { kind: oneOf('sev-snp', 'none'), report: bstr, certs: arrayOf(bstr) }),
+  'keep-event': message('keep-event', {
+    event: oneOf('ready', 'deployed', 'exited', 'failed'),
+    code: optional(int),
+    message: optional(tstr),
+  }),
+  // Keep Manager <-> Keep Loader
+  'ldr-channel': message('ldr-channel', {}),
+  'ldr-watch': message('ldr-watch', {}),
+  'ldr-stop': message('ldr-stop', {}),
+  'ldr-event': message('ldr-event', {
+    state: keepState,
+    keepPid: optional(uint),
+    exitCode: optional(int),
+    error: optional(tstr),
+  }),
+});
+
+type Schemas = typeof messageSchemas;
+
+/** The `type` of every message. */
+export type MessageType = keyof Schemas;
+
+/** Every protocol message, as one union discriminated by `type`. */
+export type Message = { [T in MessageType]: Infer<Schemas[T]> }[MessageType];
+
+/** The message whose `type` is `T`, e.g. `MessageOf<'deploy'>`. */
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/** Resource limits as carried by `create-keep` and `deploy`. */
+export type Limits = Infer<typeof limitsSchema>;
+/** A Keep's backend as named on the wire. */
+export type Backend = Infer<typeof backend>;
+/** A Keep's lifecycle state, as in `keep` and `ldr-event`. */
+export type KeepState = Infer<typeof keepState>;
+
+/** Every message type, in declaration order. */
+export const messageTypes: readonly MessageType[] = Object.freeze(
+  Object.keys(messageSchemas) as MessageType[],
+);
+
+function isMessageType(type: string): type is MessageType {
+  return Object.hasOwn(messageSchemas, type);
+}
+
+function check(value: unknown, action: string): Message {
+  if (!isPlainMap(value)) {
+    throw new ProtocolError('ERR_MESSAGE_INVALID', `Cannot ${action} message: it is not a map`);
+  }
+  const v = Object.hasOwn(value, 'v') ? value['v'] : undefined;
+  if (v !== PROTOCOL_VERSION) {
+    if (Number.isSafeInteger(v) || typeof v === 'bigint') {
+      throw new ProtocolError(
+        'ERR_MESSAGE_VERSION',
+        `Cannot ${action} message: version ${String(v)} is not supported (only ${PROTOCOL_VERSION})`,
+      );
+    }
+    throw new ProtocolError('ERR_MESSAGE_INVALID', `Cannot ${action} message: v must be ${PROTOCOL_VERSION}`);
+  }
+  const type = Object.hasOwn(value, 'type') ? value['type'] : undefined;
+  if (typeof type !== 'string') {
+    throw new ProtocolError('ERR_MESSAGE_INVALID', `Cannot ${action} message: type must be a text string`);
+  }
+  if (!isMessageType(type)) {
+    throw new ProtocolError(
+      'ERR_MESSAGE_UNKNOWN_TYPE',
+      `Cannot ${action} message: the type ${JSON.stringify(type)} is unknown`,
+    );
+  }
+  return checkValue({ action, type }, '', value, messageSchemas[type]) as Message;
+}
+
+/**
+ * Checks a decoded CBOR value as a message: version, type, every field, no unknown keys. Returns a fresh
+ * object holding only the declared fields. Throws a {@link ProtocolError}: `ERR_MESSAGE_VERSION`,
+ * `ERR_MESSAGE_UNKNOWN_TYPE` or `ERR_MESSAGE_INVALID`.
+ */
+export function decodeMessage(value: unknown): Message {
+  return check(value, 'decode');
+}
+
+/**
+ * Like {@link decodeMessage}, and also requires the message to be of `type` (say, the body of a keepmgr
+ * response); any other valid message throws `ERR_MESSAGE_UNEXPECTED_TYPE`.
+ */
+export function decodeMessageAs<T extends MessageType>(value: unknown, type: T): MessageOf<T> {
+  const m = check(value, 'decode');
+  if (m.type !== type) {
+    throw new ProtocolError(
+      'ERR_MESSAGE_UNEXPECTED_TYPE',
+      `Cannot decode message: expected ${JSON.stringify(type)}, received ${JSON.stringify(m.type)}`,
+    );
+  }
+  return m as MessageOf<T>;
+}
+
+/** Decodes CBOR bytes (under `limits`) and checks them as a message. Throws only {@link ProtocolError}. */
+export function decodeMessageBytes(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Message {
+  return check(decode(bytes, limits), 'decode');
+}
+
+/**
+ * Checks a message as {@link decodeMessage} would, then encodes it in deterministic CBOR. A message the
+ * schema refuses throws the same `ERR_MESSAGE_*` error a receiver would raise, so nothing invalid is
+ * sent; what is encoded is the checked copy, not the caller's object.
+ */
+export function encodeMessage(message: Message): Uint8Array {
+  return encode(check(message, 'encode'));
+}

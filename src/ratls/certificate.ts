@@ -1,0 +1,114 @@
+import { createHash, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { bitString, explicit, integer, octetString, oid, sequence, set, time, utf8String } from '../attestation/der.ts';
+import { AttestationError } from '../attestation/errors.ts';
+import { type Certificate, parseCertificate } from '../attestation/x509.ts';
+import { type Binding, BINDING_DOMAIN, type CarriedEvidence, decodeCmw, encodeCmw, ID_PE_CMW } from './cmw.ts';
+import { RatlsError } from './errors.ts';
+
+const ECDSA_WITH_SHA384 = '1.2.840.10045.4.3.3';
+const ID_AT_COMMON_NAME = '2.5.4.3';
+const ALGORITHM = sequence(oid(ECDSA_WITH_SHA384));
+
+/** report_data for a Keep key and a client nonce: SHA-512(domain ‖ SPKI DER ‖ nonce). */
+export function reportDataFor(binding: Binding): Uint8Array {
+  return new Uint8Array(
+    createHash('sha512').update(binding.domain).update(binding.spki).update(binding.nonce).digest(),
+  );
+}
+
+/** The SubjectPublicKeyInfo (DER) of a public key, or of the public half of a private key. */
+export function spkiOf(key: KeyObject): Uint8Array {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  return new Uint8Array(pub.export({ type: 'spki', format: 'der' }));
+}
+
+export interface MakeKeepCertificateOptions {
+  /** The Keep's ECDSA P-384 private key; the certificate is self-signed with it. */
+  privateKey: KeyObject;
+  /** Evidence whose report_data binds this key; absent for a `nil` Keep, which has none. */
+  evidence?: CarriedEvidence;
+  /** The client's nonce the evidence was made for. */
+  nonce: Uint8Array;
+  now: Date;
+}
+
+/**
+ * Makes the Keep's one-use self-signed certificate, carrying its evidence and the report_data preimage in an
+ * id-pe-cmw extension (non-critical, so generic TLS stacks can still complete the handshake).
+ */
+export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8Array {
+  const spki = spkiOf(options.privateKey);
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, and no leading zero byte to strip
+  const name = sequence(
+    set(sequence(oid(ID_AT_COMMON_NAME), utf8String(options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)'))),
+  );
+  const fields = [
+    explicit(0, integer(2)),
+    integer(BigInt(`0x${serial.toString('hex')}`)),
+    ALGORITHM,
+    name,
+    sequence(time(new Date(options.now.getTime() - 60_000)), time(new Date(options.now.getTime() + 24 * 3600_000))),
+    name,
+    spki,
+  ];
+  if (options.evidence) {
+    const cmw = encodeCmw({
+      evidence: options.evidence,
+      binding: { domain: BINDING_DOMAIN, spki, nonce: options.nonce },
+    });
+    fields.push(explicit(3, sequence(sequence(oid(ID_PE_CMW), octetString(cmw)))));
+  }
+  const tbs = sequence(...fields);
+  const signature = sign('sha384', tbs, { key: options.privateKey, dsaEncoding: 'der' });
+  return sequence(tbs, ALGORITHM, bitString(new Uint8Array(signature)));
+}
+
+/** What a Keep certificate says about itself, before any of it is trusted. */
+export interface KeepCertificate {
+  der: Uint8Array;
+  spki: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  /** Absent for a certificate without evidence (a `nil` Keep). */
+  cmw?: { evidence: CarriedEvidence; binding: Binding };
+}
+
+function selfSigned(cert: Certificate): boolean {
+  const algorithm = Buffer.from(cert.signatureAlgorithm);
+  if (!algorithm.equals(ALGORITHM)) return false;
+  try {
+    return verify('sha384', cert.tbs, { key: createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, cert.signatureValue);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses a Keep certificate and checks what needs no trust anchor: it is signed with ECDSA-SHA384 by its own
+ * key, and its id-pe-cmw extension, when present, is well formed and not critical.
+ */
+export function readKeepCertificate(der: Uint8Array): KeepCertificate {
+  let cert: Certificate;
+  try {
+    cert = parseCertificate(der);
+  } catch (cause) {
+    if (!(cause instanceof AttestationError)) throw cause;
+    throw new RatlsError('ERR_KEEP_CERT_MALFORMED', `Cannot read the Keep certificate: ${cause.message}`, { cause });
+  }
+  if (!selfSigned(cert)) {
+    throw new RatlsError(
+      'ERR_KEEP_CERT_NOT_SELF_SIGNED',
+      'Cannot trust the Keep certificate: it is not signed with ECDSA-SHA384 by its own key',
+    );
+  }
+  const result: KeepCertificate = { der, spki: cert.spki, notBefore: cert.notBefore, notAfter: cert.notAfter };
+  const ext = cert.extensions.get(ID_PE_CMW);
+  if (ext) {
+    if (ext.critical) {
+      throw new RatlsError('ERR_KEEP_CERT_MALFORMED', 'Cannot read the Keep certificate: its evidence extension is critical');
+    }
+    result.cmw = decodeCmw(ext.value);
+  }
+  return result;
+}

@@ -1,0 +1,121 @@
+import { decode, encode } from '../protocol/cbor.ts';
+import { RatlsError } from './errors.ts';
+
+/** id-pe-cmw: the IANA-assigned PKIX extension for RATS conceptual message wrappers. */
+export const ID_PE_CMW = '1.3.6.1.5.5.7.1.35';
+
+/** The domain string that opens every report_data preimage, so a report made for Donjon means nothing elsewhere. */
+export const BINDING_DOMAIN = 'donjon/keep/v1';
+
+/** Media types of the records inside the collection (vendor tree until registered ones exist). */
+export const MEDIA_TYPES = {
+  'sev-snp': 'application/vnd.donjon.sev-snp-report',
+  certs: 'application/vnd.donjon.cert-chain+cbor',
+  binding: 'application/vnd.donjon.report-data-binding+cbor',
+} as const;
+
+/** Evidence as carried by a Keep certificate: the raw report and the certificates the host supplied (DER). */
+export interface CarriedEvidence {
+  kind: 'sev-snp';
+  report: Uint8Array;
+  certs: Uint8Array[];
+}
+
+/** The claims behind report_data: report_data = SHA-512(domain ‖ spki ‖ nonce [‖ extra]). */
+export interface Binding {
+  domain: string;
+  spki: Uint8Array;
+  nonce: Uint8Array;
+}
+
+export interface CmwContents {
+  evidence: CarriedEvidence;
+  binding: Binding;
+}
+
+const COLLECTION_KEYS = ['binding', 'certs', 'evidence'];
+
+/** Encodes the CMW collection (CBOR form) that a Keep certificate carries in its id-pe-cmw extension. */
+export function encodeCmw(contents: CmwContents): Uint8Array {
+  return encode({
+    evidence: [MEDIA_TYPES[contents.evidence.kind], contents.evidence.report],
+    certs: [MEDIA_TYPES.certs, encode(contents.evidence.certs)],
+    binding: [
+      MEDIA_TYPES.binding,
+      encode({ domain: contents.binding.domain, spki: contents.binding.spki, nonce: contents.binding.nonce }),
+    ],
+  });
+}
+
+function malformed(what: string, cause?: unknown): RatlsError {
+  return new RatlsError('ERR_KEEP_CERT_MALFORMED', `Cannot read the Keep certificate's evidence: ${what}`, {
+    cause,
+  });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function cmwRecord(collection: Record<string, unknown>, label: string): [string, Uint8Array] {
+  const rec = collection[label];
+  if (
+    !Array.isArray(rec) ||
+    rec.length !== 2 ||
+    typeof rec[0] !== 'string' ||
+    !(rec[1] instanceof Uint8Array)
+  ) {
+    throw malformed(`record "${label}" is not a [media-type, bytes] pair`);
+  }
+  return [rec[0], rec[1]];
+}
+
+/** Decodes and checks the shape of a CMW collection; it says nothing yet about whether the evidence is genuine. */
+export function decodeCmw(bytes: Uint8Array): CmwContents {
+  let collection: unknown;
+  try {
+    collection = decode(bytes, { maxBytes: 1 << 20, maxDepth: 4 });
+  } catch (cause) {
+    throw malformed('the extension is not canonical CBOR', cause);
+  }
+  if (!isRecord(collection)) throw malformed('the collection is not a map');
+  const keys = Object.keys(collection).sort();
+  if (keys.join() !== COLLECTION_KEYS.join()) throw malformed(`unexpected labels ${keys.join(', ')}`);
+
+  const [evidenceType, report] = cmwRecord(collection, 'evidence');
+  if (evidenceType !== MEDIA_TYPES['sev-snp']) throw malformed(`unsupported evidence type ${evidenceType}`);
+
+  const [certsType, certsBytes] = cmwRecord(collection, 'certs');
+  if (certsType !== MEDIA_TYPES.certs) throw malformed(`unexpected certificate chain type ${certsType}`);
+  let certs: unknown;
+  try {
+    certs = decode(certsBytes, { maxDepth: 2 });
+  } catch (cause) {
+    throw malformed('the certificate chain is not canonical CBOR', cause);
+  }
+  if (!Array.isArray(certs) || certs.length > 8 || !certs.every((c) => c instanceof Uint8Array)) {
+    throw malformed('the certificate chain is not an array of DER certificates');
+  }
+
+  const [bindingType, bindingBytes] = cmwRecord(collection, 'binding');
+  if (bindingType !== MEDIA_TYPES.binding) throw malformed(`unexpected binding type ${bindingType}`);
+  let binding: unknown;
+  try {
+    binding = decode(bindingBytes, { maxDepth: 2 });
+  } catch (cause) {
+    throw malformed('the binding is not canonical CBOR', cause);
+  }
+  if (
+    !isRecord(binding) ||
+    Object.keys(binding).sort().join() !== 'domain,nonce,spki' ||
+    typeof binding['domain'] !== 'string' ||
+    !(binding['spki'] instanceof Uint8Array) ||
+    !(binding['nonce'] instanceof Uint8Array)
+  ) {
+    throw malformed('the binding is not { domain, spki, nonce }');
+  }
+  return {
+    evidence: { kind: 'sev-snp', report, certs: certs as Uint8Array[] },
+    binding: { domain: binding['domain'], spki: binding['spki'], nonce: binding['nonce'] },
+  };
+}

@@ -1,0 +1,118 @@
+// Numbers and layouts of the wasi_snapshot_preview1 ABI, from the preview1 witx (typenames.witx and
+// wasi_snapshot_preview1.witx). Kept as plain constants so the host code reads like the spec.
+
+/** The import module name of WASI preview1. */
+export const PREVIEW1_MODULE = 'wasi_snapshot_preview1';
+
+/** WASI errno values the host returns. */
+export const errno = {
+  success: 0,
+  '2big': 1,
+  acces: 2,
+  again: 6,
+  badf: 8,
+  fault: 21,
+  inval: 28,
+  io: 29,
+  isdir: 31,
+  nosys: 52,
+  notdir: 54,
+  notsock: 57,
+  notsup: 58,
+  overflow: 61,
+  perm: 63,
+  spipe: 70,
+  notcapable: 76,
+} as const;
+
+/** Clock ids of `clock_time_get`, `clock_res_get` and clock subscriptions. */
+export const clockid = { realtime: 0, monotonic: 1, processCputime: 2, threadCputime: 3 } as const;
+
+/** File types reported in `fdstat` and `filestat`. */
+export const filetype = {
+  unknown: 0,
+  blockDevice: 1,
+  characterDevice: 2,
+  directory: 3,
+  regularFile: 4,
+  socketDgram: 5,
+  socketStream: 6,
+  symbolicLink: 7,
+} as const;
+
+/** Descriptor flags (`fdflags`). */
+export const fdflags = { append: 1, dsync: 2, nonblock: 4, rsync: 8, sync: 16 } as const;
+
+/** Rights bits (`rights`) the host hands out for stdio. */
+export const rights = {
+  fdRead: 1n << 1n,
+  fdFdstatSetFlags: 1n << 3n,
+  fdWrite: 1n << 6n,
+  fdFilestatGet: 1n << 21n,
+  pollFdReadwrite: 1n << 27n,
+} as const;
+
+/** Event and subscription tags of `poll_oneoff`. */
+export const eventtype = { clock: 0, fdRead: 1, fdWrite: 2 } as const;
+
+/** `subclockflags.subscription_clock_abstime`. */
+export const SUBCLOCK_ABSTIME = 1;
+/** `eventrwflags.fd_readwrite_hangup`. */
+export const EVENTRW_HANGUP = 1;
+
+/** Sizes in bytes of the ABI structs the host reads or writes. */
+export const sizes = { iovec: 8, fdstat: 24, filestat: 64, subscription: 48, event: 32 } as const;
+
+/**
+ * The wasm type of every preview1 function, as `params:results` with `i` for i32 and `I` for i64. A module
+ * may import only these names, each with exactly this type: the host is plain JavaScript, which would
+ * otherwise link against any type and see its arguments coerced.
+ */
+export const PREVIEW1_SIGNATURES: Readonly<Record<string, string>> = {
+  args_get: 'ii:i',
+  args_sizes_get: 'ii:i',
+  environ_get: 'ii:i',
+  environ_sizes_get: 'ii:i',
+  clock_res_get: 'ii:i',
+  clock_time_get: 'iIi:i',
+  fd_advise: 'iIIi:i',
+  fd_allocate: 'iII:i',
+  fd_close: 'i:i',
+  fd_datasync: 'i:i',
+  fd_fdstat_get: 'ii:i',
+  fd_fdstat_set_flags: 'ii:i',
+  fd_fdstat_set_rights: 'iII:i',
+  fd_filestat_get: 'ii:i',
+  fd_filestat_set_size: 'iI:i',
+  fd_filestat_set_times: 'iIIi:i',
+  fd_pread: 'iiiIi:i',
+  fd_prestat_get: 'ii:i',
+  fd_prestat_dir_name: 'iii:i',
+  fd_pwrite: 'iiiIi:i',
+  fd_read: 'iiii:i',
+  fd_readdir: 'iiiIi:i',
+  fd_renumber: 'ii:i',
+  fd_seek: 'iIii:i',
+  fd_sync: 'i:i',
+  fd_tell: 'ii:i',
+  fd_write: 'iiii:i',
+  path_create_directory: 'iii:i',
+  path_filestat_get: 'iiiii:i',
+  path_filestat_set_times: 'iiiiIIi:i',
+  path_link: 'iiiiiii:i',
+  path_open: 'iiiiiIIii:i',
+  path_readlink: 'iiiiii:i',
+  path_remove_directory: 'iii:i',
+  path_rename: 'iiiiii:i',
+  path_symlink: 'iiiii:i',
+  path_unlink_file: 'iii:i',
+  poll_oneoff: 'iiii:i',
+  proc_exit: 'i:',
+  proc_raise: 'i:i',
+  sched_yield: ':i',
+  random_get: 'ii:i',
+  sock_accept: 'iii:i',
+  sock_recv: 'iiiiii:i',
+  sock_send: 'iiiii:i',
+  sock_shutdown: 'ii:i',
+};

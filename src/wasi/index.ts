@@ -1,0 +1,419 @@
+import { Worker } from 'node:worker_threads';
+import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';
+import { WasiError } from './errors.ts';
+import { inspectWasiModule, limitModuleMemory, WASM_PAGE } from './module.ts';
+import { ByteRing, splitRecords } from './ring.ts';
+import { type WasmModule, wasm } from './wasm.ts';
+import { makeWorkerData, type WorkerMessage } from './worker.ts';
+
+export { isWasiError, WasiError, type WasiErrorCode, wasiErrorCodes } from './errors.ts';
+export { validateWasiModule } from './module.ts';
+export type { WasmModule } from './wasm.ts';
+export { isWasiWorker, wasiWorkerMain } from './worker.ts';
+
+/** Resource limits of one run. */
+export interface WasiLimits {
+  /** Most bytes the module's linear memory may reach (rounded down to whole 64 KiB pages). Default 256 MiB. */
+  memoryBytes?: number;
+  /** Wall-clock time from start until the run is stopped with limit 'time'. Default: none. */
+  wallTimeMs?: number;
+  /** Most bytes stdout and stderr may carry together. Default: none. */
+  outputBytes?: number;
+  /**
+   * Most open descriptors. Only stdio exists so far, so at least 3; enforced once descriptors can be
+   * opened.
+   */
+  maxFds?: number;
+}
+
+/** What to run and how to talk to it. */
+export interface WasiOptions {
+  /** The module's bytes (preferred: the memory limit is then written into the module) or a compiled module. */
+  module: Uint8Array | WasmModule;
+  /** argv; argv[0] is the program name, which the caller supplies. */
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** `'pipe'`: the caller feeds bytes with writeStdin/endStdin. `'null'`: the module reads end of input. */
+  stdin: 'pipe' | 'null';
+  /** Called on the caller's thread, in order, with a chunk the callee may keep. */
+  onStdout(chunk: Uint8Array): void;
+  /** Called on the caller's thread, in order (interleaved with stdout as written). */
+  onStderr(chunk: Uint8Array): void;
+  limits?: WasiLimits;
+  /**
+   * The script the worker thread runs; it must call wasiWorkerMain() when isWasiWorker(workerData) is
+   * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL.
+   */
+  workerUrl?: URL;
+}
+
+/** How a run ended. */
+export type WasiResult =
+  /** proc_exit(code), or _start returned (code 0). */
+  | { kind: 'exit'; code: number }
+  /** A WebAssembly trap (e.g. "unreachable"), or the call stack overflowed. */
+  | { kind: 'trap'; message: string }
+  | { kind: 'limit'; limit: 'memory' | 'time' | 'output' | 'fds'; message: string }
+  /** kill() was called. */
+  | { kind: 'killed' };
+
+/** A started run. */
+export interface WasiRun {
+  /**
+   * Queues bytes for the module's stdin (copied; the caller may reuse the buffer). Throws
+   * ERR_WASI_STDIN_CLOSED after endStdin() or when stdin is 'null'; ignored once the run has ended.
+   */
+  writeStdin(chunk: Uint8Array): void;
+  /** Ends stdin: once the queued bytes are read, the module reads end of input. */
+  endStdin(): void;
+  /** Stops the module now; the result is { kind: 'killed' } unless it had already ended. */
+  kill(): void;
+  /** Settles after every output chunk was delivered. Rejects only with a WasiError (host failure). */
+  readonly result: Promise<WasiResult>;
+}
+
+const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+const MAX_MEMORY_BYTES = 65536 * WASM_PAGE;
+const OUTPUT_RING_BYTES = 1 << 20;
+const STDIN_RING_BYTES = 1 << 18;
+
+interface Checked {
+  memoryBytes: number;
+  wallTimeMs?: number;
+  outputBytes?: number;
+}
+
+function checkOptions(options: WasiOptions): Checked {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('Cannot start WASI: options must be an object');
+  if (!(options.module instanceof Uint8Array) && !(options.module instanceof wasm.Module)) {
+    throw new TypeError('Cannot start WASI: module must be a Uint8Array or a WebAssembly.Module');
+  }
+  if (
+    !Array.isArray(options.args) ||
+    !options.args.every((a) => typeof a === 'string' && !a.includes('\0'))
+  ) {
+    throw new TypeError('Cannot start WASI: args must be an array of strings without NUL characters');
+  }
+  if (typeof options.env !== 'object' || options.env === null || Array.isArray(options.env)) {
+    throw new TypeError('Cannot start WASI: env must be an object of strings');
+  }
+  for (const [k, v] of Object.entries(options.env)) {
+    if (k === '' || k.includes('=') || k.includes('\0')) {
+      throw new TypeError(
+        `Cannot start WASI: environment name ${JSON.stringify(k)} is empty or holds = or NUL`,
+      );
+    }
+    if (typeof v !== 'string' || v.includes('\0')) {
+      throw new TypeError(`Cannot start WASI: environment value of ${k} is not a string without NUL`);
+    }
+  }
+  if (options.stdin !== 'pipe' && options.stdin !== 'null') {
+    throw new TypeError("Cannot start WASI: stdin must be 'pipe' or 'null'");
+  }
+  if (typeof options.onStdout !== 'function' || typeof options.onStderr !== 'function') {
+    throw new TypeError('Cannot start WASI: onStdout and onStderr must be functions');
+  }
+  if (options.workerUrl !== undefined && !(options.workerUrl instanceof URL)) {
+    throw new TypeError('Cannot start WASI: workerUrl must be a URL');
+  }
+  const limits = options.limits ?? {};
+  if (typeof limits !== 'object' || limits === null)
+    throw new TypeError('Cannot start WASI: limits must be an object');
+  const memoryBytes = limits.memoryBytes ?? DEFAULT_MEMORY_BYTES;
+  if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 0 || memoryBytes > MAX_MEMORY_BYTES) {
+    throw new RangeError('Cannot start WASI: limits.memoryBytes must be an integer from 0 to 4 GiB');
+  }
+  const checked: Checked = { memoryBytes: Math.floor(memoryBytes / WASM_PAGE) * WASM_PAGE };
+  if (limits.wallTimeMs !== undefined) {
+    if (
+      typeof limits.wallTimeMs !== 'number' ||
+      !(limits.wallTimeMs > 0) ||
+      limits.wallTimeMs > 2 ** 31 - 1
+    ) {
+      throw new RangeError('Cannot start WASI: limits.wallTimeMs must be a positive number of milliseconds');
+    }
+    checked.wallTimeMs = limits.wallTimeMs;
+  }
+  if (limits.outputBytes !== undefined) {
+    if (!Number.isSafeInteger(limits.outputBytes) || limits.outputBytes < 0) {
+      throw new RangeError('Cannot start WASI: limits.outputBytes must be a non-negative integer');
+    }
+    checked.outputBytes = limits.outputBytes;
+  }
+  if (limits.maxFds !== undefined && (!Number.isSafeInteger(limits.maxFds) || limits.maxFds < 3)) {
+    throw new RangeError('Cannot start WASI: limits.maxFds must be an integer of at least 3');
+  }
+  return checked;
+}
+
+function checkCompiled(module: WasmModule): void {
+  for (const imp of wasm.Module.imports(module)) {
+    const what = `${imp.module}.${imp.name}`;
+    if (
+      imp.kind !== 'function' ||
+      imp.module !== PREVIEW1_MODULE ||
+      !Object.hasOwn(PREVIEW1_SIGNATURES, imp.name)
+    ) {
+      throw new WasiError(
+        'ERR_WASM_IMPORT_UNSUPPORTED',
+        `Cannot run the module: it imports ${what} (${imp.kind}), which is not a WASI preview1 function`,
+      );
+    }
+  }
+  if (!wasm.Module.exports(module).some((e) => e.name === '_start' && e.kind === 'function')) {
+    throw new WasiError('ERR_WASM_NOT_COMMAND', 'Cannot run the module: it exports no _start function');
+  }
+}
+
+async function prepare(
+  input: Uint8Array | WasmModule,
+  memoryBytes: number,
+): Promise<{ module: WasmModule; checkMemoryAtCalls: boolean }> {
+  if (!(input instanceof Uint8Array)) {
+    checkCompiled(input);
+    // Its memory section cannot be rewritten any more, so the host checks the size at every call instead.
+    return { module: input, checkMemoryAtCalls: true };
+  }
+  const info = inspectWasiModule(input);
+  const bytes = limitModuleMemory(input, info, memoryBytes / WASM_PAGE);
+  try {
+    return { module: await wasm.compile(bytes), checkMemoryAtCalls: false };
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new WasiError('ERR_WASM_INVALID', `Cannot compile the module: ${detail}`, { cause: error });
+  }
+}
+
+/**
+ * Compiles and checks the module, then runs it in a worker thread under the WASI preview1 host. Rejects
+ * with a {@link WasiError} when the module is refused or the worker cannot start; whatever the module
+ * does after that (exit, trap, hitting a limit) is the run's `result`.
+ *
+ * @example
+ * const run = await startWasi({ module: bytes, args: ['hello'], env: {}, stdin: 'null',
+ *   onStdout: (b) => process.stdout.write(b), onStderr: (b) => process.stderr.write(b) });
+ * const result = await run.result; // { kind: 'exit', code: 0 }
+ */
+export async function startWasi(options: WasiOptions): Promise<WasiRun> {
+  const limits = checkOptions(options);
+  const { module, checkMemoryAtCalls } = await prepare(options.module, limits.memoryBytes);
+  const onStdout = options.onStdout;
+  const onStderr = options.onStderr;
+  const pipe = options.stdin === 'pipe';
+
+  const outputBuffer = ByteRing.allocate(OUTPUT_RING_BYTES);
+  const stdinBuffer = ByteRing.allocate(STDIN_RING_BYTES);
+  const output = new ByteRing(outputBuffer);
+  const input = new ByteRing(stdinBuffer);
+  if (!pipe) input.close();
+
+  let worker: Worker;
+  try {
+    worker = new Worker(options.workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
+      name: 'donjon-wasi',
+      env: {},
+      workerData: makeWorkerData({
+        module,
+        args: [...options.args],
+        env: { ...options.env },
+        stdin: options.stdin,
+        stdinRing: stdinBuffer,
+        outputRing: outputBuffer,
+        memoryBytes: limits.memoryBytes,
+        checkMemoryAtCalls,
+        ...(limits.outputBytes === undefined ? {} : { outputBytes: limits.outputBytes }),
+      }),
+    });
+  } catch (error) {
+    throw new WasiError('ERR_WASI_WORKER_FAILED', 'Cannot start the WASI worker: the thread did not start', {
+      cause: error,
+    });
+  }
+
+  let ready = false;
+  let settled = false;
+  let exited = false;
+  let stopping: WasiResult | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveResult!: (r: WasiResult) => void;
+  let rejectResult!: (e: WasiError) => void;
+  const result = new Promise<WasiResult>((resolve, reject) => {
+    resolveResult = resolve;
+    rejectResult = reject;
+  });
+  let resolveStart!: () => void;
+  let rejectStart!: (e: WasiError) => void;
+  const started = new Promise<void>((resolve, reject) => {
+    resolveStart = resolve;
+    rejectStart = reject;
+  });
+
+  const drain = (): void => {
+    const n = output.available();
+    if (n === 0) return;
+    const bytes = new Uint8Array(n);
+    output.read(bytes);
+    for (const { fd, data } of splitRecords(bytes)) {
+      if (fd === 1) onStdout(data);
+      else onStderr(data);
+    }
+  };
+
+  const settle = (outcome: { result: WasiResult } | { error: WasiError }): void => {
+    if (settled) return;
+    settled = true;
+    if (timer !== undefined) clearTimeout(timer);
+    let final = outcome;
+    try {
+      drain();
+    } catch (error) {
+      final = { error: callbackFailed(error) };
+    }
+    // Release the pending asynchronous waits so nothing lingers after the run.
+    output.wakeAll();
+    input.wakeAll();
+    if (!exited) void worker.terminate();
+    if ('result' in final) {
+      resolveResult(final.result);
+      resolveStart();
+    } else if (ready) {
+      rejectResult(final.error);
+    } else {
+      // startWasi rejects; nobody holds `result`, so keep its rejection from going unhandled.
+      result.catch(() => {});
+      rejectResult(final.error);
+      rejectStart(final.error);
+    }
+  };
+
+  const callbackFailed = (error: unknown): WasiError =>
+    new WasiError('ERR_WASI_CALLBACK_FAILED', 'Cannot deliver output: an output callback threw', {
+      cause: error,
+    });
+
+  const pumpOutput = (): void => {
+    if (settled) return;
+    const seq = output.producerSeq();
+    try {
+      drain();
+    } catch (error) {
+      settle({ error: callbackFailed(error) });
+      return;
+    }
+    const changed = output.producerChanged(seq);
+    if (changed !== undefined) void changed.then(pumpOutput);
+    else setImmediate(pumpOutput);
+  };
+
+  const stop = (reason: WasiResult): void => {
+    if (settled || stopping !== undefined) return;
+    stopping = reason;
+    void worker.terminate();
+  };
+
+  worker.on('message', (m: WorkerMessage) => {
+    switch (m.type) {
+      case 'ready':
+        ready = true;
+        resolveStart();
+        break;
+      case 'done':
+        settle({ result: m.result });
+        break;
+      case 'failed':
+        settle({
+          error: new WasiError(
+            m.phase === 'link' ? 'ERR_WASM_IMPORT_UNSUPPORTED' : 'ERR_WASI_WORKER_FAILED',
+            m.phase === 'link'
+              ? `Cannot instantiate the module: ${m.message}`
+              : `Cannot run the module: the host failed (${m.message})`,
+          ),
+        });
+        break;
+    }
+  });
+  worker.on('error', (error) => {
+    settle({
+      error: new WasiError('ERR_WASI_WORKER_FAILED', 'Cannot run the module: the worker thread failed', {
+        cause: error,
+      }),
+    });
+  });
+  worker.on('exit', () => {
+    exited = true;
+    if (stopping !== undefined) settle({ result: stopping });
+    else {
+      settle({
+        error: new WasiError(
+          'ERR_WASI_WORKER_FAILED',
+          'Cannot run the module: the worker thread ended without a result',
+        ),
+      });
+    }
+  });
+
+  if (limits.wallTimeMs !== undefined) {
+    const ms = limits.wallTimeMs;
+    timer = setTimeout(
+      () => stop({ kind: 'limit', limit: 'time', message: `Wall time exceeded the limit of ${ms} ms` }),
+      ms,
+    );
+  }
+  pumpOutput();
+
+  const queue: Uint8Array[] = [];
+  let ended = !pipe;
+  let waitingForRoom = false;
+  const pumpStdin = (): void => {
+    if (settled) return;
+    const seq = input.consumerSeq();
+    while (queue.length > 0) {
+      const head = queue[0]!;
+      const n = input.write(head);
+      if (n === head.length) queue.shift();
+      else {
+        queue[0] = head.subarray(n);
+        break;
+      }
+    }
+    if (queue.length === 0) {
+      if (ended && !input.closed()) input.close();
+      return;
+    }
+    if (waitingForRoom) return;
+    waitingForRoom = true;
+    const again = (): void => {
+      waitingForRoom = false;
+      pumpStdin();
+    };
+    const changed = input.consumerChanged(seq);
+    if (changed !== undefined) void changed.then(again);
+    else setImmediate(again);
+  };
+
+  const run: WasiRun = {
+    writeStdin(chunk: Uint8Array): void {
+      if (!(chunk instanceof Uint8Array))
+        throw new TypeError('Cannot write to stdin: chunk must be a Uint8Array');
+      if (!pipe)
+        throw new WasiError('ERR_WASI_STDIN_CLOSED', "Cannot write to stdin: the run's stdin is 'null'");
+      if (ended) throw new WasiError('ERR_WASI_STDIN_CLOSED', 'Cannot write to stdin: endStdin() was called');
+      if (settled || chunk.length === 0) return;
+      queue.push(chunk.slice());
+      pumpStdin();
+    },
+    endStdin(): void {
+      if (ended) return;
+      ended = true;
+      pumpStdin();
+    },
+    kill(): void {
+      stop({ kind: 'killed' });
+    },
+    result,
+  };
+
+  await started;
+  return run;
+}

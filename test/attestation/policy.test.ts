@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { parse as parseToml } from 'smol-toml';
+import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
+import { checkSnpPolicy, parsePolicy } from '../../src/attestation/policy.ts';
+import {
+  assembleSnpReport,
+  encodeSnpReportBody,
+  type SnpReportFields,
+} from '../../src/attestation/snp/encode.ts';
+import { parseSnpReport } from '../../src/attestation/snp/report.ts';
+import { snpTcb } from '../../src/attestation/snp/tcb.ts';
+import type { SnpVerified } from '../../src/attestation/snp/verify.ts';
+
+const M1 = 'ab'.repeat(48);
+const M2 = 'cd'.repeat(48);
+
+function rejects(fn: () => unknown, code: AttestationErrorCode, field?: string): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof AttestationError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (field !== undefined)
+      assert.ok(
+        e.field === field ||
+          (e.field?.startsWith(field) === true && /^[[.]/.test(e.field.slice(field.length))),
+        `field ${e.field}`,
+      );
+    return true;
+  });
+}
+
+/** A verified-looking SEV-SNP result for exercising the policy alone (the chain is tested elsewhere). */
+function verified(overrides: Partial<SnpReportFields> = {}): SnpVerified {
+  const tcb = snpTcb({ bootloader: 4, tee: 0, snp: 24, microcode: 219 });
+  const fields: SnpReportFields = {
+    version: 3,
+    guestSvn: 5,
+    policy: 0x30000n,
+    familyId: new Uint8Array(16),
+    imageId: new Uint8Array(16),
+    vmpl: 0,
+    signatureAlgo: 1,
+    currentTcb: tcb,
+    platformInfo: 1n,
+    authorKeyEn: false,
+    maskChipKey: false,
+    signingKey: 'vcek',
+    reportData: new Uint8Array(64).fill(7),
+    measurement: new Uint8Array(48).fill(0xab),
+    hostData: new Uint8Array(32).fill(0x11),
+    idKeyDigest: new Uint8Array(48).fill(0x22),
+    authorKeyDigest: new Uint8Array(48),
+    reportId: new Uint8Array(32),
+    reportIdMa: new Uint8Array(32).fill(0xff),
+    reportedTcb: tcb,
+    cpuid: { family: 0x19, model: 1, stepping: 1 },
+    chipId: new Uint8Array(64).fill(1),
+    committedTcb: tcb,
+    currentVersion: '1.55.29',
+    committedVersion: '1.55.29',
+    launchTcb: tcb,
+    ...overrides,
+  };
+  const report = parseSnpReport(assembleSnpReport(encodeSnpReportBody(fields), new Uint8Array(96)));
+  return {
+    report,
+    product: 'Milan',
+    simulated: false,
+    rootFingerprint: '00'.repeat(32),
+    vek: { kind: 'vcek', structVersion: 0, productName: 'Milan-B0', tcb: { ...tcb } },
+  };
+}
+
+describe('parsePolicy()', () => {
+  test('parsePolicy() normalises hex and turns reportData into bytes', () => {
+    const p = parsePolicy({
+      measurements: [M1.toUpperCase()],
+      reportData: '0A'.repeat(64),
+      hostData: 'FF'.repeat(32),
+      trustSimulatedRoots: ['AA'.repeat(32)],
+    });
+    assert.deepEqual(p.measurements, [M1]);
+    assert.deepEqual(p.reportData, new Uint8Array(64).fill(10));
+    assert.equal(p.hostData, 'ff'.repeat(32));
+    assert.deepEqual(p.trustSimulatedRoots, ['aa'.repeat(32)]);
+    assert.ok(Object.isFrozen(p));
+  });
+
+  test('parsePolicy() is idempotent on its own output', () => {
+    const p = parsePolicy({ measurements: [M1], reportData: '01'.repeat(64), minTcb: { snp: 3 }, vmpl: 0 });
+    assert.deepEqual(parsePolicy(p), p);
+  });
+
+  test('parsePolicy() reads a TOML policy', () => {
+    const toml = parseToml(`
+measurements = ["${M1}", "${M2}"]
+allowDebug = false
+minGuestSvn = 2
+[minTcb]
+bootloader = 4
+microcode = 219
+`);
+    const p = parsePolicy(toml);
+    assert.deepEqual(p.measurements, [M1, M2]);
+    assert.deepEqual(p.minTcb, { bootloader: 4, microcode: 219 });
+    assert.equal(p.minGuestSvn, 2);
+  });
+
+  test('parsePolicy() accepts integers given as bigint', () => {
+    assert.deepEqual(parsePolicy({ minTcb: { snp: 24n }, vmpl: 1n }), { minTcb: { snp: 24 }, vmpl: 1 });
+  });
+
+  test('parsePolicy() rejects an unknown field with ERR_POLICY_UNSUPPORTED', () => {
+    rejects(() => parsePolicy({ measurement: [M1] }), 'ERR_POLICY_UNSUPPORTED', 'measurement');
+    rejects(() => parsePolicy({ minTcb: { ucode: 1 } }), 'ERR_POLICY_UNSUPPORTED', 'minTcb.ucode');
+  });
+
+  test('parsePolicy() rejects malformed values with ERR_POLICY_INVALID', () => {
+    const bad: Record<string, unknown>[] = [
+      { measurements: [M1.slice(2)] },
+      { measurements: ['zz'.repeat(48)] },
+      { measurements: [] },
+      { measurements: M1 },
+      { reportData: '00'.repeat(63) },
+      { reportData: new Uint8Array(65) },
+      { allowDebug: 'no' },
+      { allowMigrationAgent: 1 },
+      { minTcb: { snp: 256 } },
+      { minTcb: { snp: -1 } },
+      { minTcb: [1] },
+      { minGuestSvn: 1.5 },
+      { vmpl: 4 },
+      { hostData: '00'.repeat(31) },
+      { idKeyDigests: ['00'] },
+      { authorKeyDigests: [null] },
+      { trustSimulatedRoots: ['00'.repeat(48)] },
+    ];
+    for (const b of bad) rejects(() => parsePolicy(b), 'ERR_POLICY_INVALID', Object.keys(b)[0]);
+    for (const b of [null, [], 'policy', 1, new Uint8Array(1), new Map()])
+      rejects(() => parsePolicy(b), 'ERR_POLICY_INVALID');
+  });
+
+  test('parsePolicy() on arbitrary values throws only AttestationError', () => {
+    const onlyOurs = (value: unknown) => {
+      try {
+        parsePolicy(value);
+      } catch (e) {
+        if (!(e instanceof AttestationError)) throw e;
+      }
+    };
+    fc.assert(fc.property(fc.anything({ withBigInt: true, withTypedArray: true, withMap: true }), onlyOurs), {
+      numRuns: 500,
+    });
+    const field = fc.constantFrom(
+      'measurements',
+      'reportData',
+      'allowDebug',
+      'allowMigrationAgent',
+      'minTcb',
+      'minGuestSvn',
+      'vmpl',
+      'hostData',
+      'idKeyDigests',
+      'authorKeyDigests',
+      'trustSimulatedRoots',
+    );
+    const hex = (minLength: number, maxLength: number) =>
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFg'), minLength, maxLength });
+    const value = fc.oneof(
+      fc.anything(),
+      hex(0, 130),
+      fc.array(hex(94, 98)),
+      fc.record({ snp: fc.integer({ min: -5, max: 300 }), fmc: fc.anything() }, { requiredKeys: [] }),
+    );
+    fc.assert(fc.property(fc.dictionary(field, value), onlyOurs), { numRuns: 500 });
+  });
+});
+
+describe('checkSnpPolicy()', () => {
+  test('checkSnpPolicy() accepts a report satisfying every field', () => {
+    checkSnpPolicy(
+      verified({ authorKeyEn: true, authorKeyDigest: new Uint8Array(48).fill(0x33) }),
+      parsePolicy({
+        measurements: [M2, M1],
+        reportData: '07'.repeat(64),
+        minTcb: { bootloader: 4, tee: 0, snp: 24, microcode: 219 },
+        minGuestSvn: 5,
+        vmpl: 0,
+        hostData: '11'.repeat(32),
+        idKeyDigests: ['22'.repeat(48)],
+        authorKeyDigests: ['33'.repeat(48)],
+      }),
+    );
+  });
+
+  test('checkSnpPolicy() rejects a measurement not in the list', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ measurements: [M2] })),
+      'ERR_POLICY_VIOLATION',
+      'measurements',
+    );
+  });
+
+  test('checkSnpPolicy() rejects a REPORT_DATA mismatch with its own code', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ reportData: '08'.repeat(64) })),
+      'ERR_REPORT_DATA_MISMATCH',
+      'reportData',
+    );
+  });
+
+  test('checkSnpPolicy() rejects a debuggable guest unless allowDebug', () => {
+    const debug = verified({ policy: 0x30000n | (1n << 19n) });
+    rejects(() => checkSnpPolicy(debug, parsePolicy({})), 'ERR_POLICY_VIOLATION', 'allowDebug');
+    rejects(
+      () => checkSnpPolicy(debug, parsePolicy({ allowDebug: false })),
+      'ERR_POLICY_VIOLATION',
+      'allowDebug',
+    );
+    checkSnpPolicy(debug, parsePolicy({ allowDebug: true }));
+  });
+
+  test('checkSnpPolicy() rejects a migration agent unless allowMigrationAgent', () => {
+    const ma = verified({ policy: 0x30000n | (1n << 18n) });
+    rejects(() => checkSnpPolicy(ma, parsePolicy({})), 'ERR_POLICY_VIOLATION', 'allowMigrationAgent');
+    checkSnpPolicy(ma, parsePolicy({ allowMigrationAgent: true }));
+  });
+
+  test('checkSnpPolicy() rejects each TCB component below its minimum', () => {
+    for (const [c, min] of [
+      ['bootloader', 5],
+      ['tee', 1],
+      ['snp', 25],
+      ['microcode', 220],
+    ] as const) {
+      rejects(
+        () => checkSnpPolicy(verified(), parsePolicy({ minTcb: { [c]: min } })),
+        'ERR_POLICY_VIOLATION',
+        `minTcb.${c}`,
+      );
+      checkSnpPolicy(verified(), parsePolicy({ minTcb: { [c]: min - 1 } }));
+    }
+  });
+
+  test('checkSnpPolicy() cannot check minTcb.fmc on a pre-Turin TCB', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ minTcb: { fmc: 0 } })),
+      'ERR_POLICY_UNSUPPORTED',
+      'minTcb.fmc',
+    );
+  });
+
+  test('checkSnpPolicy() checks minTcb.fmc on a Turin TCB', () => {
+    const tcb = snpTcb({ fmc: 2, bootloader: 1, tee: 0, snp: 2, microcode: 71 });
+    const turin = verified({
+      version: 5,
+      cpuid: { family: 0x1a, model: 2, stepping: 1 },
+      chipId: Uint8Array.from({ length: 64 }, (_, i) => (i < 8 ? 1 : 0)),
+      currentTcb: tcb,
+      reportedTcb: tcb,
+      committedTcb: tcb,
+      launchTcb: tcb,
+    });
+    checkSnpPolicy(turin, parsePolicy({ minTcb: { fmc: 2 } }));
+    rejects(
+      () => checkSnpPolicy(turin, parsePolicy({ minTcb: { fmc: 3 } })),
+      'ERR_POLICY_VIOLATION',
+      'minTcb.fmc',
+    );
+  });
+
+  test('checkSnpPolicy() rejects guest SVN, VMPL and host data mismatches', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ minGuestSvn: 6 })),
+      'ERR_POLICY_VIOLATION',
+      'minGuestSvn',
+    );
+    rejects(() => checkSnpPolicy(verified(), parsePolicy({ vmpl: 1 })), 'ERR_POLICY_VIOLATION', 'vmpl');
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ hostData: '12'.repeat(32) })),
+      'ERR_POLICY_VIOLATION',
+      'hostData',
+    );
+  });
+
+  test('checkSnpPolicy() rejects ID and author key digests not in the lists', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ idKeyDigests: ['23'.repeat(48)] })),
+      'ERR_POLICY_VIOLATION',
+      'idKeyDigests',
+    );
+    // No author key at all: even a list holding the zero digest does not match.
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ authorKeyDigests: ['00'.repeat(48)] })),
+      'ERR_POLICY_VIOLATION',
+      'authorKeyDigests',
+    );
+  });
+});

@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
+import { defaultRoots, type TrustRoots } from '../../../src/attestation/roots.ts';
+import { parseSnpReport, SNP_SIGNED_SIZE } from '../../../src/attestation/snp/report.ts';
+import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
+import { clearCertificateCache, parseCertificate } from '../../../src/attestation/x509.ts';
+import {
+  certDers,
+  NEEDS_EVIDENCE,
+  reportBytes,
+  SNP_SAMPLES,
+  type SnpSample,
+  sampleCerts,
+  snpResults,
+  timeInside,
+} from '../evidence.ts';
+
+const results = NEEDS_EVIDENCE === false ? snpResults() : {};
+const roots = defaultRoots;
+
+function sample(report: string): SnpSample {
+  return SNP_SAMPLES.find((s) => s.report === report)!;
+}
+
+function nowFor(s: SnpSample): Date {
+  return timeInside(results[s.report]!);
+}
+
+function rejects(fn: () => unknown, code: AttestationErrorCode): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof AttestationError, `expected AttestationError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return true;
+  });
+}
+
+const GENOA_V3 = 'routex-client-lua/report-genoa-v3.bin';
+const MILAN_V2 = 'virtee-sev/report_milan.hex';
+const VLEK = 'trustee/snp__test-vlek-report.bin';
+
+describe('verifySnpReport() accepts every real report', () => {
+  for (const s of SNP_SAMPLES) {
+    test(`verifySnpReport() verifies ${s.report} with its full chain`, { skip: NEEDS_EVIDENCE }, () => {
+      const r = results[s.report]!;
+      const v = verifySnpReport(reportBytes(s.report), sampleCerts(s), { now: nowFor(s), roots });
+      assert.equal(v.product, s.product);
+      assert.equal(v.simulated, false);
+      assert.equal(v.rootFingerprint, r.checks.ark_sha256);
+      assert.equal(v.report.version, r.report.version);
+    });
+
+    test(`verifySnpReport() verifies ${s.report} with only its VCEK/VLEK and the built-in chain`, {
+      skip: NEEDS_EVIDENCE,
+    }, () => {
+      const { vek } = sampleCerts(s);
+      const v = verifySnpReport(reportBytes(s.report), { vek }, { now: nowFor(s), roots });
+      assert.equal(v.product, s.product);
+      assert.equal(v.vek.kind, v.report.signingKey);
+    });
+  }
+
+  test('verifySnpReport() accepts a parsed report and uses only its signed bytes', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample(GENOA_V3);
+    const parsed = parseSnpReport(reportBytes(s.report));
+    const original = parsed.measurement.slice();
+    parsed.measurement = new Uint8Array(48).fill(0xee);
+    const v = verifySnpReport(parsed, sampleCerts(s), { now: nowFor(s), roots });
+    assert.deepEqual(v.report.measurement, original);
+  });
+
+  test('verifySnpReport() accepts the same chain again from its cache and after clearing it', {
+    skip: NEEDS_EVIDENCE,
+  }, (t) => {
+    const s = sample(GENOA_V3);
+    const bytes = reportBytes(s.report);
+    const certs = sampleCerts(s);
+    clearCertificateCache();
+    const cold = performance.now();
+    verifySnpReport(bytes, certs, { now: nowFor(s), roots });
+    const coldMs = performance.now() - cold;
+    const warm = performance.now();
+    for (let i = 0; i < 20; i++) verifySnpReport(bytes, certs, { now: nowFor(s), roots });
+    const warmMs = (performance.now() - warm) / 20;
+    t.diagnostic(`verifySnpReport(): cold ${coldMs.toFixed(2)} ms, cached ${warmMs.toFixed(2)} ms per call`);
+  });
+});
+
+describe('verifySnpReport() rejects forgeries', () => {
+  test('verifySnpReport() rejects a flip of every byte of the signed part', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const bytes = reportBytes(s.report);
+    const certs = sampleCerts(s);
+    const now = nowFor(s);
+    verifySnpReport(bytes, certs, { now, roots });
+    const codes = new Map<string, number>();
+    for (let i = 0; i < SNP_SIGNED_SIZE; i++) {
+      const forged = bytes.slice();
+      forged[i] = forged[i]! ^ 0x01;
+      try {
+        verifySnpReport(forged, certs, { now, roots });
+        assert.fail(`a flip at 0x${i.toString(16)} was accepted`);
+      } catch (e) {
+        assert.ok(e instanceof AttestationError, `flip at 0x${i.toString(16)}: ${String(e)}`);
+        codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+      }
+    }
+    // Most flips reach the signature check; the rest fail earlier, on structure or TCB binding.
+    assert.ok((codes.get('ERR_SIGNATURE_INVALID') ?? 0) > SNP_SIGNED_SIZE / 2, JSON.stringify([...codes]));
+  });
+
+  test('verifySnpReport() rejects a flipped signature byte', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    for (const at of [0x2a0, 0x2a0 + 47, 0x2e8, 0x2e8 + 47]) {
+      const forged = reportBytes(s.report);
+      forged[at] = forged[at]! ^ 0x80;
+      rejects(
+        () => verifySnpReport(forged, sampleCerts(s), { now: nowFor(s), roots }),
+        'ERR_SIGNATURE_INVALID',
+      );
+    }
+  });
+
+  test('verifySnpReport() rejects the VCEK of another chip', { skip: NEEDS_EVIDENCE }, () => {
+    // Same product and TCB (3/0/8/115), different chips: only the hwID tells them apart.
+    const s = sample(MILAN_V2);
+    const other = certDers('trustee/snp__test-vcek.der')[0]!;
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), { vek: other }, { now: nowFor(s), roots }),
+      'ERR_CHIP_ID_MISMATCH',
+    );
+  });
+
+  test('verifySnpReport() rejects a VCEK issued for another TCB', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const other = certDers('routex-client-lua/vcek-genoa-v5.pem')[0]!;
+    rejects(
+      () =>
+        verifySnpReport(
+          reportBytes(s.report),
+          { vek: other },
+          { now: new Date('2026-01-01T00:00:00Z'), roots },
+        ),
+      'ERR_TCB_MISMATCH',
+    );
+  });
+
+  test('verifySnpReport() rejects a VCEK for a VLEK-signed report', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(VLEK);
+    const vcek = certDers('trustee/snp__test-vcek.der')[0]!;
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), { vek: vcek }, { now: nowFor(s), roots }),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('verifySnpReport() rejects a report whose signing key is none', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const forged = reportBytes(s.report);
+    forged[0x048] = 7 << 2;
+    rejects(
+      () => verifySnpReport(forged, sampleCerts(s), { now: nowFor(s), roots }),
+      'ERR_EVIDENCE_UNSUPPORTED',
+    );
+  });
+
+  test('verifySnpReport() rejects an ASK of another product', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(MILAN_V2);
+    const { vek } = sampleCerts(s);
+    const [genoaAsk, genoaArk] = certDers('roots/AMD_KDS_vcek_cert_chain_Genoa.pem');
+    rejects(
+      () =>
+        verifySnpReport(
+          reportBytes(s.report),
+          { vek, ask: genoaAsk!, ark: genoaArk! },
+          { now: nowFor(s), roots },
+        ),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('verifySnpReport() rejects an ARK that is not pinned', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(MILAN_V2);
+    const certs = sampleCerts(s);
+    const genoaOnly: TrustRoots = {
+      amdArks: [certDers('roots/AMD_ARK-Genoa.pem')[0]!],
+      simulatedArkFingerprints: [],
+    };
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), certs, { now: nowFor(s), roots: genoaOnly }),
+      'ERR_ROOT_UNTRUSTED',
+    );
+    // Without the ARK in hand there is nothing pinned to chain to.
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), { vek: certs.vek }, { now: nowFor(s), roots: genoaOnly }),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('verifySnpReport() rejects the ASK given as the ARK', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(MILAN_V2);
+    const { vek, ask } = sampleCerts(s);
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), { vek, ask, ark: ask }, { now: nowFor(s), roots }),
+      'ERR_ROOT_UNTRUSTED',
+    );
+  });
+
+  test('verifySnpReport() rejects a pinned ARK whose self-signature is broken', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample(MILAN_V2);
+    const { vek, ask, ark } = sampleCerts(s);
+    const broken = ark.slice();
+    broken[broken.byteLength - 1] = broken[broken.byteLength - 1]! ^ 0x01;
+    const pinned: TrustRoots = { amdArks: [broken], simulatedArkFingerprints: [] };
+    rejects(
+      () =>
+        verifySnpReport(reportBytes(s.report), { vek, ask, ark: broken }, { now: nowFor(s), roots: pinned }),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('verifySnpReport() rejects a VCEK whose signature was altered after a cached success', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample(GENOA_V3);
+    const certs = sampleCerts(s);
+    verifySnpReport(reportBytes(s.report), certs, { now: nowFor(s), roots });
+    const vek = certs.vek.slice();
+    vek[vek.byteLength - 2] = vek[vek.byteLength - 2]! ^ 0x01;
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), { ...certs, vek }, { now: nowFor(s), roots }),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('verifySnpReport() rejects certificates outside their validity', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const certs = sampleCerts(s);
+    const vek = parseCertificate(certs.vek);
+    const bytes = reportBytes(s.report);
+    verifySnpReport(bytes, certs, { now: vek.notAfter, roots });
+    verifySnpReport(bytes, certs, { now: vek.notBefore, roots });
+    rejects(
+      () => verifySnpReport(bytes, certs, { now: new Date(vek.notAfter.getTime() + 1000), roots }),
+      'ERR_CERT_EXPIRED',
+    );
+    rejects(
+      () => verifySnpReport(bytes, certs, { now: new Date(vek.notBefore.getTime() - 1000), roots }),
+      'ERR_CERT_EXPIRED',
+    );
+  });
+
+  test('verifySnpReport() rejects the real VLEK after it expired on 2025-12-10', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample(VLEK);
+    rejects(
+      () =>
+        verifySnpReport(reportBytes(s.report), sampleCerts(s), {
+          now: new Date('2026-01-01T00:00:00Z'),
+          roots,
+        }),
+      'ERR_CERT_EXPIRED',
+    );
+  });
+
+  test('verifySnpReport() rejects a truncated or extended report', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const bytes = reportBytes(s.report);
+    const longer = new Uint8Array(bytes.byteLength + 1);
+    longer.set(bytes);
+    for (const b of [bytes.subarray(0, bytes.byteLength - 1), longer]) {
+      rejects(() => verifySnpReport(b, sampleCerts(s), { now: nowFor(s), roots }), 'ERR_EVIDENCE_MALFORMED');
+    }
+  });
+
+  test('verifySnpReport() rejects a truncated certificate as malformed', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const certs = sampleCerts(s);
+    rejects(
+      () =>
+        verifySnpReport(
+          reportBytes(s.report),
+          { ...certs, vek: certs.vek.subarray(0, 100) },
+          { now: nowFor(s), roots },
+        ),
+      'ERR_EVIDENCE_MALFORMED',
+    );
+  });
+
+  test('verifySnpReport() throws TypeError/RangeError on argument mistakes', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(GENOA_V3);
+    const bytes = reportBytes(s.report);
+    assert.throws(
+      () => verifySnpReport(bytes, sampleCerts(s), { now: 'today' as unknown as Date, roots }),
+      TypeError,
+    );
+    assert.throws(
+      () => verifySnpReport(bytes, sampleCerts(s), { now: new Date(Number.NaN), roots }),
+      RangeError,
+    );
+    assert.throws(
+      () => verifySnpReport(bytes, sampleCerts(s), { now: new Date(), roots: {} as TrustRoots }),
+      TypeError,
+    );
+  });
+});

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { type SimRootMaterial, signSimReport } from '../../src/attestation/index.ts';
+import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
+import { encode } from '../../src/protocol/cbor.ts';
+import { decodeCmw } from '../../src/ratls/cmw.ts';
+import {
+  BINDING_DOMAIN,
+  makeKeepCertificate,
+  RatlsError,
+  readKeepCertificate,
+  reportDataFor,
+  spkiOf,
+  verifyKeepCertificate,
+} from '../../src/ratls/index.ts';
+import { testHome } from '../helpers.ts';
+
+let root: SimRootMaterial;
+const measurement = new Uint8Array(48).fill(0x5a);
+const measurementHex = Buffer.from(measurement).toString('hex');
+const now = new Date();
+
+before(async () => {
+  root = (await loadOrCreateSimRoot(testHome)).material;
+});
+
+function keep(
+  options: {
+    nonce?: Uint8Array;
+    reportDataKey?: 'own' | 'other';
+    mutateReport?: (r: Uint8Array) => void;
+  } = {},
+) {
+  const nonce = options.nonce ?? new Uint8Array(randomBytes(32));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const other = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey;
+  const spki = spkiOf(options.reportDataKey === 'other' ? other : privateKey);
+  const report = signSimReport(root, {
+    reportData: reportDataFor({ domain: BINDING_DOMAIN, spki, nonce }),
+    measurement,
+  });
+  options.mutateReport?.(report);
+  const der = makeKeepCertificate({
+    privateKey,
+    nonce,
+    now,
+    evidence: { kind: 'sev-snp', report, certs: [root.vcekDer, root.askDer, root.arkDer] },
+  });
+  return { der, nonce };
+}
+
+function expectations(nonce: Uint8Array, trust = true) {
+  return {
+    nonce,
+    now,
+    policy: { measurements: [measurementHex], ...(trust ? { trustSimulatedRoots: [root.fingerprint] } : {}) },
+  };
+}
+
+function code(c: string) {
+  return (e: unknown) => (e as { code?: string }).code === c;
+}
+
+describe('verifyKeepCertificate()', () => {
+  test('accepts a Keep certificate whose evidence binds its key and the nonce', () => {
+    const { der, nonce } = keep();
+    const id = verifyKeepCertificate(der, expectations(nonce));
+    assert.ok(id.claims);
+    assert.equal(id.claims.measurement, measurementHex);
+    assert.equal(id.claims.simulated, true);
+    assert.deepEqual(id.spki, readKeepCertificate(der).spki);
+  });
+
+  test('rejects evidence with a flipped measurement byte', () => {
+    const { der, nonce } = keep({
+      mutateReport: (r) => {
+        r[0x90] = r[0x90]! ^ 1;
+      },
+    });
+    assert.throws(() => verifyKeepCertificate(der, expectations(nonce)), code('ERR_SIGNATURE_INVALID'));
+  });
+
+  test("rejects a report whose report_data hashes another key than the certificate's", () => {
+    const { der, nonce } = keep({ reportDataKey: 'other' });
+    assert.throws(() => verifyKeepCertificate(der, expectations(nonce)), code('ERR_REPORT_DATA_MISMATCH'));
+  });
+
+  test('rejects evidence made for another nonce (a replay)', () => {
+    const { der } = keep();
+    assert.throws(
+      () => verifyKeepCertificate(der, expectations(new Uint8Array(randomBytes(32)))),
+      code('ERR_KEEP_NONCE_MISMATCH'),
+    );
+  });
+
+  test('rejects a simulated root the policy did not opt into', () => {
+    const { der, nonce } = keep();
+    assert.throws(
+      () => verifyKeepCertificate(der, expectations(nonce, false)),
+      code('ERR_SIMULATED_ROOT_NOT_TRUSTED'),
+    );
+  });
+
+  test('rejects a runtime measurement the policy does not allow', () => {
+    const { der, nonce } = keep();
+    const e = expectations(nonce);
+    assert.throws(
+      () => verifyKeepCertificate(der, { ...e, policy: { ...e.policy, measurements: ['00'.repeat(48)] } }),
+      code('ERR_POLICY_VIOLATION'),
+    );
+  });
+
+  test('rejects a certificate outside its validity', () => {
+    const { der, nonce } = keep();
+    assert.throws(
+      () =>
+        verifyKeepCertificate(der, { ...expectations(nonce), now: new Date(now.getTime() + 3 * 86400_000) }),
+      code('ERR_KEEP_CERT_EXPIRED'),
+    );
+  });
+
+  test('refuses a certificate without evidence unless insecure is accepted', () => {
+    const nonce = new Uint8Array(randomBytes(32));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const der = makeKeepCertificate({ privateKey, nonce, now });
+    assert.throws(() => verifyKeepCertificate(der, expectations(nonce)), code('ERR_KEEP_NOT_ATTESTED'));
+    assert.equal(verifyKeepCertificate(der, { ...expectations(nonce), insecure: true }).claims, null);
+  });
+
+  test("rejects a certificate whose signature is not its own key's", () => {
+    const { der, nonce } = keep();
+    const forged = new Uint8Array(der);
+    forged[forged.length - 10] = forged[forged.length - 10]! ^ 0xff;
+    assert.throws(
+      () => verifyKeepCertificate(forged, expectations(nonce)),
+      (e: unknown) =>
+        e instanceof RatlsError &&
+        ['ERR_KEEP_CERT_NOT_SELF_SIGNED', 'ERR_KEEP_CERT_MALFORMED'].includes(e.code),
+    );
+  });
+
+  test('rejects bytes that are not a certificate', () => {
+    assert.throws(
+      () => verifyKeepCertificate(new Uint8Array([1, 2, 3]), expectations(new Uint8Array(32))),
+      code('ERR_KEEP_CERT_MALFORMED'),
+    );
+  });
+});
+
+describe('decodeCmw()', () => {
+  test('rejects a collection with an extra label', () => {
+    const bytes = encode({
+      evidence: ['x', new Uint8Array(1)],
+      certs: ['y', new Uint8Array(1)],
+      binding: ['z', new Uint8Array(1)],
+      more: 1,
+    });
+    assert.throws(() => decodeCmw(bytes), code('ERR_KEEP_CERT_MALFORMED'));
+  });
+
+  test('throws only RatlsError on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
+        try {
+          decodeCmw(bytes);
+        } catch (e) {
+          assert.ok(e instanceof RatlsError, String(e));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
