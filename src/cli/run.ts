@@ -80,9 +80,13 @@ function readConfig(path: string): WorkloadConfig {
       `Cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
     );
   }
-  const config = parseEnarxToml(text);
-  checkSupportedFiles(config.files);
-  return config;
+  try {
+    const config = parseEnarxToml(text);
+    checkSupportedFiles(config.files);
+    return config;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function parseEnv(pairs: readonly string[]): Record<string, string> {

@@ -1,8 +1,25 @@
 import { createHash, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
-import { bitString, explicit, integer, octetString, oid, sequence, set, time, utf8String } from '../attestation/der.ts';
+import {
+  bitString,
+  explicit,
+  integer,
+  octetString,
+  oid,
+  sequence,
+  set,
+  time,
+  utf8String,
+} from '../attestation/der.ts';
 import { AttestationError } from '../attestation/errors.ts';
 import { type Certificate, parseCertificate } from '../attestation/x509.ts';
-import { type Binding, BINDING_DOMAIN, type CarriedEvidence, decodeCmw, encodeCmw, ID_PE_CMW } from './cmw.ts';
+import {
+  BINDING_DOMAIN,
+  type Binding,
+  type CarriedEvidence,
+  decodeCmw,
+  encodeCmw,
+  ID_PE_CMW,
+} from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
 const ECDSA_WITH_SHA384 = '1.2.840.10045.4.3.3';
@@ -41,14 +58,22 @@ export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8A
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, and no leading zero byte to strip
   const name = sequence(
-    set(sequence(oid(ID_AT_COMMON_NAME), utf8String(options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)'))),
+    set(
+      sequence(
+        oid(ID_AT_COMMON_NAME),
+        utf8String(options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)'),
+      ),
+    ),
   );
   const fields = [
     explicit(0, integer(2)),
     integer(BigInt(`0x${serial.toString('hex')}`)),
     ALGORITHM,
     name,
-    sequence(time(new Date(options.now.getTime() - 60_000)), time(new Date(options.now.getTime() + 24 * 3600_000))),
+    sequence(
+      time(new Date(options.now.getTime() - 60_000)),
+      time(new Date(options.now.getTime() + 24 * 3600_000)),
+    ),
     name,
     spki,
   ];
@@ -78,7 +103,15 @@ function selfSigned(cert: Certificate): boolean {
   const algorithm = Buffer.from(cert.signatureAlgorithm);
   if (!algorithm.equals(ALGORITHM)) return false;
   try {
-    return verify('sha384', cert.tbs, { key: createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, cert.signatureValue);
+    return verify(
+      'sha384',
+      cert.tbs,
+      {
+        key: createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' }),
+        dsaEncoding: 'der',
+      },
+      cert.signatureValue,
+    );
   } catch {
     return false;
   }
@@ -94,7 +127,9 @@ export function readKeepCertificate(der: Uint8Array): KeepCertificate {
     cert = parseCertificate(der);
   } catch (cause) {
     if (!(cause instanceof AttestationError)) throw cause;
-    throw new RatlsError('ERR_KEEP_CERT_MALFORMED', `Cannot read the Keep certificate: ${cause.message}`, { cause });
+    throw new RatlsError('ERR_KEEP_CERT_MALFORMED', `Cannot read the Keep certificate: ${cause.message}`, {
+      cause,
+    });
   }
   if (!selfSigned(cert)) {
     throw new RatlsError(
@@ -102,11 +137,19 @@ export function readKeepCertificate(der: Uint8Array): KeepCertificate {
       'Cannot trust the Keep certificate: it is not signed with ECDSA-SHA384 by its own key',
     );
   }
-  const result: KeepCertificate = { der, spki: cert.spki, notBefore: cert.notBefore, notAfter: cert.notAfter };
+  const result: KeepCertificate = {
+    der,
+    spki: cert.spki,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
   const ext = cert.extensions.get(ID_PE_CMW);
   if (ext) {
     if (ext.critical) {
-      throw new RatlsError('ERR_KEEP_CERT_MALFORMED', 'Cannot read the Keep certificate: its evidence extension is critical');
+      throw new RatlsError(
+        'ERR_KEEP_CERT_MALFORMED',
+        'Cannot read the Keep certificate: its evidence extension is critical',
+      );
     }
     result.cmw = decodeCmw(ext.value);
   }

@@ -11,17 +11,28 @@ export const errno = {
   acces: 2,
   again: 6,
   badf: 8,
+  busy: 10,
+  exist: 20,
   fault: 21,
+  fbig: 22,
+  ilseq: 25,
   inval: 28,
   io: 29,
   isdir: 31,
+  loop: 32,
+  mfile: 33,
+  nametoolong: 37,
+  noent: 44,
+  nospc: 51,
   nosys: 52,
   notdir: 54,
+  notempty: 55,
   notsock: 57,
   notsup: 58,
   overflow: 61,
   perm: 63,
   spipe: 70,
+  xdev: 75,
   notcapable: 76,
 } as const;
 
@@ -43,14 +54,94 @@ export const filetype = {
 /** Descriptor flags (`fdflags`). */
 export const fdflags = { append: 1, dsync: 2, nonblock: 4, rsync: 8, sync: 16 } as const;
 
-/** Rights bits (`rights`) the host hands out for stdio. */
+/** Rights bits (`rights`). */
 export const rights = {
+  fdDatasync: 1n << 0n,
   fdRead: 1n << 1n,
+  fdSeek: 1n << 2n,
   fdFdstatSetFlags: 1n << 3n,
+  fdSync: 1n << 4n,
+  fdTell: 1n << 5n,
   fdWrite: 1n << 6n,
+  fdAdvise: 1n << 7n,
+  fdAllocate: 1n << 8n,
+  pathCreateDirectory: 1n << 9n,
+  pathCreateFile: 1n << 10n,
+  pathLinkSource: 1n << 11n,
+  pathLinkTarget: 1n << 12n,
+  pathOpen: 1n << 13n,
+  fdReaddir: 1n << 14n,
+  pathReadlink: 1n << 15n,
+  pathRenameSource: 1n << 16n,
+  pathRenameTarget: 1n << 17n,
+  pathFilestatGet: 1n << 18n,
+  pathFilestatSetSize: 1n << 19n,
+  pathFilestatSetTimes: 1n << 20n,
   fdFilestatGet: 1n << 21n,
+  fdFilestatSetSize: 1n << 22n,
+  fdFilestatSetTimes: 1n << 23n,
+  pathSymlink: 1n << 24n,
+  pathRemoveDirectory: 1n << 25n,
+  pathUnlinkFile: 1n << 26n,
   pollFdReadwrite: 1n << 27n,
+  sockShutdown: 1n << 28n,
+  sockAccept: 1n << 29n,
 } as const;
+
+/** Every rights bit preview1 defines. */
+export const ALL_RIGHTS = (1n << 30n) - 1n;
+
+/** Rights that mean something on a regular file. */
+export const FILE_RIGHTS =
+  rights.fdDatasync |
+  rights.fdRead |
+  rights.fdSeek |
+  rights.fdFdstatSetFlags |
+  rights.fdSync |
+  rights.fdTell |
+  rights.fdWrite |
+  rights.fdAdvise |
+  rights.fdAllocate |
+  rights.fdFilestatGet |
+  rights.fdFilestatSetSize |
+  rights.fdFilestatSetTimes |
+  rights.pollFdReadwrite;
+
+/** Rights that mean something on a directory. */
+export const DIRECTORY_RIGHTS =
+  rights.fdDatasync |
+  rights.fdFdstatSetFlags |
+  rights.fdSync |
+  rights.pathCreateDirectory |
+  rights.pathCreateFile |
+  rights.pathLinkSource |
+  rights.pathLinkTarget |
+  rights.pathOpen |
+  rights.fdReaddir |
+  rights.pathReadlink |
+  rights.pathRenameSource |
+  rights.pathRenameTarget |
+  rights.pathFilestatGet |
+  rights.pathFilestatSetSize |
+  rights.pathFilestatSetTimes |
+  rights.fdFilestatGet |
+  rights.fdFilestatSetTimes |
+  rights.pathSymlink |
+  rights.pathRemoveDirectory |
+  rights.pathUnlinkFile |
+  rights.pollFdReadwrite;
+
+/** `oflags` of path_open. */
+export const oflags = { creat: 1, directory: 2, excl: 4, trunc: 8 } as const;
+
+/** `lookupflags.symlink_follow`. */
+export const LOOKUP_SYMLINK_FOLLOW = 1;
+
+/** `fstflags` of the set_times calls. */
+export const fstflags = { atim: 1, atimNow: 2, mtim: 4, mtimNow: 8 } as const;
+
+/** `whence` of fd_seek. */
+export const whence = { set: 0, cur: 1, end: 2 } as const;
 
 /** Event and subscription tags of `poll_oneoff`. */
 export const eventtype = { clock: 0, fdRead: 1, fdWrite: 2 } as const;
@@ -61,7 +152,7 @@ export const SUBCLOCK_ABSTIME = 1;
 export const EVENTRW_HANGUP = 1;
 
 /** Sizes in bytes of the ABI structs the host reads or writes. */
-export const sizes = { iovec: 8, fdstat: 24, filestat: 64, subscription: 48, event: 32 } as const;
+export const sizes = { iovec: 8, fdstat: 24, filestat: 64, subscription: 48, event: 32, dirent: 24 } as const;
 
 /**
  * The wasm type of every preview1 function, as `params:results` with `i` for i32 and `I` for i64. A module

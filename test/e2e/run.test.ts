@@ -178,9 +178,13 @@ describe('donjon run: interruption', () => {
       onSpawn: (child) => {
         pid = child.pid!;
         let seen = '';
+        let sent = false;
         child.stderr!.on('data', (c: Buffer) => {
           seen += c.toString('utf8');
-          if (seen.includes('workload started')) child.kill('SIGINT');
+          if (!sent && seen.includes('workload started')) {
+            sent = true;
+            child.kill('SIGINT');
+          }
         });
       },
     });
