@@ -1,13 +1,15 @@
 /** Stable codes of the client SDK. Evidence failures surface as the attestation or ratls error itself. */
-export type ClientErrorCode =
-  | 'ERR_HOST_UNREACHABLE'
-  | 'ERR_HOST_REFUSED'
-  | 'ERR_HOST_RESPONSE_INVALID'
-  | 'ERR_CHANNEL_FAILED'
-  | 'ERR_KEEP_DIED'
-  | 'ERR_KEEP_REFUSED'
-  | 'ERR_WORKLOAD_INVALID'
-  | 'ERR_CONFIG_INVALID';
+export const clientErrorCodes = [
+  'ERR_HOST_UNREACHABLE',
+  'ERR_HOST_REFUSED',
+  'ERR_HOST_RESPONSE_INVALID',
+  'ERR_CHANNEL_FAILED',
+  'ERR_KEEP_DIED',
+  'ERR_KEEP_REFUSED',
+  'ERR_CONFIG_INVALID',
+] as const;
+
+export type ClientErrorCode = (typeof clientErrorCodes)[number];
 
 /** An error of the client SDK, with the host's own code when the host refused (`hostCode`). */
 export class ClientError extends Error {

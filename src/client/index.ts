@@ -10,7 +10,7 @@ export {
   parseEnarxToml,
   type WorkloadConfig,
 } from './enarx-toml.ts';
-export { ClientError, type ClientErrorCode } from './errors.ts';
+export { ClientError, type ClientErrorCode, clientErrorCodes } from './errors.ts';
 export { type KeepInfo, KeepManagerClient, type KeepManagerClientOptions } from './keepmgr-client.ts';
 export { type RunEvent, type RunOptions, type RunOutcome, type RunResult, runWorkload } from './run.ts';
 export { measureRuntime } from './runtime.ts';

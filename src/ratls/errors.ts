@@ -1,11 +1,14 @@
 /** Stable codes of the attested-TLS certificate layer. */
-export type RatlsErrorCode =
-  | 'ERR_KEEP_CERT_MALFORMED'
-  | 'ERR_KEEP_CERT_NOT_SELF_SIGNED'
-  | 'ERR_KEEP_CERT_EXPIRED'
-  | 'ERR_KEEP_NOT_ATTESTED'
-  | 'ERR_KEEP_BINDING_MISMATCH'
-  | 'ERR_KEEP_NONCE_MISMATCH';
+export const ratlsErrorCodes = [
+  'ERR_KEEP_CERT_MALFORMED',
+  'ERR_KEEP_CERT_NOT_SELF_SIGNED',
+  'ERR_KEEP_CERT_EXPIRED',
+  'ERR_KEEP_NOT_ATTESTED',
+  'ERR_KEEP_BINDING_MISMATCH',
+  'ERR_KEEP_NONCE_MISMATCH',
+] as const;
+
+export type RatlsErrorCode = (typeof ratlsErrorCodes)[number];
 
 /** Raised when a Keep's certificate cannot be made, read, or trusted. */
 export class RatlsError extends Error {

@@ -1,0 +1,11 @@
+/**
+ * Codes the Keep sends in an `error` frame inside the channel when it refuses a workload. Errors of the WASI
+ * host's own module checks (ERR_WASM_*) are passed on with their codes.
+ */
+export const keepErrorCodes = [
+  'ERR_DEPLOY_DIGEST_MISMATCH',
+  'ERR_PROTOCOL_UNEXPECTED',
+  'ERR_KEEP_INTERNAL',
+] as const;
+
+export type KeepErrorCode = (typeof keepErrorCodes)[number];
