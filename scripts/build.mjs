@@ -11,7 +11,9 @@ const common = {
   sourcemap: false,
   legalComments: 'none',
   logLevel: 'warning',
-  // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
+  external: ['better-sqlite3'],
+  // Some bundled CommonJS dependencies call require(); give the ESM bundle one. better-sqlite3 is a native
+  // module: it stays in node_modules and is loaded only by the daemon.
   banner: {
     js: "import { createRequire as __donjonRequire } from 'node:module'; const require = __donjonRequire(import.meta.url);",
   },

@@ -30,7 +30,23 @@ export type AttestationErrorCode =
   /** A policy field has a value of the wrong type or shape. */
   | 'ERR_POLICY_INVALID'
   /** Stored simulated-root material is malformed or inconsistent. */
-  | 'ERR_SIM_ROOT_INVALID';
+  | 'ERR_SIM_ROOT_INVALID'
+  /** Collateral (CRL, TCB info, QE identity, their issuer chains) is malformed, mis-signed or for other evidence. */
+  | 'ERR_COLLATERAL_INVALID'
+  /** Collateral is not valid at the verification time (past its next update, or issued later). */
+  | 'ERR_COLLATERAL_EXPIRED'
+  /** A certificate of the chain is listed in its issuer's CRL. */
+  | 'ERR_REVOKED'
+  /** The TCB info describes another platform (FMSPC or PCE-ID) than the PCK certificate. */
+  | 'ERR_FMSPC_MISMATCH'
+  /** The quoting enclave is not the one Intel's QE identity describes. */
+  | 'ERR_QE_IDENTITY_MISMATCH'
+  /** The TDX module (MRSIGNERSEAM, SEAMATTRIBUTES, version) is not one the TCB info describes. */
+  | 'ERR_TDX_MODULE_MISMATCH'
+  /** No TCB level of the collateral applies to the platform: its status is unknown. */
+  | 'ERR_TCB_NOT_SUPPORTED'
+  /** The TCB status the collateral gives is not one the policy accepts. */
+  | 'ERR_TCB_STATUS';
 
 /** Every code of {@link AttestationErrorCode}, for registries and exhaustiveness tests. */
 export const attestationErrorCodes: readonly AttestationErrorCode[] = [
@@ -48,6 +64,14 @@ export const attestationErrorCodes: readonly AttestationErrorCode[] = [
   'ERR_POLICY_UNSUPPORTED',
   'ERR_POLICY_INVALID',
   'ERR_SIM_ROOT_INVALID',
+  'ERR_COLLATERAL_INVALID',
+  'ERR_COLLATERAL_EXPIRED',
+  'ERR_REVOKED',
+  'ERR_FMSPC_MISMATCH',
+  'ERR_QE_IDENTITY_MISMATCH',
+  'ERR_TDX_MODULE_MISMATCH',
+  'ERR_TCB_NOT_SUPPORTED',
+  'ERR_TCB_STATUS',
 ];
 
 /**

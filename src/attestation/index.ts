@@ -1,18 +1,57 @@
-// Public API of the attestation library: parse and verify SEV-SNP evidence, appraise it under a policy,
-// and the simulated AMD secure processor used on machines without a TEE.
+// Public API of the attestation library: parse and verify SEV-SNP reports and Intel DCAP quotes (SGX,
+// TDX) with their collateral, appraise them under a policy, and the simulated AMD secure processor used
+// on machines without a TEE.
 
+export { type Crl, parseCrl } from './crl.ts';
+export {
+  type DcapCollateral,
+  type IsvSvnLevel,
+  parseDcapCollateral,
+  parseQeIdentity,
+  parseTcbInfo,
+  type QeIdentity,
+  splitPcsResponse,
+  type TcbInfo,
+  type TcbLevel,
+  type TcbStatus,
+  type TdxModuleExpectation,
+  type TdxModuleIdentity,
+  tcbStatuses,
+} from './dcap/collateral.ts';
+export type { PckInfo } from './dcap/pck.ts';
+export {
+  type DcapHeader,
+  type DcapQuote,
+  detectEvidenceKind,
+  INTEL_QE_VENDOR_ID,
+  parseDcapQuote,
+  type SgxQuote,
+  type SgxReportBody,
+  type TdReportBody,
+  type TdxQuote,
+} from './dcap/quote.ts';
+export type { StatusPart, TcbEvaluation } from './dcap/tcb.ts';
+export { type DcapVerified, type DcapVerifyOptions, verifyDcapQuote } from './dcap/verify.ts';
 export {
   AttestationError,
   type AttestationErrorCode,
   attestationErrorCodes,
   isAttestationError,
 } from './errors.ts';
-export { checkSnpPolicy, type MinTcb, type Policy, parsePolicy } from './policy.ts';
+export {
+  checkDcapPolicy,
+  checkSnpPolicy,
+  type MinTcb,
+  type Policy,
+  parsePolicy,
+  type RtmrPolicy,
+} from './policy.ts';
 export {
   type AmdCertificate,
   type AmdProduct,
   amdCertificates,
   defaultRoots,
+  intelRootCertificate,
   type TrustRoots,
 } from './roots.ts';
 export { type SimReportInput, signSimReport } from './sim/report.ts';
@@ -46,9 +85,13 @@ export {
 export {
   type Claims,
   type ClaimsTcb,
+  type DcapClaims,
+  type DcapEvidence,
   type Evidence,
+  type SgxClaims,
   type SnpClaims,
   type SnpEvidence,
+  type TdxClaims,
   type VerifyOptions,
   verify,
 } from './verify.ts';

@@ -2,6 +2,8 @@
 // and a field the verifier does not know, or cannot check on the evidence at hand, is an error rather
 // than a pass.
 import { equalBytes, toHex, tryFromHex } from './bytes.ts';
+import { type TcbStatus, tcbStatuses } from './dcap/collateral.ts';
+import type { DcapVerified } from './dcap/verify.ts';
 import { AttestationError } from './errors.ts';
 import type { SnpVerified } from './snp/verify.ts';
 
@@ -14,29 +16,56 @@ export type MinTcb = Partial<{
   fmc: number;
 }>;
 
-/** What a tenant requires of the evidence. Absent fields impose nothing, except the safe defaults noted. */
+/** Allowed RTMR values of a TD, by register index (`"0"` to `"3"`). */
+export type RtmrPolicy = Partial<Record<'0' | '1' | '2' | '3', readonly string[]>>;
+
+/**
+ * What a tenant requires of the evidence. Absent fields impose nothing, except the safe defaults noted.
+ * Each field applies to the evidence kinds named; on another kind it is ERR_POLICY_UNSUPPORTED, so a
+ * policy never passes by naming something the evidence cannot show.
+ */
 export interface Policy {
-  /** Allowed launch measurements (96 hex digits, any case); absent means any. */
+  /** SEV-SNP: allowed launch measurements (96 hex digits, any case); absent means any. */
   measurements?: readonly string[];
-  /** Exact expected REPORT_DATA (64 bytes): binds the Keep's key and the client's nonce. */
+  /** All kinds: exact expected REPORT_DATA (64 bytes): binds the Keep's key and the client's nonce. */
   reportData?: Uint8Array;
-  /** Default false: a guest whose policy lets the host debug it is refused. */
+  /** All kinds. Default false: a guest (SNP policy DEBUG, SGX ATTRIBUTES.DEBUG, TD_ATTRIBUTES.DEBUG) that can be debugged is refused. */
   allowDebug?: boolean;
-  /** Default false: a guest that may be associated with a migration agent is refused. */
+  /** SGX: allowed MRENCLAVE values (64 hex digits). */
+  mrEnclaves?: readonly string[];
+  /** SGX: allowed MRSIGNER values (64 hex digits). */
+  mrSigners?: readonly string[];
+  /** SGX: minimum ISVSVN. */
+  minIsvSvn?: number;
+  /** TDX: allowed MRTD values (96 hex digits). */
+  mrTds?: readonly string[];
+  /** TDX: allowed values per RTMR index (96 hex digits each). */
+  rtmrs?: RtmrPolicy;
+  /**
+   * SGX and TDX: the TCB statuses accepted when collateral was checked; default `['UpToDate']`. Evidence
+   * verified without collateral has no status: see `requireCollateral`.
+   */
+  acceptedTcbStatuses?: readonly TcbStatus[];
+  /**
+   * All kinds. Default false. SGX/TDX: refuse a quote verified without collateral (no revocation or TCB
+   * status check). SEV-SNP: refuse a report verified without a CRL of its ARK (no revocation check).
+   */
+  requireCollateral?: boolean;
+  /** SEV-SNP. Default false: a guest that may be associated with a migration agent is refused. */
   allowMigrationAgent?: boolean;
-  /** Minimum REPORTED_TCB components. `fmc` exists only on Turin and later. */
+  /** SEV-SNP: minimum REPORTED_TCB components. `fmc` exists only on Turin and later. */
   minTcb?: MinTcb;
-  /** Minimum GUEST_SVN. */
+  /** SEV-SNP: minimum GUEST_SVN. */
   minGuestSvn?: number;
-  /** Required VMPL (0..3). */
+  /** SEV-SNP: required VMPL (0..3). */
   vmpl?: number;
-  /** Exact HOST_DATA (64 hex digits, any case). */
+  /** SEV-SNP: exact HOST_DATA (64 hex digits, any case). */
   hostData?: string;
-  /** Allowed ID_KEY_DIGESTs (96 hex digits each). */
+  /** SEV-SNP: allowed ID_KEY_DIGESTs (96 hex digits each). */
   idKeyDigests?: readonly string[];
-  /** Allowed AUTHOR_KEY_DIGESTs (96 hex digits each); requires AUTHOR_KEY_EN. */
+  /** SEV-SNP: allowed AUTHOR_KEY_DIGESTs (96 hex digits each); requires AUTHOR_KEY_EN. */
   authorKeyDigests?: readonly string[];
-  /** SHA-256 fingerprints (64 hex digits) of simulated ARKs this policy opts into. */
+  /** SHA-256 fingerprints (64 hex digits) of simulated ARKs this policy opts into (a choice of roots, not a check). */
   trustSimulatedRoots?: readonly string[];
 }
 
@@ -52,7 +81,33 @@ const FIELDS = [
   'idKeyDigests',
   'authorKeyDigests',
   'trustSimulatedRoots',
+  'mrEnclaves',
+  'mrSigners',
+  'minIsvSvn',
+  'mrTds',
+  'rtmrs',
+  'acceptedTcbStatuses',
+  'requireCollateral',
 ] as const;
+
+/** Fields that only SEV-SNP evidence can show. */
+const SNP_ONLY = [
+  'measurements',
+  'allowMigrationAgent',
+  'minTcb',
+  'minGuestSvn',
+  'vmpl',
+  'hostData',
+  'idKeyDigests',
+  'authorKeyDigests',
+] as const;
+/** Fields that only SGX quotes can show. */
+const SGX_ONLY = ['mrEnclaves', 'mrSigners', 'minIsvSvn'] as const;
+/** Fields that only TDX quotes can show. */
+const TDX_ONLY = ['mrTds', 'rtmrs'] as const;
+/** Fields that only DCAP quotes (SGX or TDX) can show. */
+const DCAP_ONLY = ['acceptedTcbStatuses'] as const;
+const RTMR_INDEXES = ['0', '1', '2', '3'] as const;
 const TCB_FIELDS = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'] as const;
 
 function invalid(field: string, state: string): never {
@@ -153,7 +208,61 @@ export function parsePolicy(json: unknown): Policy {
   if (v.trustSimulatedRoots !== undefined) {
     policy.trustSimulatedRoots = hexList('trustSimulatedRoots', v.trustSimulatedRoots, 32);
   }
+  if (v.mrEnclaves !== undefined) policy.mrEnclaves = hexList('mrEnclaves', v.mrEnclaves, 32);
+  if (v.mrSigners !== undefined) policy.mrSigners = hexList('mrSigners', v.mrSigners, 32);
+  if (v.minIsvSvn !== undefined) policy.minIsvSvn = integer('minIsvSvn', v.minIsvSvn, 0xffff);
+  if (v.mrTds !== undefined) policy.mrTds = hexList('mrTds', v.mrTds, 48);
+  if (v.rtmrs !== undefined) {
+    const r = v.rtmrs;
+    if (!isRecord(r)) invalid('rtmrs', 'must be an object from RTMR index (0 to 3) to allowed values');
+    const out: RtmrPolicy = {};
+    for (const key of Object.keys(r)) {
+      if (!(RTMR_INDEXES as readonly string[]).includes(key)) {
+        throw new AttestationError(
+          'ERR_POLICY_UNSUPPORTED',
+          `Cannot parse policy: unknown field rtmrs.${key} (RTMRs are 0 to 3)`,
+          {
+            field: `rtmrs.${key}`,
+          },
+        );
+      }
+    }
+    for (const key of RTMR_INDEXES) {
+      if (r[key] !== undefined) out[key] = hexList(`rtmrs.${key}`, r[key], 48);
+    }
+    if (Object.keys(out).length === 0)
+      invalid('rtmrs', 'must name at least one RTMR (leave the field out to allow any)');
+    policy.rtmrs = Object.freeze(out);
+  }
+  if (v.acceptedTcbStatuses !== undefined) {
+    const list = v.acceptedTcbStatuses;
+    if (!Array.isArray(list) || list.length === 0)
+      invalid('acceptedTcbStatuses', 'must be a non-empty list of TCB statuses');
+    const out: TcbStatus[] = [];
+    for (const [i, s] of list.entries()) {
+      if (typeof s !== 'string' || !(tcbStatuses as readonly string[]).includes(s)) {
+        invalid(`acceptedTcbStatuses[${i}]`, `must be one of ${tcbStatuses.join(', ')}`);
+      }
+      if (out.includes(s as TcbStatus)) invalid(`acceptedTcbStatuses[${i}]`, `repeats ${s}`);
+      out.push(s as TcbStatus);
+    }
+    policy.acceptedTcbStatuses = Object.freeze(out);
+  }
+  if (v.requireCollateral !== undefined)
+    policy.requireCollateral = boolean('requireCollateral', v.requireCollateral);
   return Object.freeze(policy);
+}
+
+function unsupportedFields(policy: Policy, fields: readonly (keyof Policy)[], kind: string): void {
+  for (const field of fields) {
+    if (policy[field] !== undefined) {
+      throw new AttestationError(
+        'ERR_POLICY_UNSUPPORTED',
+        `Cannot check ${field}: ${kind} evidence does not show it`,
+        { field },
+      );
+    }
+  }
 }
 
 function violation(field: string, message: string): never {
@@ -167,7 +276,14 @@ function violation(field: string, message: string): never {
  * pre-Turin TCB). `trustSimulatedRoots` is applied when choosing roots, not here.
  */
 export function checkSnpPolicy(verified: SnpVerified, policy: Policy): void {
+  unsupportedFields(policy, [...SGX_ONLY, ...TDX_ONLY, ...DCAP_ONLY], 'SEV-SNP');
   const r = verified.report;
+  if (policy.requireCollateral === true && !verified.crlChecked) {
+    violation(
+      'requireCollateral',
+      'Cannot accept evidence: no CRL of its ARK was checked and the policy requires collateral',
+    );
+  }
   if (policy.reportData !== undefined && !equalBytes(policy.reportData, r.reportData)) {
     throw new AttestationError(
       'ERR_REPORT_DATA_MISMATCH',
@@ -231,6 +347,77 @@ export function checkSnpPolicy(verified: SnpVerified, policy: Policy): void {
         'authorKeyDigests',
         `Cannot accept evidence: author key digest ${toHex(r.authorKeyDigest)} is not allowed`,
       );
+    }
+  }
+}
+
+/**
+ * Enforces every field of a parsed policy on a verified DCAP quote. Fails with ERR_POLICY_VIOLATION
+ * (field named), ERR_REPORT_DATA_MISMATCH, ERR_TCB_STATUS (a checked TCB status outside
+ * `acceptedTcbStatuses`, default `['UpToDate']`), or ERR_POLICY_UNSUPPORTED for a field this quote kind
+ * cannot show (SEV-SNP fields; SGX fields on TDX and the reverse).
+ */
+export function checkDcapPolicy(verified: DcapVerified, policy: Policy): void {
+  const q = verified.quote;
+  unsupportedFields(policy, [...SNP_ONLY, ...(q.kind === 'sgx' ? TDX_ONLY : SGX_ONLY)], q.kind.toUpperCase());
+  if (policy.reportData !== undefined && !equalBytes(policy.reportData, q.body.reportData)) {
+    throw new AttestationError(
+      'ERR_REPORT_DATA_MISMATCH',
+      'Cannot accept evidence: REPORTDATA is not the expected value',
+      {
+        field: 'reportData',
+      },
+    );
+  }
+  if (q.body.debug && policy.allowDebug !== true) {
+    violation(
+      'allowDebug',
+      `Cannot accept evidence: the ${q.kind === 'sgx' ? 'enclave' : 'TD'} runs in debug mode and the policy does not allow it`,
+    );
+  }
+  if (!verified.collateralChecked) {
+    if (policy.requireCollateral === true) {
+      violation(
+        'requireCollateral',
+        'Cannot accept evidence: it was verified without collateral and the policy requires collateral',
+      );
+    }
+  } else {
+    const accepted = policy.acceptedTcbStatuses ?? ['UpToDate'];
+    const status = verified.tcb?.status;
+    if (status === undefined || !accepted.includes(status)) {
+      const advisories = verified.tcb?.advisoryIds.length ? ` (${verified.tcb.advisoryIds.join(', ')})` : '';
+      throw new AttestationError(
+        'ERR_TCB_STATUS',
+        `Cannot accept evidence: its TCB status ${status ?? 'unknown'}${advisories} is not one of ${accepted.join(', ')}`,
+        { field: 'acceptedTcbStatuses' },
+      );
+    }
+  }
+  if (q.kind === 'sgx') {
+    const b = q.body;
+    if (policy.mrEnclaves !== undefined && !policy.mrEnclaves.includes(toHex(b.mrEnclave))) {
+      violation('mrEnclaves', `Cannot accept evidence: MRENCLAVE ${toHex(b.mrEnclave)} is not allowed`);
+    }
+    if (policy.mrSigners !== undefined && !policy.mrSigners.includes(toHex(b.mrSigner))) {
+      violation('mrSigners', `Cannot accept evidence: MRSIGNER ${toHex(b.mrSigner)} is not allowed`);
+    }
+    if (policy.minIsvSvn !== undefined && b.isvSvn < policy.minIsvSvn) {
+      violation('minIsvSvn', `Cannot accept evidence: ISVSVN ${b.isvSvn} is below ${policy.minIsvSvn}`);
+    }
+    return;
+  }
+  const b = q.body;
+  if (policy.mrTds !== undefined && !policy.mrTds.includes(toHex(b.mrTd))) {
+    violation('mrTds', `Cannot accept evidence: MRTD ${toHex(b.mrTd)} is not allowed`);
+  }
+  if (policy.rtmrs !== undefined) {
+    for (const i of RTMR_INDEXES) {
+      const allowed = policy.rtmrs[i];
+      const actual = toHex(b.rtmrs[Number(i)]!);
+      if (allowed !== undefined && !allowed.includes(actual)) {
+        violation(`rtmrs.${i}`, `Cannot accept evidence: RTMR${i} ${actual} is not allowed`);
+      }
     }
   }
 }

@@ -1,8 +1,9 @@
-// AMD's SEV-SNP trust anchors, built into the verifier because a verifier must ship its roots: the ARK
+// The vendor trust anchors, built into the verifier because a verifier must ship its roots. AMD: the ARK
 // (AMD Root Key) of each product, and the ASK and ASVK (the intermediates for VCEK and VLEK chains) so a
-// report can be verified when only the VCEK/VLEK came with it. These are AMD's published certificates
-// (KDS /vcek/v1/{product}/cert_chain and /vlek/v1/{product}/cert_chain); their SHA-256 fingerprints are
-// listed next to them and checked by the tests.
+// report can be verified when only the VCEK/VLEK came with it; these are AMD's published certificates
+// (KDS /vcek/v1/{product}/cert_chain and /vlek/v1/{product}/cert_chain). Intel: the SGX Root CA, which
+// anchors the PCK chains of SGX and TDX quotes and the TCB signing chain of their collateral. The
+// SHA-256 fingerprints are listed next to them and checked by the tests.
 import { pemToDers } from './bytes.ts';
 
 /** An AMD product line with its own ARK. */
@@ -302,23 +303,44 @@ export const amdCertificates: readonly AmdCertificate[] = Object.freeze([
   },
 ]);
 
+/** Intel's SGX Root CA (self-signed, ECDSA P-256, valid 2018-05-21 to 2049-12-31). */
+export const intelRootCertificate: { readonly pem: string; readonly fingerprint: string } = Object.freeze({
+  fingerprint: '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3',
+  pem: pem(
+    'MIICjzCCAjSgAwIBAgIUImUM1lqdNInzg7SVUr9QGzknBqwwCgYIKoZIzj0EAwIwaDEaMBgGA1UEAwwRSW50ZWwgU0dYIFJv' +
+      'b3QgQ0ExGjAYBgNVBAoMEUludGVsIENvcnBvcmF0aW9uMRQwEgYDVQQHDAtTYW50YSBDbGFyYTELMAkGA1UECAwCQ0ExCzAJ' +
+      'BgNVBAYTAlVTMB4XDTE4MDUyMTEwNDUxMFoXDTQ5MTIzMTIzNTk1OVowaDEaMBgGA1UEAwwRSW50ZWwgU0dYIFJvb3QgQ0Ex' +
+      'GjAYBgNVBAoMEUludGVsIENvcnBvcmF0aW9uMRQwEgYDVQQHDAtTYW50YSBDbGFyYTELMAkGA1UECAwCQ0ExCzAJBgNVBAYT' +
+      'AlVTMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEC6nEwMDIYZOj/iPWsCzaEKi71OiOSLRFhWGjbnBVJfVnkY4u3IjkDYYL' +
+      '0MxO4mqsyYjlBalTVYxFP2sJBK5zlKOBuzCBuDAfBgNVHSMEGDAWgBQiZQzWWp00ifODtJVSv1AbOScGrDBSBgNVHR8ESzBJ' +
+      'MEegRaBDhkFodHRwczovL2NlcnRpZmljYXRlcy50cnVzdGVkc2VydmljZXMuaW50ZWwuY29tL0ludGVsU0dYUm9vdENBLmRl' +
+      'cjAdBgNVHQ4EFgQUImUM1lqdNInzg7SVUr9QGzknBqwwDgYDVR0PAQH/BAQDAgEGMBIGA1UdEwEB/wQIMAYBAf8CAQEwCgYI' +
+      'KoZIzj0EAwIDSQAwRgIhAOW/5QkR+S9CiSDcNoowLuPRLsWGf/Yi7GSX94BgwTwgAiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZ' +
+      'UGOdRQ7cvqRXaqI=',
+  ),
+});
+
 /**
- * The anchors a verification trusts: AMD ARKs by exact DER, and simulated ARKs by the SHA-256 of their DER
- * (a simulated root is made per host, so a policy opts into one by its fingerprint).
+ * The anchors a verification trusts: AMD ARKs and Intel SGX Root CAs by exact DER, and simulated ARKs by
+ * the SHA-256 of their DER (a simulated root is made per host, so a policy opts into one by its
+ * fingerprint).
  */
 export interface TrustRoots {
   readonly amdArks: readonly Uint8Array[];
   readonly simulatedArkFingerprints: readonly string[];
+  /** Intel SGX Root CA certificates (DER): the anchors of DCAP quotes and their collateral. */
+  readonly intelRoots: readonly Uint8Array[];
 }
 
 function dersOf(role: AmdCertificate['role']): readonly Uint8Array[] {
   return Object.freeze(amdCertificates.filter((c) => c.role === role).map((c) => pemToDers(c.pem)[0]!));
 }
 
-/** AMD's Milan, Genoa and Turin ARKs, and no simulated root. */
+/** AMD's Milan, Genoa and Turin ARKs, Intel's SGX Root CA, and no simulated root. */
 export const defaultRoots: TrustRoots = Object.freeze({
   amdArks: dersOf('ark'),
   simulatedArkFingerprints: Object.freeze([]),
+  intelRoots: Object.freeze([pemToDers(intelRootCertificate.pem)[0]!]),
 });
 
 /** The built-in ASKs and ASVKs (DER), for chains that arrive without their intermediate. */

@@ -1,8 +1,10 @@
 // The one entry point of evidence appraisal: evidence + policy + time (+ roots) -> claims, or an
 // AttestationError. Pure: no clock, no network, no filesystem.
 import { toHex } from './bytes.ts';
+import type { DcapCollateral, TcbStatus } from './dcap/collateral.ts';
+import { type DcapVerified, verifyDcapQuote } from './dcap/verify.ts';
 import { AttestationError } from './errors.ts';
-import { checkSnpPolicy, type Policy, parsePolicy } from './policy.ts';
+import { checkDcapPolicy, checkSnpPolicy, type Policy, parsePolicy } from './policy.ts';
 import { defaultRoots, type TrustRoots } from './roots.ts';
 import { VEK_OID } from './snp/vek.ts';
 import { type SnpCertificates, verifySnpReport } from './snp/verify.ts';
@@ -14,10 +16,21 @@ export interface SnpEvidence {
   report: Uint8Array;
   /** VCEK or VLEK, and optionally the ASK/ASVK and ARK. */
   certs: readonly Uint8Array[];
+  /** AMD KDS CRLs (DER) to check the chain against; see `SnpVerifyOptions.crls`. */
+  crls?: readonly Uint8Array[];
 }
 
-/** Evidence of any kind this verifier appraises. Intel DCAP (`sgx`, `tdx`) will join this union. */
-export type Evidence = SnpEvidence;
+/** Intel DCAP evidence: a raw SGX (v3) or TDX (v4/v5) quote and, optionally, its collateral. */
+export interface DcapEvidence {
+  /** Must be the quote's own kind (see `detectEvidenceKind`). */
+  kind: 'sgx' | 'tdx';
+  quote: Uint8Array;
+  /** Without collateral, revocation and TCB status are not checked (`collateralChecked` false). */
+  collateral?: DcapCollateral;
+}
+
+/** Evidence of any kind this verifier appraises. */
+export type Evidence = SnpEvidence | DcapEvidence;
 
 /** A TCB in claims: plain numbers, `fmc` on Turin and later. */
 export interface ClaimsTcb {
@@ -58,14 +71,78 @@ export interface SnpClaims {
   /** Firmware version "major.minor.build" running now and committed (the anti-rollback floor). */
   currentVersion: string;
   committedVersion: string;
+  /** True when a CRL of the ARK was given and checked. */
+  collateralChecked: boolean;
 }
 
+/** What verified DCAP evidence says in common for SGX and TDX. */
+interface DcapClaimsCommon {
+  /** Quote version (3, 4 or 5). */
+  version: number;
+  /** MRENCLAVE (SGX) or MRTD (TDX), lower-case hex. */
+  measurement: string;
+  reportData: string;
+  /** SGX ATTRIBUTES.DEBUG or TD_ATTRIBUTES.DEBUG. */
+  debug: boolean;
+  /** The TCB status Intel's collateral gives; absent when no collateral was checked. */
+  tcbStatus?: TcbStatus;
+  /** The Intel security advisories behind `tcbStatus`; absent when no collateral was checked. */
+  advisoryIds?: string[];
+  /** The platform's FMSPC (from the PCK certificate), lower-case hex. */
+  fmspc: string;
+  /** False when no collateral was given: TCB status and revocation were not checked. */
+  collateralChecked: boolean;
+  /** SHA-256 of the Intel SGX Root CA the PCK chain ends in, lower-case hex. */
+  rootFingerprint: string;
+}
+
+/** What a verified SGX quote says, in plain serialisable values. */
+export interface SgxClaims extends DcapClaimsCommon {
+  kind: 'sgx';
+  mrSigner: string;
+  isvProdId: number;
+  isvSvn: number;
+  /** The 16 ATTRIBUTES bytes (FLAGS then XFRM), hex. */
+  attributes: string;
+  miscSelect: number;
+  configSvn: number;
+  configId: string;
+  cpuSvn: string;
+}
+
+/** What a verified TDX quote says, in plain serialisable values. */
+export interface TdxClaims extends DcapClaimsCommon {
+  kind: 'tdx';
+  /** The TD report layout: "1.0" or "1.5". */
+  tdxVersion: string;
+  rtmr0: string;
+  rtmr1: string;
+  rtmr2: string;
+  rtmr3: string;
+  mrSeam: string;
+  mrSignerSeam: string;
+  seamAttributes: string;
+  tdAttributes: string;
+  xfam: string;
+  teeTcbSvn: string;
+  mrConfigId: string;
+  mrOwner: string;
+  mrOwnerConfig: string;
+  /** TDX 1.5 only. */
+  teeTcbSvn2?: string;
+  /** TDX 1.5 only. */
+  mrServiceTd?: string;
+}
+
+/** Claims of a verified DCAP quote, discriminated by `kind`. */
+export type DcapClaims = SgxClaims | TdxClaims;
+
 /** Claims of any evidence kind, discriminated by `kind`. */
-export type Claims = SnpClaims;
+export type Claims = SnpClaims | DcapClaims;
 
 /** Inputs besides evidence and policy. */
 export interface VerifyOptions {
-  /** The time at which certificates (and later, collateral) must be valid. */
+  /** The time at which certificates and collateral must be valid. */
   now: Date;
   /** Trust anchors; default {@link defaultRoots}. The policy's `trustSimulatedRoots` are added either way. */
   roots?: TrustRoots;
@@ -120,13 +197,83 @@ function sortCertificates(ders: readonly Uint8Array[]): SnpCertificates {
   return certs;
 }
 
+function dcapClaims(v: DcapVerified): DcapClaims {
+  const q = v.quote;
+  const common: DcapClaimsCommon = {
+    version: q.version,
+    measurement: toHex(q.kind === 'sgx' ? q.body.mrEnclave : q.body.mrTd),
+    reportData: toHex(q.body.reportData),
+    debug: q.body.debug,
+    fmspc: toHex(v.pck.fmspc),
+    collateralChecked: v.collateralChecked,
+    rootFingerprint: v.rootFingerprint,
+  };
+  if (v.tcb !== undefined) {
+    common.tcbStatus = v.tcb.status;
+    common.advisoryIds = [...v.tcb.advisoryIds];
+  }
+  if (q.kind === 'sgx') {
+    const b = q.body;
+    return {
+      kind: 'sgx',
+      ...common,
+      mrSigner: toHex(b.mrSigner),
+      isvProdId: b.isvProdId,
+      isvSvn: b.isvSvn,
+      attributes: toHex(b.attributes),
+      miscSelect: b.miscSelect,
+      configSvn: b.configSvn,
+      configId: toHex(b.configId),
+      cpuSvn: toHex(b.cpuSvn),
+    };
+  }
+  const b = q.body;
+  const claims: TdxClaims = {
+    kind: 'tdx',
+    ...common,
+    tdxVersion: q.tdxVersion,
+    rtmr0: toHex(b.rtmrs[0]),
+    rtmr1: toHex(b.rtmrs[1]),
+    rtmr2: toHex(b.rtmrs[2]),
+    rtmr3: toHex(b.rtmrs[3]),
+    mrSeam: toHex(b.mrSeam),
+    mrSignerSeam: toHex(b.mrSignerSeam),
+    seamAttributes: toHex(b.seamAttributes),
+    tdAttributes: toHex(b.tdAttributes),
+    xfam: toHex(b.xfam),
+    teeTcbSvn: toHex(b.teeTcbSvn),
+    mrConfigId: toHex(b.mrConfigId),
+    mrOwner: toHex(b.mrOwner),
+    mrOwnerConfig: toHex(b.mrOwnerConfig),
+  };
+  if (b.teeTcbSvn2 !== undefined) claims.teeTcbSvn2 = toHex(b.teeTcbSvn2);
+  if (b.mrServiceTd !== undefined) claims.mrServiceTd = toHex(b.mrServiceTd);
+  return claims;
+}
+
+function verifyDcap(evidence: DcapEvidence, policy: Policy, now: Date, roots: TrustRoots): DcapClaims {
+  if (!(evidence.quote instanceof Uint8Array)) malformed('the quote is not bytes');
+  const options =
+    evidence.collateral === undefined ? { now, roots } : { now, roots, collateral: evidence.collateral };
+  const verified = verifyDcapQuote(evidence.quote, options);
+  if (verified.quote.kind !== evidence.kind) {
+    malformed(
+      `it is labelled ${evidence.kind} but the quote is ${verified.quote.kind === 'sgx' ? 'an SGX' : 'a TDX'} quote`,
+    );
+  }
+  checkDcapPolicy(verified, policy);
+  return dcapClaims(verified);
+}
+
 /**
- * Verifies evidence and appraises it under `policy`: the signature chains to a pinned root (AMD's, or a
- * simulated root the policy opts into by fingerprint), every certificate is valid at `options.now`, and
- * every field the policy names holds. Returns the claims; throws {@link AttestationError} otherwise.
+ * Verifies evidence and appraises it under `policy`: the signature chains to a pinned root (AMD's or
+ * Intel's, or a simulated root the policy opts into by fingerprint), every certificate and piece of
+ * collateral is valid at `options.now`, and every field the policy names holds. Returns the claims;
+ * throws {@link AttestationError} otherwise.
  *
  * @example
  * const claims = verify({ kind: 'sev-snp', report, certs: [vcek] }, parsePolicy(json), { now: new Date() });
+ * const tdx = verify({ kind: 'tdx', quote, collateral }, parsePolicy({ mrTds: [mrtd] }), { now: new Date() });
  */
 export function verify(evidence: Evidence, policy: Policy, options: VerifyOptions): Claims {
   if (typeof options !== 'object' || options === null)
@@ -134,21 +281,24 @@ export function verify(evidence: Evidence, policy: Policy, options: VerifyOption
   const parsedPolicy = parsePolicy(policy);
   if (typeof evidence !== 'object' || evidence === null) malformed('evidence must be an object');
   const kind: unknown = evidence.kind;
-  if (kind !== 'sev-snp') {
+  if (kind !== 'sev-snp' && kind !== 'sgx' && kind !== 'tdx') {
     throw new AttestationError(
       'ERR_EVIDENCE_UNSUPPORTED',
-      `Cannot verify evidence: kind ${typeof kind === 'string' ? kind : typeof kind} is not supported (sev-snp is)`,
+      `Cannot verify evidence: kind ${typeof kind === 'string' ? kind : typeof kind} is not supported (sev-snp, sgx and tdx are)`,
     );
   }
-  if (!(evidence.report instanceof Uint8Array)) malformed('the report is not bytes');
   const base = options.roots ?? defaultRoots;
   const roots: TrustRoots = {
     amdArks: base.amdArks,
     simulatedArkFingerprints: [...base.simulatedArkFingerprints, ...(parsedPolicy.trustSimulatedRoots ?? [])],
+    intelRoots: base.intelRoots ?? [],
   };
+  if (evidence.kind !== 'sev-snp') return verifyDcap(evidence, parsedPolicy, options.now, roots);
+  if (!(evidence.report instanceof Uint8Array)) malformed('the report is not bytes');
   const verified = verifySnpReport(evidence.report, sortCertificates(evidence.certs), {
     now: options.now,
     roots,
+    ...(evidence.crls === undefined ? {} : { crls: evidence.crls }),
   });
   checkSnpPolicy(verified, parsedPolicy);
 
@@ -182,5 +332,6 @@ export function verify(evidence: Evidence, policy: Policy, options: VerifyOption
     authorKeyDigest: toHex(r.authorKeyDigest),
     currentVersion: r.currentVersion,
     committedVersion: r.committedVersion,
+    collateralChecked: verified.crlChecked,
   };
 }

@@ -1,6 +1,7 @@
-// X.509 certificates, read strictly: just the fields the AMD chain uses, every field checked, unknown
-// critical extensions refused. Signatures are RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt
-// (the only algorithm in AMD's KDS chains). Internal: not re-exported from index.ts.
+// X.509 certificates, read strictly: just the fields the AMD and Intel chains use, every field checked,
+// unknown critical extensions refused. Two signature profiles exist, one per vendor: RSASSA-PSS with
+// SHA-384, MGF1-SHA-384 and a 48-byte salt under RSA-4096 keys (AMD's KDS chains), and ECDSA P-256 with
+// SHA-256 (Intel's SGX PKI). Internal: not re-exported from index.ts.
 import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { equalBytes, sha256Hex } from './bytes.ts';
 import {
@@ -26,6 +27,8 @@ export const OID = {
   sha384: '2.16.840.1.101.3.4.2.2',
   ecPublicKey: '1.2.840.10045.2.1',
   secp384r1: '1.3.132.0.34',
+  prime256v1: '1.2.840.10045.3.1.7',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
   commonName: '2.5.4.3',
   country: '2.5.4.6',
   locality: '2.5.4.7',
@@ -37,6 +40,9 @@ export const OID = {
   basicConstraints: '2.5.29.19',
   crlDistributionPoints: '2.5.29.31',
   authorityKeyIdentifier: '2.5.29.35',
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  invalidityDate: '2.5.29.24',
 } as const;
 
 /** Critical extensions whose meaning this code enforces; any other critical extension fails the chain. */
@@ -87,7 +93,8 @@ function malformed(state: string, cause?: unknown): never {
   );
 }
 
-function parseName(node: DerNode): X509Name {
+/** Reads a distinguished name (a SEQUENCE of SETs of attribute-value pairs). */
+export function parseName(node: DerNode): X509Name {
   if (node.tag !== TAG.SEQUENCE) malformed('name is not a SEQUENCE');
   const attributes: NameAttribute[] = [];
   const rdns = children(node);
@@ -106,10 +113,17 @@ function parseName(node: DerNode): X509Name {
 }
 
 function parseExtensions(node: DerNode): Map<string, X509Extension> {
-  const map = new Map<string, X509Extension>();
   const outer = children(node);
-  const list = children(outer.next(TAG.SEQUENCE));
+  const list = outer.next(TAG.SEQUENCE);
   outer.end();
+  return readExtensions(list);
+}
+
+/** Reads a non-empty SEQUENCE OF Extension: unique OIDs, DER-default criticality left out. */
+export function readExtensions(node: DerNode): Map<string, X509Extension> {
+  const map = new Map<string, X509Extension>();
+  if (node.tag !== TAG.SEQUENCE) malformed('extensions are not a SEQUENCE');
+  const list = children(node);
   if (list.done) malformed('empty extensions');
   while (!list.done) {
     const ext = children(list.next(TAG.SEQUENCE));
@@ -295,38 +309,113 @@ function checkPssSha384(alg: Uint8Array, role: string): void {
   }
 }
 
+/** The two signature profiles: AMD's KDS chains and Intel's SGX PKI. */
+export type SignatureProfile = 'amd-rsa-pss' | 'intel-ecdsa';
+
+/** Something signed under an X.509-style AlgorithmIdentifier: a certificate or a CRL. */
+export interface SignedObject {
+  readonly tbs: Uint8Array;
+  readonly signatureAlgorithm: Uint8Array;
+  readonly signatureValue: Uint8Array;
+}
+
+/** The only AlgorithmIdentifier Intel uses: ecdsa-with-SHA256 with absent parameters (RFC 5758). */
+const ECDSA_SHA256_ALG = Uint8Array.of(
+  0x30,
+  0x0a,
+  0x06,
+  0x08,
+  0x2a,
+  0x86,
+  0x48,
+  0xce,
+  0x3d,
+  0x04,
+  0x03,
+  0x02,
+);
+
+/** Checks that an ECDSA signature is a canonical DER Ecdsa-Sig-Value with positive r and s. */
+function checkEcdsaSignatureDer(signature: Uint8Array, role: string): void {
+  try {
+    const seq = children(readOne(signature, TAG.SEQUENCE));
+    const r = readBigInt(seq.next(TAG.INTEGER));
+    const s = readBigInt(seq.next(TAG.INTEGER));
+    seq.end();
+    if (r <= 0n || s <= 0n)
+      chainError(`Cannot verify ${role}: its ECDSA signature has a non-positive component`);
+  } catch (e) {
+    if (e instanceof AttestationError && e.code === 'ERR_CHAIN_INVALID') throw e;
+    chainError(`Cannot verify ${role}: its ECDSA signature is not canonical DER`, e);
+  }
+}
+
 /**
- * Checks that `cert` was issued and signed by `issuer` with AMD's RSA-PSS profile, by a CA certificate
- * holding an RSA-4096 key. `role` names the certificate in messages (e.g. "the ASK").
- * Fails with ERR_CHAIN_INVALID.
+ * Checks the signature of `signed` (a certificate or CRL) under `issuer`'s key with the vendor profile:
+ * `amd-rsa-pss` needs an RSA-4096 issuer key, `intel-ecdsa` a P-256 one. Fails with ERR_CHAIN_INVALID;
+ * the caller re-codes the failure when the object is collateral rather than chain.
  */
-export function verifyIssuedBy(cert: Certificate, issuer: Certificate, role: string): void {
+export function checkSignedBy(
+  signed: SignedObject,
+  issuer: Certificate,
+  role: string,
+  profile: SignatureProfile,
+): void {
+  const key = publicKeyOf(issuer);
+  let ok = false;
+  if (profile === 'amd-rsa-pss') {
+    checkPssSha384(signed.signatureAlgorithm, role);
+    if (key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 4096) {
+      chainError(`Cannot verify ${role}: its issuer key is not RSA-4096`);
+    }
+    try {
+      ok = cryptoVerify(
+        'sha384',
+        signed.tbs,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
+        signed.signatureValue,
+      );
+    } catch (cause) {
+      chainError(`Cannot verify ${role}: the signature check failed`, cause);
+    }
+  } else {
+    if (!equalBytes(signed.signatureAlgorithm, ECDSA_SHA256_ALG)) {
+      chainError(`Cannot verify ${role}: not signed with ECDSA SHA-256`);
+    }
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      chainError(`Cannot verify ${role}: its issuer key is not ECDSA P-256`);
+    }
+    checkEcdsaSignatureDer(signed.signatureValue, role);
+    try {
+      ok = cryptoVerify('sha256', signed.tbs, { key, dsaEncoding: 'der' }, signed.signatureValue);
+    } catch (cause) {
+      chainError(`Cannot verify ${role}: the signature check failed`, cause);
+    }
+  }
+  if (!ok)
+    chainError(`Cannot verify ${role}: its signature does not verify under ${nameText(issuer.subject)}`);
+}
+
+/**
+ * Checks that `cert` was issued and signed by `issuer`, a CA certificate, under the vendor `profile`
+ * (default AMD's RSA-PSS with an RSA-4096 issuer key). `role` names the certificate in messages
+ * (e.g. "the ASK"). Fails with ERR_CHAIN_INVALID.
+ */
+export function verifyIssuedBy(
+  cert: Certificate,
+  issuer: Certificate,
+  role: string,
+  profile: SignatureProfile = 'amd-rsa-pss',
+): void {
   if (!equalBytes(cert.issuer.der, issuer.subject.der)) {
     chainError(
       `Cannot verify ${role}: its issuer is ${nameText(cert.issuer)}, not ${nameText(issuer.subject)}`,
     );
   }
-  const pair = `${cert.fingerprint}:${issuer.fingerprint}`;
+  const pair = `${profile}:${cert.fingerprint}:${issuer.fingerprint}`;
   if (verifiedPairs.has(pair)) return;
   if (!isCa(issuer)) chainError(`Cannot verify ${role}: its issuer is not a CA certificate`);
-  checkPssSha384(cert.signatureAlgorithm, role);
-  const key = publicKeyOf(issuer);
-  if (key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 4096) {
-    chainError(`Cannot verify ${role}: its issuer key is not RSA-4096`);
-  }
-  let ok = false;
-  try {
-    ok = cryptoVerify(
-      'sha384',
-      cert.tbs,
-      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
-      cert.signatureValue,
-    );
-  } catch (cause) {
-    chainError(`Cannot verify ${role}: the signature check failed`, cause);
-  }
-  if (!ok)
-    chainError(`Cannot verify ${role}: its signature does not verify under ${nameText(issuer.subject)}`);
+  checkSignedBy(cert, issuer, role, profile);
   if (verifiedPairs.size >= CACHE_LIMIT) verifiedPairs.delete(verifiedPairs.values().next().value as string);
   verifiedPairs.add(pair);
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KeepManager } from '../host/keepmgr/keepmgr.ts';
 import { loadOrCreateSimRoot } from '../host/simroot.ts';
 import { builtFile } from '../paths.ts';
@@ -15,11 +18,21 @@ export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHos
   const simRoot = await loadOrCreateSimRoot(dataDir(), () =>
     reporter.note("creating this machine's simulated AMD root of trust (once; takes a few seconds)"),
   );
+  // Unix socket paths are limited to about 100 bytes, so the Keep Loaders' sockets live in a short private folder.
+  const runDir = mkdtempSync(join(tmpdir(), 'donjon-'));
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
     simRootPath: simRoot.path,
+    runDir,
   });
   const url = await manager.listen('127.0.0.1', 0);
-  return { url, simRootFingerprint: simRoot.fingerprint, close: () => manager.close() };
+  return {
+    url,
+    simRootFingerprint: simRoot.fingerprint,
+    close: async () => {
+      await manager.close();
+      rmSync(runDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,19 +1,38 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { BackendName } from '../host/backends/index.ts';
+import { loadOrCreateHostIdentity } from '../host/keepmgr/identity.ts';
 import { KeepManager } from '../host/keepmgr/keepmgr.ts';
+import { SqliteStore } from '../host/keepmgr/store.ts';
+import { platformInfo } from '../host/platform.ts';
 import { loadOrCreateSimRoot } from '../host/simroot.ts';
 import { builtFile } from '../paths.ts';
 import { UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
+import { parseDuration, parseSize } from './units.ts';
 
-export const hostHelp = `Usage: donjon host [--listen ADDR:PORT] [--state DIR]
+export const hostHelp = `Usage: donjon host [options]            run the Keep Manager
+       donjon host info [--state DIR] [--json]
+       donjon host token create [--state DIR] [--name NAME]
 
-Runs a Keep Manager: the host's API for tenants. It serves plain HTTP on loopback by default (the channel
-to each Keep is end-to-end TLS regardless). Prints its URL and its simulated root's fingerprint, which
-tenants pass to \`donjon run --trust-sim-root\`.
+Runs a Keep Manager: the host's API for tenants, over HTTPS with a certificate it makes on first start. Its
+Keeps outlive it: a restarted Keep Manager on the same state directory finds them again.
 
 Options:
-  --listen ADDR:PORT   where to listen (default 127.0.0.1:8787)
-  --state DIR          state directory (default the data directory)`;
+  --listen ADDR:PORT      where to listen (default 127.0.0.1:8787)
+  --state DIR             state directory: records, TLS identity, simulated root (default: the data directory)
+  --pool N                pre-started sim Keeps kept ready (default 0)
+  --max-keeps N           Keeps running at once, all tenants (default 64)
+  --max-keeps-per-tenant N  Keeps running at once per tenant (default 16)
+  --creates-per-minute N  Keep creations per tenant per minute (default 120)
+  --memory SIZE           memory ceiling per workload (default 512MiB)
+  --timeout DURATION      wall-time ceiling per workload (default none)
+  --max-wasm SIZE         largest workload module (default 64MiB)
+
+Subcommands:
+  info          print the daemon's TLS fingerprint and simulated root fingerprint
+  token create  make a bearer token for a tenant and print it (only its hash is kept)`;
 
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
@@ -22,28 +41,138 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
-export async function hostCommand(argv: string[]): Promise<number> {
+function positiveInt(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`Cannot read ${flag} ${text}: expected a whole number`);
+  return n;
+}
+
+function stateDir(value: string | undefined): string {
+  const dir = value ?? dataDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+async function info(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { listen: { type: 'string', default: '127.0.0.1:8787' }, state: { type: 'string' } },
+    options: { state: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const dir = stateDir(values.state);
+  const identity = loadOrCreateHostIdentity(dir);
+  const simRoot = await loadOrCreateSimRoot(dir);
+  const out = { fingerprint: identity.fingerprint, simRootFingerprint: simRoot.fingerprint, state: dir };
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(out)}\n`
+      : `TLS certificate SHA-256:  ${out.fingerprint}\nsimulated root SHA-256:   ${out.simRootFingerprint}\n`,
+  );
+  return 0;
+}
+
+function token(argv: string[]): number {
+  const [verb, ...rest] = argv;
+  if (verb !== 'create')
+    throw new UsageError("Cannot run 'donjon host token': use 'donjon host token create'");
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: { state: { type: 'string' }, name: { type: 'string', default: 'tenant' } },
+  });
+  const store = new SqliteStore(join(stateDir(values.state), 'keepmgr.db'));
+  try {
+    const t = store.createToken(values.name);
+    process.stdout.write(`${t.token}\n`);
+    process.stderr.write(`donjon host: token ${t.id} created for ${values.name}\n`);
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:8787' },
+      state: { type: 'string' },
+      pool: { type: 'string' },
+      'max-keeps': { type: 'string' },
+      'max-keeps-per-tenant': { type: 'string' },
+      'creates-per-minute': { type: 'string' },
+      memory: { type: 'string', default: '512MiB' },
+      timeout: { type: 'string' },
+      'max-wasm': { type: 'string', default: '64MiB' },
+    },
   });
   const { host, port } = parseListen(values.listen);
-  const simRoot = await loadOrCreateSimRoot(values.state ?? dataDir(), () =>
-    process.stderr.write("donjon host: creating this host's simulated AMD root of trust (once)\n"),
-  );
+  const dir = stateDir(values.state);
+  const runDir = join(dir, 'run');
+  if (join(runDir, 'ffffffffffffffff.sock').length > 100) {
+    throw new UsageError(
+      `Cannot use --state ${dir}: its path is too long for the Keep Loaders' unix sockets`,
+    );
+  }
+  const log = (entry: Record<string, unknown>): void => {
+    process.stderr.write(`${JSON.stringify(entry)}\n`);
+  };
+  const identity = loadOrCreateHostIdentity(dir);
+  const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
+  const limits: { memoryBytes?: number; wallTimeMs?: number } = {
+    memoryBytes: parseSize(values.memory, '--memory'),
+  };
+  const platform = await platformInfo();
+  const backends = platform.backends
+    .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
+    .map((b) => b.name as BackendName);
+  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
     simRootPath: simRoot.path,
+    runDir,
+    backends,
+    store: new SqliteStore(join(dir, 'keepmgr.db')),
+    requireTokens: true,
+    detachKeeps: true,
+    tls: identity,
+    limits,
+    maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
+    quotas: {
+      maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
+      maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),
+      createsPerMinute: positiveInt(values['creates-per-minute'], '--creates-per-minute', 120),
+    },
+    pool: { sim: positiveInt(values.pool, '--pool', 0) },
+    log,
   });
+  await manager.adopt();
   const url = await manager.listen(host, port);
-  process.stdout.write(`${JSON.stringify({ url, simRootFingerprint: simRoot.fingerprint })}\n`);
+  log({
+    event: 'listening',
+    url,
+    fingerprint: identity.fingerprint,
+    simRootFingerprint: simRoot.fingerprint,
+    backends,
+  });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  // Keeps run on: a restart adopts them.
+  log({ event: 'stopping' });
   await manager.close();
   return 0;
+}
+
+export async function hostCommand(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === 'info') return info(rest);
+  if (first === 'token') return token(rest);
+  return serve(argv);
 }

@@ -2,7 +2,9 @@
 import { packageVersion } from '../paths.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { hostCommand, hostHelp } from './host.ts';
+import { keepsCommand, keepsHelp } from './keeps.ts';
 import { measureCommand, measureHelp } from './measure.ts';
+import { platformCommand, platformHelp } from './platform.ts';
 import { runCommand, runHelp } from './run.ts';
 
 const HELP = `Usage: donjon <command> [options]
@@ -11,8 +13,10 @@ Deploy WebAssembly workloads into attested Trusted Execution Environments (Keeps
 
 Commands:
   run       deploy a workload into a fresh attested Keep and stream its output
-  measure   print the measurement of this version's Keep runtime
+  measure   print the measurement of this version's Keep runtime, or an SNP launch digest
+  platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
+  keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
   help      show help for a command
 
 Run 'donjon help <command>' for a command's options.`;
@@ -21,6 +25,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   run: { run: runCommand, help: runHelp },
   measure: { run: measureCommand, help: measureHelp },
   host: { run: hostCommand, help: hostHelp },
+  keeps: { run: keepsCommand, help: keepsHelp },
+  platform: { run: platformCommand, help: platformHelp },
 };
 
 function fail(code: string, message: string, json: boolean): void {

@@ -1,12 +1,17 @@
 import { parseArgs } from 'node:util';
 import { measureRuntime } from '../client/index.ts';
+import { measureSnpCommand, measureSnpHelp } from './measure-snp.ts';
 
 export const measureHelp = `Usage: donjon measure [--json]
+       donjon measure snp [options]
 
 Prints the SHA-384 measurement of this version's Keep runtime: the value a simulated Keep reports, and the
-one \`donjon run\` expects by default.`;
+one \`donjon run\` expects by default. \`donjon measure snp\` computes an SEV-SNP launch digest:
+
+${measureSnpHelp}`;
 
 export async function measureCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'snp') return measureSnpCommand(argv.slice(1));
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
   const measurement = measureRuntime();
   process.stdout.write(values.json ? `${JSON.stringify({ measurement })}\n` : `${measurement}\n`);

@@ -29,6 +29,19 @@ export class Reporter {
         return;
       case 'evidence-verified': {
         const c = e.identity.claims;
+        if (c && c.kind !== 'sev-snp') {
+          this.#emit(
+            {
+              event: 'evidence-verified',
+              attested: true,
+              kind: c.kind,
+              version: c.version,
+              measurement: c.measurement,
+            },
+            `evidence verified: ${c.kind} quote v${c.version}, measurement ${c.measurement}`,
+          );
+          return;
+        }
         if (!c) {
           this.#emit(
             { event: 'evidence-verified', attested: false },
@@ -68,6 +81,12 @@ export class Reporter {
         return;
       case 'workload-started':
         this.#emit({ event: 'workload-started' }, 'workload started');
+        return;
+      case 'attached':
+        this.#emit({ event: 'attached' }, 'attached to the workload');
+        return;
+      case 'notice':
+        this.#emit({ event: 'notice', message: e.message }, `the Keep says: ${e.message}`);
         return;
     }
   }

@@ -15,6 +15,7 @@ import {
 import type { Limits } from '../protocol/messages.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
+import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -29,6 +30,7 @@ Options:
   --insecure                accept a Keep without attestation evidence (nil backend)
   --host URL                a Keep Manager to use instead of the embedded one (env DONJON_HOST)
   --token TOKEN             bearer token for --host (env DONJON_TOKEN)
+  --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
   --config FILE             Enarx.toml with args, env and files
@@ -50,6 +52,7 @@ const REFUSAL_CODES = new Set([
   'ERR_KEEP_CERT_MALFORMED',
   'ERR_KEEP_CERT_NOT_SELF_SIGNED',
   'ERR_KEEP_CERT_EXPIRED',
+  'ERR_HOST_UNTRUSTED',
 ]);
 
 function readWorkload(path: string): Uint8Array {
@@ -128,8 +131,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     options: {
       backend: { type: 'string', default: 'sim' },
       insecure: { type: 'boolean', default: false },
-      host: { type: 'string' },
-      token: { type: 'string' },
+      ...remoteOptions,
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
       config: { type: 'string' },
@@ -172,9 +174,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       : [measureRuntime()];
   const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
 
-  const hostUrl = values.host ?? process.env['DONJON_HOST'];
-  const token = values.token ?? process.env['DONJON_TOKEN'];
-  const embedded = hostUrl ? undefined : await startEmbeddedHost(reporter);
+  const remote = remoteClient(values, (m) => reporter.note(m));
+  const embedded = remote ? undefined : await startEmbeddedHost(reporter);
   if (embedded) trustedSimRoots.push(embedded.simRootFingerprint);
 
   const controller = new AbortController();
@@ -187,8 +188,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    const host = new KeepManagerClient(embedded?.url ?? hostUrl!, token === undefined ? {} : { token });
-    const policy: Policy = { measurements, trustSimulatedRoots: trustedSimRoots };
+    const host: KeepManagerClient = remote ?? new KeepManagerClient(embedded!.url);
+    const policy: Policy =
+      trustedSimRoots.length > 0 ? { measurements, trustSimulatedRoots: trustedSimRoots } : { measurements };
     const result = await runWorkload({
       host,
       backend,
@@ -203,6 +205,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       onEvent: (e: RunEvent) => reporter.event(e),
       signal: controller.signal,
+      // A remote Keep may outlive this command (a lost connection); keep the way back in.
+      ...(remote ? { onSecret: saveAttachSecret } : {}),
     });
     reporter.outcome(result.outcome);
     return exitCodeOf(result.outcome);

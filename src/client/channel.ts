@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { Policy, TrustRoots } from '../attestation/index.ts';
+import { writeFrame } from '../protocol/stream.ts';
 import { type KeepIdentity, verifyKeepCertificate } from '../ratls/index.ts';
 import { ClientError } from './errors.ts';
 
@@ -14,14 +15,16 @@ export interface AttestedChannelOptions {
 }
 
 /**
- * Runs TLS 1.3 over a raw stream to a Keep and resolves only once the Keep's certificate has been verified: its
- * evidence binds the TLS key and this client's nonce and satisfies the policy. Until then nothing but handshake
- * bytes has left this side; on any failure the stream is destroyed and the error is thrown.
+ * Opens an attested channel over a raw stream to a Keep: sends the nonce in a plaintext hello, runs TLS 1.3, and
+ * resolves only once the Keep's certificate has been verified: its evidence binds the TLS key and this nonce and
+ * satisfies the policy. Until then nothing but the hello and handshake bytes has left this side; on any failure
+ * the stream is destroyed and the error is thrown.
  */
 export function openAttestedChannel(
   stream: Duplex,
   options: AttestedChannelOptions,
 ): Promise<{ tls: TLSSocket; identity: KeepIdentity }> {
+  writeFrame(stream, { v: 1, type: 'channel-hello', nonce: options.nonce });
   return new Promise((resolve, reject) => {
     // The certificate is not checked against web PKI: the evidence inside it is the trust decision, made below.
     const tls = tlsConnect({

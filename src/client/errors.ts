@@ -1,10 +1,12 @@
 /** Stable codes of the client SDK. Evidence failures surface as the attestation or ratls error itself. */
 export const clientErrorCodes = [
   'ERR_HOST_UNREACHABLE',
+  'ERR_HOST_UNTRUSTED',
   'ERR_HOST_REFUSED',
   'ERR_HOST_RESPONSE_INVALID',
   'ERR_CHANNEL_FAILED',
   'ERR_KEEP_DIED',
+  'ERR_CHANNEL_LOST',
   'ERR_KEEP_REFUSED',
   'ERR_CONFIG_INVALID',
 ] as const;

@@ -11,6 +11,21 @@ export {
   type WorkloadConfig,
 } from './enarx-toml.ts';
 export { ClientError, type ClientErrorCode, clientErrorCodes } from './errors.ts';
-export { type KeepInfo, KeepManagerClient, type KeepManagerClientOptions } from './keepmgr-client.ts';
-export { type RunEvent, type RunOptions, type RunOutcome, type RunResult, runWorkload } from './run.ts';
+export {
+  type HostTrust,
+  type KeepEvents,
+  type KeepInfo,
+  KeepManagerClient,
+  type KeepManagerClientOptions,
+} from './keepmgr-client.ts';
+export {
+  type AttachOptions,
+  attachWorkload,
+  type RunEvent,
+  type RunOptions,
+  type RunOutcome,
+  type RunResult,
+  runWorkload,
+  type StreamOptions,
+} from './run.ts';
 export { measureRuntime } from './runtime.ts';

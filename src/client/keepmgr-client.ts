@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import {
   type Backend,
   decodeMessageAs,
@@ -8,23 +8,46 @@ import {
   encodeMessage,
   type Limits,
   type Message,
+  type MessageOf,
 } from '../protocol/messages.ts';
 import { ClientError } from './errors.ts';
 
-export type KeepInfo = Extract<Message, { type: 'keep' }>;
+export type KeepInfo = MessageOf<'keep'>;
+export type KeepEvents = MessageOf<'keep-events'>;
 
 const CBOR = 'application/cbor';
 const MAX_RESPONSE_BYTES = 4 << 20;
 
-export interface KeepManagerClientOptions {
-  /** Sent as a bearer token, when the host asks for one. */
-  token?: string;
+/** How the client decides to trust an `https` Keep Manager's certificate. */
+export interface HostTrust {
+  /** The SHA-256 fingerprint (hex) the certificate must have. */
+  fingerprint?: string;
+  /**
+   * Called with the fingerprint of a host seen without a pinned one (trust on first use): return true to go
+   * on. Without it, an unpinned https host is refused.
+   */
+  onUnknownHost?: (fingerprint: string) => boolean;
 }
 
-/** A client of one Keep Manager's HTTP API (`/v1`). The host is untrusted: its answers are decoded strictly. */
+export interface KeepManagerClientOptions {
+  /** Sent as a bearer token. */
+  token?: string;
+  /** For https hosts. */
+  trust?: HostTrust;
+}
+
+function normalizeFingerprint(fp: string): string {
+  return fp.toLowerCase().replace(/:/g, '');
+}
+
+/**
+ * A client of one Keep Manager's HTTP API (`/v1`). The host is untrusted: its answers are decoded strictly, and
+ * for https its certificate must match a pinned fingerprint before any request byte (or token) is sent.
+ */
 export class KeepManagerClient {
   readonly #base: URL;
   readonly #token: string | undefined;
+  readonly #trust: HostTrust;
 
   constructor(baseUrl: string, options: KeepManagerClientOptions = {}) {
     let url: URL;
@@ -38,19 +61,65 @@ export class KeepManagerClient {
     }
     this.#base = url;
     this.#token = options.token;
+    this.#trust = options.trust ?? {};
   }
 
-  #request(method: string, path: string, extraHeaders: Record<string, string> = {}) {
+  /** The host's base URL. */
+  get url(): string {
+    return this.#base.origin;
+  }
+
+  /** Opens a TLS connection and checks the host's certificate fingerprint before handing it out. */
+  #connectPinned(): Promise<TLSSocket> {
+    const port = Number(this.#base.port || 443);
+    const host = this.#base.hostname.replace(/^\[|\]$/g, '');
+    return new Promise((resolve, reject) => {
+      // Chain validation is replaced by the fingerprint check below: the host's certificate is self-signed.
+      const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: '' });
+      socket.once('secureConnect', () => {
+        const fp = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
+        const pinned = this.#trust.fingerprint;
+        const ok = pinned ? normalizeFingerprint(pinned) === fp : (this.#trust.onUnknownHost?.(fp) ?? false);
+        if (!ok) {
+          socket.destroy();
+          reject(
+            new ClientError(
+              'ERR_HOST_UNTRUSTED',
+              pinned
+                ? `Cannot trust the host at ${this.#base.origin}: its certificate fingerprint is ${fp}, not the pinned ${normalizeFingerprint(pinned)}`
+                : `Cannot trust the host at ${this.#base.origin}: its certificate (SHA-256 ${fp}) is not pinned; pass --host-fingerprint`,
+            ),
+          );
+          return;
+        }
+        resolve(socket);
+      });
+      socket.once('error', (cause) =>
+        reject(
+          new ClientError(
+            'ERR_HOST_UNREACHABLE',
+            `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
+            { cause },
+          ),
+        ),
+      );
+    });
+  }
+
+  async #request(method: string, path: string, extraHeaders: Record<string, string> = {}) {
     const url = new URL(path, this.#base);
-    const headers: Record<string, string> = { accept: CBOR, ...extraHeaders };
+    const headers: Record<string, string> = { accept: CBOR, host: this.#base.host, ...extraHeaders };
     if (this.#token !== undefined) headers['authorization'] = `Bearer ${this.#token}`;
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return request(url, { method, headers });
+    if (url.protocol === 'https:') {
+      const socket = await this.#connectPinned();
+      return httpRequest({ method, path: url.pathname, headers, createConnection: () => socket });
+    }
+    return httpRequest(url, { method, headers });
   }
 
   async #call(method: string, path: string, body?: Message): Promise<Message> {
     const payload = body === undefined ? undefined : encodeMessage(body);
-    const req = this.#request(
+    const req = await this.#request(
       method,
       path,
       payload === undefined ? {} : { 'content-type': CBOR, 'content-length': String(payload.length) },
@@ -62,7 +131,9 @@ export class KeepManagerClient {
           new ClientError(
             'ERR_HOST_UNREACHABLE',
             `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
-            { cause },
+            {
+              cause,
+            },
           ),
         ),
       );
@@ -85,7 +156,9 @@ export class KeepManagerClient {
       throw new ClientError(
         'ERR_HOST_RESPONSE_INVALID',
         `Cannot read the host response (HTTP ${res.statusCode})`,
-        { cause },
+        {
+          cause,
+        },
       );
     }
     if (message.type === 'error') {
@@ -96,12 +169,12 @@ export class KeepManagerClient {
     return message;
   }
 
-  /** Asks the host for a new Keep on `backend`, whose evidence must bind `nonce`. */
-  async createKeep(backend: Backend, nonce: Uint8Array, limits?: Limits): Promise<KeepInfo> {
+  /** Asks the host for a new Keep on `backend`. */
+  async createKeep(backend: Backend, limits?: Limits): Promise<KeepInfo> {
     const body: Message =
       limits === undefined
-        ? { v: 1, type: 'create-keep', backend, nonce }
-        : { v: 1, type: 'create-keep', backend, nonce, limits };
+        ? { v: 1, type: 'create-keep', backend }
+        : { v: 1, type: 'create-keep', backend, limits };
     return decodeMessageAs(await this.#call('POST', '/v1/keeps', body), 'keep');
   }
 
@@ -113,13 +186,26 @@ export class KeepManagerClient {
     return decodeMessageAs(await this.#call('GET', '/v1/keeps'), 'keep-list').keeps;
   }
 
+  async keepEvents(id: string): Promise<KeepEvents> {
+    return decodeMessageAs(
+      await this.#call('GET', `/v1/keeps/${encodeURIComponent(id)}/events`),
+      'keep-events',
+    );
+  }
+
+  /** Stops a Keep (its workload is killed). */
   async stopKeep(id: string): Promise<KeepInfo> {
+    return decodeMessageAs(await this.#call('POST', `/v1/keeps/${encodeURIComponent(id)}/stop`), 'keep');
+  }
+
+  /** Removes an ended Keep's record. */
+  async removeKeep(id: string): Promise<KeepInfo> {
     return decodeMessageAs(await this.#call('DELETE', `/v1/keeps/${encodeURIComponent(id)}`), 'keep');
   }
 
   /** Opens the Keep's channel: an HTTP Upgrade that becomes a raw byte stream to the Keep. */
-  openChannel(id: string): Promise<Socket> {
-    const req = this.#request('GET', `/v1/keeps/${encodeURIComponent(id)}/channel`, {
+  async openChannel(id: string): Promise<Socket> {
+    const req = await this.#request('GET', `/v1/keeps/${encodeURIComponent(id)}/channel`, {
       connection: 'Upgrade',
       upgrade: 'donjon-channel/1',
     });
@@ -157,7 +243,9 @@ export class KeepManagerClient {
           new ClientError(
             'ERR_HOST_UNREACHABLE',
             `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
-            { cause },
+            {
+              cause,
+            },
           ),
         ),
       );

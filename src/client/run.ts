@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Policy, TrustRoots } from '../attestation/index.ts';
 import type { Backend, Limits, Message } from '../protocol/messages.ts';
 import { readFrames, writeFrame } from '../protocol/stream.ts';
@@ -19,25 +20,36 @@ export type RunEvent =
   | { type: 'keep-created'; keep: KeepInfo }
   | { type: 'evidence-verified'; identity: KeepIdentity }
   | { type: 'workload-sent'; bytes: number; digest: string }
-  | { type: 'workload-started' };
+  | { type: 'workload-started' }
+  | { type: 'attached' }
+  | { type: 'notice'; message: string };
 
-export interface RunOptions {
-  host: KeepManagerClient;
-  backend: Backend;
-  wasm: Uint8Array;
-  /** argv, program name first. */
-  args: readonly string[];
-  env: Readonly<Record<string, string>>;
-  /** Streamed into the Keep; null gives the workload an empty stdin. */
+/** What every way of talking to a Keep's workload shares. */
+export interface StreamOptions {
+  /** Streamed into the Keep; null gives the workload an empty stdin (or sends none, on attach). */
   stdin: Readable | null;
   stdout: Writable;
   stderr: Writable;
   policy: Policy;
   roots?: TrustRoots;
   insecure?: boolean;
-  limits?: Limits;
   onEvent?: (event: RunEvent) => void;
   signal?: AbortSignal;
+}
+
+export interface RunOptions extends StreamOptions {
+  host: KeepManagerClient;
+  backend: Backend;
+  wasm: Uint8Array;
+  /** argv, program name first. */
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  limits?: Limits;
+  /**
+   * The secret that lets this client attach to the workload again later (its SHA-256 goes to the Keep with the
+   * workload). Default: fresh random bytes. Called before the workload is sent, so the caller can keep it.
+   */
+  onSecret?: (keepId: string, secret: Uint8Array) => void;
 }
 
 export interface RunResult {
@@ -48,35 +60,151 @@ export interface RunResult {
 
 const STDIN_CHUNK = 64 * 1024;
 
+async function connect(host: KeepManagerClient, keepId: string, options: StreamOptions) {
+  const stream = await host.openChannel(keepId);
+  const { tls, identity } = await openAttestedChannel(stream, {
+    nonce: new Uint8Array(randomBytes(32)),
+    policy: options.policy,
+    ...(options.roots ? { roots: options.roots } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+  });
+  options.onEvent?.({ type: 'evidence-verified', identity });
+  return { tls, identity };
+}
+
+/** Says why a channel ended early: the Keep died, or the way to it broke while it may still run. */
+async function channelEnded(host: KeepManagerClient, keepId: string, cause?: Error): Promise<ClientError> {
+  try {
+    const keep = await host.getKeep(keepId);
+    if (keep.state === 'failed' || keep.state === 'stopped' || keep.state === 'exited') {
+      return new ClientError(
+        'ERR_KEEP_DIED',
+        `The Keep died before the workload finished${keep.error ? `: ${keep.error}` : ''}`,
+        cause ? { cause } : {},
+      );
+    }
+  } catch {
+    // The host is gone too: the Keep may well be alive.
+  }
+  return new ClientError(
+    'ERR_CHANNEL_LOST',
+    `Lost the channel to Keep ${keepId}; it may still be running: donjon keeps attach ${keepId}`,
+    cause ? { cause } : {},
+  );
+}
+
+/** Streams stdin in and output out over an attested channel until the workload's outcome arrives. */
+function stream(
+  tls: TLSSocket,
+  host: KeepManagerClient,
+  keepId: string,
+  options: StreamOptions,
+): Promise<RunOutcome> {
+  return new Promise<RunOutcome>((resolve, reject) => {
+    let done = false;
+    const stdin = options.stdin;
+    const onData = (chunk: Buffer): void => {
+      for (let i = 0; i < chunk.length; i += STDIN_CHUNK) {
+        const ok = writeFrame(tls, {
+          v: 1,
+          type: 'stdin',
+          data: new Uint8Array(chunk.subarray(i, i + STDIN_CHUNK)),
+        });
+        if (!ok) {
+          stdin?.pause();
+          tls.once('drain', () => stdin?.resume());
+        }
+      }
+    };
+    const onEnd = (): void => {
+      if (!done) writeFrame(tls, { v: 1, type: 'stdin-end' });
+    };
+    const settle = (error: unknown, value?: RunOutcome): void => {
+      if (done) return;
+      done = true;
+      stdin?.off('data', onData);
+      stdin?.off('end', onEnd);
+      stdin?.pause();
+      options.signal?.removeEventListener('abort', onAbort);
+      if (error) {
+        tls.destroy();
+        reject(error);
+      } else {
+        tls.end();
+        resolve(value!);
+      }
+    };
+    const ended = (cause?: Error): void => {
+      if (done) return;
+      channelEnded(host, keepId, cause).then((e) => settle(e));
+    };
+    const onAbort = (): void =>
+      settle(new ClientError('ERR_KEEP_DIED', 'The run was cancelled; the Keep is being stopped'));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (stdin) {
+      stdin.on('data', onData);
+      stdin.once('end', onEnd);
+    }
+    readFrames(
+      tls,
+      (m: Message) => {
+        switch (m.type) {
+          case 'started':
+            options.onEvent?.({ type: 'workload-started' });
+            return;
+          case 'notice':
+            options.onEvent?.({ type: 'notice', message: m.message });
+            return;
+          case 'stdout':
+            options.stdout.write(m.data);
+            return;
+          case 'stderr':
+            options.stderr.write(m.data);
+            return;
+          case 'exit':
+            return settle(null, { kind: 'exit', code: m.code });
+          case 'trap':
+            return settle(null, { kind: 'trap', message: m.message });
+          case 'limit':
+            return settle(null, { kind: 'limit', limit: m.limit, message: m.message });
+          case 'error':
+            return settle(
+              new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, { hostCode: m.code }),
+            );
+          default:
+            return settle(
+              new ClientError('ERR_CHANNEL_FAILED', `Cannot continue: the Keep sent an unexpected ${m.type}`),
+            );
+        }
+      },
+      { maxFrameBytes: 16 << 20, onError: (cause) => ended(cause), onEnd: () => ended() },
+    );
+    tls.on('close', () => ended());
+  });
+}
+
 /**
- * Runs a workload in a fresh Keep: create it with a fresh nonce, open its channel, verify its evidence, and only
+ * Runs a workload in a fresh Keep: create it, open its channel with a fresh nonce, verify its evidence, and only
  * then send the workload and stream stdin in and stdout/stderr out, all inside the attested TLS channel.
  */
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
-  const nonce = new Uint8Array(randomBytes(32));
-  const keep = await options.host.createKeep(options.backend, nonce, options.limits);
+  const keep = await options.host.createKeep(options.backend, options.limits);
   options.onEvent?.({ type: 'keep-created', keep });
-  let keepStopped = false;
+  let stopped = false;
   const stopKeep = (): void => {
-    if (keepStopped) return;
-    keepStopped = true;
+    if (stopped) return;
+    stopped = true;
     options.host.stopKeep(keep.id).catch(() => {});
   };
-  const onAbort = (): void => stopKeep();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  options.signal?.addEventListener('abort', stopKeep, { once: true });
   try {
-    const stream = await options.host.openChannel(keep.id);
-    const { tls, identity } = await openAttestedChannel(stream, {
-      nonce,
-      policy: options.policy,
-      ...(options.roots ? { roots: options.roots } : {}),
-      ...(options.insecure ? { insecure: true } : {}),
-    }).catch((error: unknown) => {
+    const { tls, identity } = await connect(options.host, keep.id, options).catch((error: unknown) => {
+      // A Keep this client will not use is stopped rather than left for the host to run.
       stopKeep();
       throw error;
     });
-    options.onEvent?.({ type: 'evidence-verified', identity });
-
+    const secret = new Uint8Array(randomBytes(32));
+    options.onSecret?.(keep.id, secret);
     const digest = createHash('sha256').update(options.wasm).digest();
     const deploy: Message = {
       v: 1,
@@ -86,101 +214,44 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       args: [...options.args],
       env: { ...options.env },
       stdin: options.stdin !== null,
+      owner: new Uint8Array(createHash('sha256').update(secret).digest()),
     };
     if (options.limits) deploy.limits = options.limits;
     writeFrame(tls, deploy);
     options.onEvent?.({ type: 'workload-sent', bytes: options.wasm.length, digest: digest.toString('hex') });
-
-    const outcome = await new Promise<RunOutcome>((resolve, reject) => {
-      let done = false;
-      const stdin = options.stdin;
-      const onData = (chunk: Buffer): void => {
-        for (let i = 0; i < chunk.length; i += STDIN_CHUNK) {
-          const ok = writeFrame(tls, {
-            v: 1,
-            type: 'stdin',
-            data: new Uint8Array(chunk.subarray(i, i + STDIN_CHUNK)),
-          });
-          if (!ok) {
-            stdin?.pause();
-            tls.once('drain', () => stdin?.resume());
-          }
-        }
-      };
-      const onEnd = (): void => {
-        if (!done) writeFrame(tls, { v: 1, type: 'stdin-end' });
-      };
-      const detachStdin = (): void => {
-        stdin?.off('data', onData);
-        stdin?.off('end', onEnd);
-        stdin?.pause();
-      };
-      const settle = (error: unknown, value?: RunOutcome): void => {
-        if (done) return;
-        done = true;
-        detachStdin();
-        options.signal?.removeEventListener('abort', onAbortRun);
-        if (error) {
-          tls.destroy();
-          reject(error);
-        } else {
-          tls.end();
-          resolve(value!);
-        }
-      };
-      const onAbortRun = (): void =>
-        settle(new ClientError('ERR_KEEP_DIED', 'The run was cancelled; the Keep is being stopped'));
-      options.signal?.addEventListener('abort', onAbortRun, { once: true });
-      if (stdin) {
-        stdin.on('data', onData);
-        stdin.once('end', onEnd);
-      }
-      readFrames(
-        tls,
-        (m) => {
-          switch (m.type) {
-            case 'started':
-              options.onEvent?.({ type: 'workload-started' });
-              return;
-            case 'stdout':
-              options.stdout.write(m.data);
-              return;
-            case 'stderr':
-              options.stderr.write(m.data);
-              return;
-            case 'exit':
-              return settle(null, { kind: 'exit', code: m.code });
-            case 'trap':
-              return settle(null, { kind: 'trap', message: m.message });
-            case 'limit':
-              return settle(null, { kind: 'limit', limit: m.limit, message: m.message });
-            case 'error':
-              return settle(
-                new ClientError('ERR_KEEP_REFUSED', `The Keep refused the workload: ${m.message}`, {
-                  hostCode: m.code,
-                }),
-              );
-            default:
-              return settle(
-                new ClientError(
-                  'ERR_CHANNEL_FAILED',
-                  `Cannot continue: the Keep sent an unexpected ${m.type}`,
-                ),
-              );
-          }
-        },
-        {
-          onError: (cause) =>
-            settle(new ClientError('ERR_KEEP_DIED', `The Keep's channel broke: ${cause.message}`, { cause })),
-          onEnd: () => settle(new ClientError('ERR_KEEP_DIED', 'The Keep died before the workload finished')),
-        },
-      );
-      tls.on('close', () =>
-        settle(new ClientError('ERR_KEEP_DIED', 'The Keep died before the workload finished')),
-      );
+    let started = false;
+    const outcome = await stream(tls, options.host, keep.id, {
+      ...options,
+      onEvent: (e) => {
+        if (e.type === 'workload-started') started = true;
+        options.onEvent?.(e);
+      },
+    }).catch((error: unknown) => {
+      // A Keep that never started the workload has nothing to attach to later.
+      if (!started) stopKeep();
+      throw error;
     });
     return { keepId: keep.id, identity, outcome };
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    options.signal?.removeEventListener('abort', stopKeep);
   }
+}
+
+export interface AttachOptions extends StreamOptions {
+  host: KeepManagerClient;
+  keepId: string;
+  /** The secret the deploying client kept. */
+  secret: Uint8Array;
+}
+
+/**
+ * Re-attaches to a running workload through a fresh attested channel (fresh nonce, fresh evidence): receives
+ * the output kept while nobody was attached, then streams as `runWorkload` does.
+ */
+export async function attachWorkload(options: AttachOptions): Promise<RunResult> {
+  const { tls, identity } = await connect(options.host, options.keepId, options);
+  writeFrame(tls, { v: 1, type: 'attach', secret: options.secret });
+  options.onEvent?.({ type: 'attached' });
+  const outcome = await stream(tls, options.host, options.keepId, options);
+  return { keepId: options.keepId, identity, outcome };
 }

@@ -41,7 +41,12 @@ const keep = message('keep', {
   createdAt: uint,
   exitCode: optional(int),
   error: optional(tstr),
+  keepldrPid: optional(uint),
+  keepPid: optional(uint),
 });
+
+/** One lifecycle event of a Keep, as recorded by the Keep Manager. */
+const keepEvent = struct({ at: uint, state: keepState, message: optional(tstr) });
 
 const errorBody = message('error', { code: tstr, message: tstr });
 
@@ -54,19 +59,25 @@ function defineMessages<const S extends { readonly [T in keyof S]: MessageSchema
 /** The schema of every message, keyed by its `type`. Shared by the checks and the tests' generators. */
 export const messageSchemas = defineMessages({
   // keepmgr HTTP API bodies
-  'create-keep': message('create-keep', { backend, nonce: bstrOfSize(32), limits: optional(limitsSchema) }),
+  'create-keep': message('create-keep', { backend, limits: optional(limitsSchema) }),
   keep,
   'keep-list': message('keep-list', { keeps: arrayOf(keep) }),
+  'keep-events': message('keep-events', { id: tstr, events: arrayOf(keepEvent) }),
   error: errorBody,
-  // The channel to the Keep, inside TLS
+  // The channel to the Keep: one plaintext hello, then TLS
+  'channel-hello': message('channel-hello', { nonce: bstrOfSize(32) }),
+  // Inside TLS
   deploy: message('deploy', {
     wasm: bstr,
     digest: bstrOfSize(32),
     args: arrayOf(tstr),
     env: textMap,
     stdin: bool,
+    owner: bstrOfSize(32),
     limits: optional(limitsSchema),
   }),
+  attach: message('attach', { secret: bstrOfSize(32) }),
+  notice: message('notice', { message: tstr }),
   stdin: message('stdin', { data: bstr }),
   'stdin-end': message('stdin-end', {}),
   started: message('started', {}),
@@ -77,7 +88,11 @@ export const messageSchemas = defineMessages({
   limit: message('limit', { limit: oneOf('memory', 'time', 'output', 'fds'), message: tstr }),
   // Keep <-> Keep Loader control
   'evidence-request': message('evidence-request', { reportData: bstrOfSize(64) }),
-  evidence: message('evidence', { kind: oneOf('sev-snp', 'none'), report: bstr, certs: arrayOf(bstr) }),
+  evidence: message('evidence', {
+    kind: oneOf('sev-snp', 'tdx', 'none'),
+    report: bstr,
+    certs: arrayOf(bstr),
+  }),
   'keep-event': message('keep-event', {
     event: oneOf('ready', 'deployed', 'exited', 'failed'),
     code: optional(int),
@@ -89,6 +104,7 @@ export const messageSchemas = defineMessages({
   'ldr-stop': message('ldr-stop', {}),
   'ldr-event': message('ldr-event', {
     state: keepState,
+    ldrPid: optional(uint),
     keepPid: optional(uint),
     exitCode: optional(int),
     error: optional(tstr),

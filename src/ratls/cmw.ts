@@ -10,13 +10,17 @@ export const BINDING_DOMAIN = 'donjon/keep/v1';
 /** Media types of the records inside the collection (vendor tree until registered ones exist). */
 export const MEDIA_TYPES = {
   'sev-snp': 'application/vnd.donjon.sev-snp-report',
+  tdx: 'application/vnd.donjon.tdx-quote',
   certs: 'application/vnd.donjon.cert-chain+cbor',
   binding: 'application/vnd.donjon.report-data-binding+cbor',
 } as const;
 
-/** Evidence as carried by a Keep certificate: the raw report and the certificates the host supplied (DER). */
+/**
+ * Evidence as carried by a Keep certificate: the raw SNP report or TDX quote, and the certificates the host
+ * supplied (DER; none for a quote, which carries its PCK chain).
+ */
 export interface CarriedEvidence {
-  kind: 'sev-snp';
+  kind: 'sev-snp' | 'tdx';
   report: Uint8Array;
   certs: Uint8Array[];
 }
@@ -83,7 +87,13 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
   if (keys.join() !== COLLECTION_KEYS.join()) throw malformed(`unexpected labels ${keys.join(', ')}`);
 
   const [evidenceType, report] = cmwRecord(collection, 'evidence');
-  if (evidenceType !== MEDIA_TYPES['sev-snp']) throw malformed(`unsupported evidence type ${evidenceType}`);
+  const kind =
+    evidenceType === MEDIA_TYPES['sev-snp']
+      ? 'sev-snp'
+      : evidenceType === MEDIA_TYPES.tdx
+        ? 'tdx'
+        : undefined;
+  if (kind === undefined) throw malformed(`unsupported evidence type ${evidenceType}`);
 
   const [certsType, certsBytes] = cmwRecord(collection, 'certs');
   if (certsType !== MEDIA_TYPES.certs) throw malformed(`unexpected certificate chain type ${certsType}`);
@@ -115,7 +125,7 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
     throw malformed('the binding is not { domain, spki, nonce }');
   }
   return {
-    evidence: { kind: 'sev-snp', report, certs: certs as Uint8Array[] },
+    evidence: { kind, report, certs: certs as Uint8Array[] },
     binding: { domain: binding['domain'], spki: binding['spki'], nonce: binding['nonce'] },
   };
 }

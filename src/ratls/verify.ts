@@ -63,7 +63,9 @@ export function verifyKeepCertificate(der: Uint8Array, expect: KeepExpectations)
   const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: cert.spki, nonce: expect.nonce });
   const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
   const claims = verifyEvidence(
-    { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
+    evidence.kind === 'tdx'
+      ? { kind: 'tdx', quote: evidence.report }
+      : { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
     { ...expect.policy, reportData },
     options,
   );

@@ -45,6 +45,7 @@ export interface LinkNode extends Times {
   readonly target: string;
 }
 
+/** Any node of the tree. */
 export type FsNode = FileNode | DirNode | LinkNode;
 
 /** Where a path led: the directory holding the last component, its name, and the node if it exists. */
@@ -75,6 +76,38 @@ function byteLength(s: string): number {
 export function validName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !/[/\0]/.test(name) && byteLength(name) <= NAME_MAX;
 }
+
+/**
+ * Checks a caller's tree before it crosses into the worker: names must be valid entries and values bytes
+ * or plain objects, at most 64 levels deep. Returns how many bytes and nodes it holds. Throws TypeError
+ * or RangeError.
+ */
+export function measureTree(tree: unknown, depth = 0): { bytes: number; nodes: number } {
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree) || tree instanceof Uint8Array) {
+    throw new TypeError('Cannot use the directory tree: a directory must be a plain object');
+  }
+  if (depth > 64)
+    throw new RangeError('Cannot use the directory tree: it is nested more than 64 levels deep');
+  let bytes = 0;
+  let nodes = 1;
+  for (const [name, value] of Object.entries(tree)) {
+    if (!validName(name)) {
+      throw new TypeError(`Cannot use the directory tree: ${JSON.stringify(name)} is not a valid file name`);
+    }
+    if (value instanceof Uint8Array) {
+      bytes += value.length;
+      nodes++;
+    } else {
+      const inner = measureTree(value, depth + 1);
+      bytes += inner.bytes;
+      nodes += inner.nodes;
+    }
+  }
+  return { bytes, nodes };
+}
+
+/** Most nodes a filesystem holds, counting the ones the caller supplies. */
+export const MAX_NODES = DEFAULT_MAX_NODES;
 
 /** Stat fields of a node, in preview1 terms. */
 export interface NodeStat {
@@ -121,13 +154,14 @@ export class MemFs {
     const dir = this.#dir();
     if (dir === undefined) throw new RangeError('Cannot build the filesystem: too many files');
     for (const [name, value] of Object.entries(tree)) {
-      if (!validName(name)) throw new TypeError(`Cannot build the filesystem: ${JSON.stringify(name)} is not a file name`);
+      if (!validName(name))
+        throw new TypeError(`Cannot build the filesystem: ${JSON.stringify(name)} is not a file name`);
       if (value instanceof Uint8Array) {
         const file = this.#file();
         if (file === undefined || this.#used + value.length > this.#capacity) {
           throw new RangeError('Cannot build the filesystem: the files exceed its capacity');
         }
-        file.data = value.slice();
+        file.data = new Uint8Array(value);
         file.size = value.length;
         this.#used += value.length;
         dir.entries.set(name, file);
@@ -153,7 +187,9 @@ export class MemFs {
 
   #dir(): DirNode | undefined {
     const ino = this.#take();
-    return ino === undefined ? undefined : { type: 'dir', ino, entries: new Map(), live: true, ...this.#times() };
+    return ino === undefined
+      ? undefined
+      : { type: 'dir', ino, entries: new Map(), live: true, ...this.#times() };
   }
 
   #file(): FileNode | undefined {
@@ -328,7 +364,10 @@ export class MemFs {
     if (delta > 0 && this.#used + delta > this.#capacity) return errno.nospc;
     if (size > file.data.length) {
       // Grow geometrically so a file written in small pieces is not copied at every write.
-      const room = Math.min(Math.max(size, file.data.length * 2, 64), size + (this.#capacity - this.#used - delta));
+      const room = Math.min(
+        Math.max(size, file.data.length * 2, 64),
+        size + (this.#capacity - this.#used - delta),
+      );
       const data = new Uint8Array(Math.max(room, size));
       data.set(file.data.subarray(0, file.size));
       file.data = data;
@@ -346,7 +385,12 @@ export class MemFs {
     const base = { ino: node.ino, atim: node.atim, mtim: node.mtim, ctim: node.ctim };
     switch (node.type) {
       case 'file':
-        return { ...base, filetype: filetype.regularFile, nlink: BigInt(node.nlink), size: BigInt(node.size) };
+        return {
+          ...base,
+          filetype: filetype.regularFile,
+          nlink: BigInt(node.nlink),
+          size: BigInt(node.size),
+        };
       case 'dir':
         return { ...base, filetype: filetype.directory, nlink: 1n, size: 0n };
       case 'symlink':

@@ -1,12 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';
 import { WasiError } from './errors.ts';
+import { MAX_NODES, measureTree, type WasiTree } from './fs.ts';
 import { inspectWasiModule, limitModuleMemory, WASM_PAGE } from './module.ts';
 import { ByteRing, splitRecords } from './ring.ts';
 import { type WasmModule, wasm } from './wasm.ts';
 import { makeWorkerData, type WorkerMessage } from './worker.ts';
 
 export { isWasiError, WasiError, type WasiErrorCode, wasiErrorCodes } from './errors.ts';
+export type { WasiTree } from './fs.ts';
 export { validateWasiModule } from './module.ts';
 export type { WasmModule } from './wasm.ts';
 export { isWasiWorker, wasiWorkerMain } from './worker.ts';
@@ -20,8 +22,8 @@ export interface WasiLimits {
   /** Most bytes stdout and stderr may carry together. Default: none. */
   outputBytes?: number;
   /**
-   * Most open descriptors. Only stdio exists so far, so at least 3; enforced once descriptors can be
-   * opened.
+   * Most open descriptors, stdio and pre-opened directories included (so at least 3); opening one more
+   * ends the run with limit 'fds'. Default: none.
    */
   maxFds?: number;
 }
@@ -40,6 +42,12 @@ export interface WasiOptions {
   /** Called on the caller's thread, in order (interleaved with stdout as written). */
   onStderr(chunk: Uint8Array): void;
   limits?: WasiLimits;
+  /**
+   * Directories the module finds pre-opened (descriptors 3, 4, ... in this order), keyed by the name it
+   * sees, usually "/". Each is an in-memory copy: what the module writes there lives only as long as the
+   * run, and all files together may hold at most `limits.memoryBytes`. Default: none.
+   */
+  preopens?: Readonly<Record<string, WasiTree>>;
   /**
    * The script the worker thread runs; it must call wasiWorkerMain() when isWasiWorker(workerData) is
    * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL.
@@ -79,6 +87,7 @@ const STDIN_RING_BYTES = 1 << 18;
 
 interface Checked {
   memoryBytes: number;
+  maxFds?: number;
   wallTimeMs?: number;
   outputBytes?: number;
 }
@@ -141,8 +150,29 @@ function checkOptions(options: WasiOptions): Checked {
     }
     checked.outputBytes = limits.outputBytes;
   }
-  if (limits.maxFds !== undefined && (!Number.isSafeInteger(limits.maxFds) || limits.maxFds < 3)) {
-    throw new RangeError('Cannot start WASI: limits.maxFds must be an integer of at least 3');
+  const preopens = options.preopens ?? {};
+  if (typeof preopens !== 'object' || preopens === null || Array.isArray(preopens)) {
+    throw new TypeError('Cannot start WASI: preopens must be an object of directory trees');
+  }
+  let bytes = 0;
+  let nodes = 0;
+  for (const [name, tree] of Object.entries(preopens)) {
+    if (name === '' || name.includes('\0')) {
+      throw new TypeError(`Cannot start WASI: preopen name ${JSON.stringify(name)} is empty or holds NUL`);
+    }
+    const size = measureTree(tree);
+    bytes += size.bytes;
+    nodes += size.nodes;
+  }
+  if (bytes > checked.memoryBytes || nodes > MAX_NODES) {
+    throw new RangeError('Cannot start WASI: the pre-opened files exceed the filesystem capacity');
+  }
+  const fixedFds = 3 + Object.keys(preopens).length;
+  if (limits.maxFds !== undefined) {
+    if (!Number.isSafeInteger(limits.maxFds) || limits.maxFds < fixedFds) {
+      throw new RangeError(`Cannot start WASI: limits.maxFds must be an integer of at least ${fixedFds}`);
+    }
+    checked.maxFds = limits.maxFds;
   }
   return checked;
 }
@@ -223,6 +253,9 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
         memoryBytes: limits.memoryBytes,
         checkMemoryAtCalls,
         ...(limits.outputBytes === undefined ? {} : { outputBytes: limits.outputBytes }),
+        preopens: options.preopens ?? {},
+        fsBytes: limits.memoryBytes,
+        ...(limits.maxFds === undefined ? {} : { maxFds: limits.maxFds }),
       }),
     });
   } catch (error) {
@@ -260,7 +293,9 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
     }
   };
 
-  const settle = (outcome: { result: WasiResult } | { error: WasiError }): void => {
+  // `startup` errors (the module did not link, the worker script did not load) reject startWasi itself;
+  // any other failure belongs to a run the caller holds, so it rejects `result`.
+  const settle = (outcome: { result: WasiResult } | { error: WasiError; startup: boolean }): void => {
     if (settled) return;
     settled = true;
     if (timer !== undefined) clearTimeout(timer);
@@ -268,7 +303,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
     try {
       drain();
     } catch (error) {
-      final = { error: callbackFailed(error) };
+      final = { error: callbackFailed(error), startup: false };
     }
     // Release the pending asynchronous waits so nothing lingers after the run.
     output.wakeAll();
@@ -277,8 +312,9 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
     if ('result' in final) {
       resolveResult(final.result);
       resolveStart();
-    } else if (ready) {
+    } else if (!final.startup) {
       rejectResult(final.error);
+      resolveStart();
     } else {
       // startWasi rejects; nobody holds `result`, so keep its rejection from going unhandled.
       result.catch(() => {});
@@ -298,7 +334,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
     try {
       drain();
     } catch (error) {
-      settle({ error: callbackFailed(error) });
+      settle({ error: callbackFailed(error), startup: false });
       return;
     }
     const changed = output.producerChanged(seq);
@@ -329,6 +365,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
               ? `Cannot instantiate the module: ${m.message}`
               : `Cannot run the module: the host failed (${m.message})`,
           ),
+          startup: m.phase === 'link',
         });
         break;
     }
@@ -338,6 +375,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
       error: new WasiError('ERR_WASI_WORKER_FAILED', 'Cannot run the module: the worker thread failed', {
         cause: error,
       }),
+      startup: !ready,
     });
   });
   worker.on('exit', () => {
@@ -349,6 +387,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
           'ERR_WASI_WORKER_FAILED',
           'Cannot run the module: the worker thread ended without a result',
         ),
+        startup: !ready,
       });
     }
   });
@@ -400,7 +439,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
         throw new WasiError('ERR_WASI_STDIN_CLOSED', "Cannot write to stdin: the run's stdin is 'null'");
       if (ended) throw new WasiError('ERR_WASI_STDIN_CLOSED', 'Cannot write to stdin: endStdin() was called');
       if (settled || chunk.length === 0) return;
-      queue.push(chunk.slice());
+      queue.push(new Uint8Array(chunk));
       pumpStdin();
     },
     endStdin(): void {

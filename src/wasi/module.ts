@@ -158,7 +158,7 @@ interface Parsed {
 function parse(input: Uint8Array): Parsed {
   if (!(input instanceof Uint8Array)) throw new TypeError('Cannot read the module: expected a Uint8Array');
   // TextDecoder refuses views of shared memory, and another thread could change them under the reader.
-  const bytes = input.buffer instanceof SharedArrayBuffer ? input.slice() : input;
+  const bytes = input.buffer instanceof SharedArrayBuffer ? new Uint8Array(input) : input;
   if (bytes.length < 8) throw invalid('it is shorter than the 8-byte header');
   if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw invalid('the magic number is not \\0asm');

@@ -1,6 +1,7 @@
 import { webcrypto } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PREVIEW1_MODULE } from './abi.ts';
+import type { WasiTree } from './fs.ts';
 import { Preview1, type Preview1Clock, type Preview1Stdio, WasiStop } from './preview1.ts';
 import { ByteRing } from './ring.ts';
 import { type WasmInstance, type WasmModule, wasm } from './wasm.ts';
@@ -25,6 +26,11 @@ export interface WasiWorkerData {
   /** True when the module's memory maximum was not lowered, so the host checks the size at every call. */
   readonly checkMemoryAtCalls: boolean;
   readonly outputBytes?: number;
+  /** Pre-opened directories by guest name; checked by the caller's thread. */
+  readonly preopens: Readonly<Record<string, WasiTree>>;
+  /** Most bytes the in-memory files may hold. */
+  readonly fsBytes: number;
+  readonly maxFds?: number;
 }
 
 /** Messages from the worker to the caller's thread. */
@@ -152,6 +158,9 @@ export function wasiWorkerMain(): void {
     random: (dst) => webcrypto.getRandomValues(dst),
     ...(data.outputBytes === undefined ? {} : { outputLimit: data.outputBytes }),
     ...(data.checkMemoryAtCalls ? { memoryLimitBytes: data.memoryBytes } : {}),
+    preopens: data.preopens,
+    fsCapacityBytes: data.fsBytes,
+    ...(data.maxFds === undefined ? {} : { maxFds: data.maxFds }),
   });
   let instance: WasmInstance;
   try {

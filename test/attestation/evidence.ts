@@ -148,3 +148,82 @@ export function sampleCerts(sample: SnpSample): { vek: Uint8Array; ask: Uint8Arr
   const [ask, ark] = certDers(sample.chain);
   return { vek: certDers(sample.vek)[0]!, ask: ask!, ark: ark! };
 }
+
+/** A DCAP quote from the evidence folder (`.hex` and `.txt` files hold hex text, maybe 0x-prefixed). */
+export function quoteBytes(path: string): Uint8Array {
+  if (path.endsWith('.hex') || path.endsWith('.txt')) {
+    const text = readFileSync(new URL(path, EVIDENCE), 'utf8').trim().replace(/^0x/, '');
+    return new Uint8Array(Buffer.from(text, 'hex'));
+  }
+  return evidenceBytes(path);
+}
+
+/** Text of an evidence file. */
+export function evidenceText(path: string): string {
+  return readFileSync(new URL(path, EVIDENCE), 'utf8');
+}
+
+/** The real DCAP quotes of shared/evidence (PROVENANCE.md section 2; the holdout set is never read). */
+export const DCAP_SAMPLES: readonly string[] = [
+  'dcap-qvl/sgx_quote',
+  'dcap-qvl/tdx_quote',
+  'dcap-qvl/tdx_quote_outdated',
+  'dcap-qvl/near_quote_hex.txt',
+  'dcap-qvl/tdx-quote.hex',
+  'dcap-qvl/quote-from-tappd.hex',
+  'go-tdx-guest/tdx_prod_quote_SPR_E4.dat',
+  'go-tdx-guest/quote_v5_sample.dat',
+  'go-tdx-guest/cos-113-tdx-quote.dat',
+  'trustee/occlum_quote.dat',
+  'trustee/tdx_quote_4.dat',
+  'trustee/tdx_quote_5.dat',
+  'trustee/tdx_quote_6.dat',
+  'trustee/az-tdx-vtpm__td-quote.bin',
+  'enarx-steward/icelake.signed.tcb.crl.multi.xeon.quote.bin',
+  'enarx-steward/icelake.signed.tcb.crl.single.i5.quote.bin',
+];
+
+/** RESULTS.json's decoding of one DCAP quote and of its checks (the oracle). */
+export interface DcapResult {
+  kind: 'SGX' | 'TDX1.0' | 'TDX1.5';
+  header: Record<string, string | number>;
+  body: Record<string, string | number>;
+  quote_len: number;
+  sig_data_len: number;
+  trailing_bytes: number;
+  cert_data_type: number;
+  qe_report: Record<string, string | number>;
+  qe_auth_len: number;
+  checks: Record<string, unknown> & {
+    pck_validity: [string, string];
+    pck_extensions: {
+      ppid: string;
+      tcb_comp_svns: number[];
+      pcesvn: number;
+      cpusvn: string;
+      pceid: string;
+      fmspc: string;
+      sgx_type: number;
+    };
+    pck_chain_subjects: string[];
+  };
+}
+
+/** RESULTS.json's "dcap" section, without the holdout entries. */
+export function dcapResults(): Record<string, DcapResult> {
+  const all = JSON.parse(readFileSync(new URL('RESULTS.json', EVIDENCE), 'utf8')).dcap as Record<
+    string,
+    DcapResult
+  >;
+  return Object.fromEntries(Object.entries(all).filter(([k]) => DCAP_SAMPLES.includes(k)));
+}
+
+/** A time inside a DCAP sample's PCK validity (and its CA's): one day after the PCK was issued. */
+export function quoteTime(result: DcapResult): Date {
+  return new Date(new Date(`${result.checks.pck_validity[0].replace(' ', 'T')}`).getTime() + 86_400_000);
+}
+
+/** The dcap-qvl collateral JSON of a sample, parsed (not yet checked). */
+export function collateralJson(path: string): Record<string, string> {
+  return JSON.parse(evidenceText(path));
+}

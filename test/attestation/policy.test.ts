@@ -69,6 +69,7 @@ function verified(overrides: Partial<SnpReportFields> = {}): SnpVerified {
     simulated: false,
     rootFingerprint: '00'.repeat(32),
     vek: { kind: 'vcek', structVersion: 0, productName: 'Milan-B0', tcb: { ...tcb } },
+    crlChecked: false,
   };
 }
 

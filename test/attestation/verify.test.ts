@@ -6,7 +6,13 @@ import { type Policy, parsePolicy } from '../../src/attestation/policy.ts';
 import { defaultRoots } from '../../src/attestation/roots.ts';
 import { signSimReport } from '../../src/attestation/sim/report.ts';
 import { createSimRoot, type SimRootMaterial } from '../../src/attestation/sim/root.ts';
-import { type Evidence, verify } from '../../src/attestation/verify.ts';
+import {
+  type Claims,
+  type Evidence,
+  type SnpClaims,
+  type SnpEvidence,
+  verify,
+} from '../../src/attestation/verify.ts';
 import { clearCertificateCache } from '../../src/attestation/x509.ts';
 import {
   certDers,
@@ -40,7 +46,7 @@ function sample(report: string): SnpSample {
   return SNP_SAMPLES.find((s) => s.report === report)!;
 }
 
-function realEvidence(s: SnpSample, order: 'vek' | 'chain' | 'shuffled' = 'chain'): Evidence {
+function realEvidence(s: SnpSample, order: 'vek' | 'chain' | 'shuffled' = 'chain'): SnpEvidence {
   const { vek, ask, ark } = sampleCerts(s);
   const certs = order === 'vek' ? [vek] : order === 'chain' ? [vek, ask, ark] : [ark, vek, ask, vek];
   return { kind: 'sev-snp', report: reportBytes(s.report), certs };
@@ -49,9 +55,15 @@ function realEvidence(s: SnpSample, order: 'vek' | 'chain' | 'shuffled' = 'chain
 const MEASUREMENT = new Uint8Array(48).fill(0x3c);
 const REPORT_DATA = Uint8Array.from({ length: 64 }, (_, i) => 255 - i);
 
-function simEvidence(input: Partial<Parameters<typeof signSimReport>[1]> = {}): Evidence {
+function simEvidence(input: Partial<Parameters<typeof signSimReport>[1]> = {}): SnpEvidence {
   const report = signSimReport(root, { reportData: REPORT_DATA, measurement: MEASUREMENT, ...input });
   return { kind: 'sev-snp', report, certs: [root.arkDer, root.vcekDer, root.askDer] };
+}
+
+/** The claims as SEV-SNP claims: fails the test when they are of another kind. */
+function snp(claims: Claims): SnpClaims {
+  assert.equal(claims.kind, 'sev-snp');
+  return claims as SnpClaims;
 }
 
 function trusting(extra: Record<string, unknown> = {}): Policy {
@@ -65,8 +77,7 @@ describe('verify() on real evidence', () => {
       const o = r.report as Record<string, unknown>;
       // The go-sev-guest sample allows debugging; everything else must pass the default policy.
       const policy = parsePolicy(o.policy === '0xb0000' ? { allowDebug: true } : {});
-      const claims = verify(realEvidence(s), policy, { now: timeInside(r) });
-      assert.equal(claims.kind, 'sev-snp');
+      const claims = snp(verify(realEvidence(s), policy, { now: timeInside(r) }));
       assert.equal(claims.version, o.version);
       assert.equal(claims.measurement, o.measurement);
       assert.equal(claims.reportData, o.report_data);
@@ -141,7 +152,11 @@ describe('verify() on real evidence', () => {
   test('verify() uses the given roots instead of the defaults', { skip: NEEDS_EVIDENCE }, () => {
     const s = sample('routex-client-lua/report-milan.bin');
     const now = timeInside(results[s.report]!);
-    const genoaOnly = { amdArks: [certDers('roots/AMD_ARK-Genoa.pem')[0]!], simulatedArkFingerprints: [] };
+    const genoaOnly = {
+      amdArks: [certDers('roots/AMD_ARK-Genoa.pem')[0]!],
+      simulatedArkFingerprints: [],
+      intelRoots: [],
+    };
     rejects(() => verify(realEvidence(s), {}, { now, roots: genoaOnly }), 'ERR_ROOT_UNTRUSTED');
   });
 
@@ -163,10 +178,19 @@ describe('verify() on real evidence', () => {
 });
 
 describe('verify() shape checks', () => {
-  test('verify() rejects evidence kinds it does not verify yet', () => {
-    for (const kind of ['sgx', 'tdx', 'nil', undefined]) {
+  test('verify() rejects evidence kinds it does not verify', () => {
+    for (const kind of ['dcap', 'nil', 'SEV-SNP', undefined]) {
       const e = { ...simEvidence(), kind } as unknown as Evidence;
       rejects(() => verify(e, trusting(), { now: NOW }), 'ERR_EVIDENCE_UNSUPPORTED');
+    }
+  });
+
+  test('verify() rejects an SNP report relabelled as a DCAP quote as malformed', () => {
+    for (const kind of ['sgx', 'tdx']) {
+      const e = { ...simEvidence(), kind } as unknown as Evidence;
+      rejects(() => verify(e, trusting(), { now: NOW }), 'ERR_EVIDENCE_MALFORMED');
+      const asQuote = { kind, quote: simEvidence().report } as unknown as Evidence;
+      rejects(() => verify(asQuote, parsePolicy({}), { now: NOW }), 'ERR_EVIDENCE_UNSUPPORTED');
     }
   });
 
@@ -223,12 +247,10 @@ describe('verify() shape checks', () => {
 
 describe('verify() on simulated evidence', () => {
   test('verify() accepts simulated evidence under a policy naming its root and returns its claims', () => {
-    const claims = verify(
-      simEvidence(),
-      trusting({ measurements: ['3c'.repeat(48)], reportData: REPORT_DATA }),
-      {
+    const claims = snp(
+      verify(simEvidence(), trusting({ measurements: ['3c'.repeat(48)], reportData: REPORT_DATA }), {
         now: NOW,
-      },
+      }),
     );
     assert.equal(claims.simulated, true);
     assert.equal(claims.product, 'Simulated');
@@ -239,15 +261,23 @@ describe('verify() on simulated evidence', () => {
   });
 
   test('verify() adds the policy roots to custom roots too', () => {
-    const claims = verify(simEvidence(), trusting(), {
-      now: NOW,
-      roots: { amdArks: [], simulatedArkFingerprints: [] },
-    });
+    const claims = snp(
+      verify(simEvidence(), trusting(), {
+        now: NOW,
+        roots: { amdArks: [], simulatedArkFingerprints: [], intelRoots: [] },
+      }),
+    );
     assert.equal(claims.simulated, true);
-    const viaRoots = verify(simEvidence(), parsePolicy({}), {
-      now: NOW,
-      roots: { amdArks: defaultRoots.amdArks, simulatedArkFingerprints: [root.fingerprint] },
-    });
+    const viaRoots = snp(
+      verify(simEvidence(), parsePolicy({}), {
+        now: NOW,
+        roots: {
+          amdArks: defaultRoots.amdArks,
+          simulatedArkFingerprints: [root.fingerprint],
+          intelRoots: [],
+        },
+      }),
+    );
     assert.equal(viaRoots.simulated, true);
   });
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { KeepManagerClient } from '../../src/client/index.ts';
@@ -21,6 +23,7 @@ before(async () => {
     keepldrPath: builtFile('keepldr.js'),
     simRootPath: root.path,
     maxBodyBytes: 4096,
+    runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
   });
   url = await manager.listen();
 });
@@ -47,7 +50,6 @@ const createBody = (backend = 'sim') =>
     v: 1,
     type: 'create-keep',
     backend: backend as 'sim',
-    nonce: new Uint8Array(randomBytes(32)),
   });
 
 describe('Keep Manager API', () => {
@@ -60,10 +62,10 @@ describe('Keep Manager API', () => {
 
   test('refuses malformed CBOR and unknown message fields', async () => {
     expectError(await call('POST', '/v1/keeps', new Uint8Array([0xff, 0x00])), 'ERR_API_BODY_INVALID');
-    const extra = encode({ v: 1, type: 'create-keep', backend: 'sim', nonce: new Uint8Array(32), extra: 1 });
+    const extra = encode({ v: 1, type: 'create-keep', backend: 'sim', extra: 1 });
     expectError(await call('POST', '/v1/keeps', extra), 'ERR_API_BODY_INVALID');
-    const shortNonce = encode({ v: 1, type: 'create-keep', backend: 'sim', nonce: new Uint8Array(31) });
-    expectError(await call('POST', '/v1/keeps', shortNonce), 'ERR_API_BODY_INVALID');
+    const badLimits = encode({ v: 1, type: 'create-keep', backend: 'sim', limits: { memoryBytes: -1 } });
+    expectError(await call('POST', '/v1/keeps', badLimits), 'ERR_API_BODY_INVALID');
   });
 
   test('refuses a body over the size limit', async () => {
@@ -86,7 +88,7 @@ describe('Keep Manager API', () => {
 
   test('creates a Keep that is ready, lists it, and stops it', async () => {
     const client = new KeepManagerClient(url);
-    const keep = await client.createKeep('sim', new Uint8Array(randomBytes(32)));
+    const keep = await client.createKeep('sim');
     assert.equal(keep.state, 'ready');
     assert.ok((await client.listKeeps()).some((k) => k.id === keep.id));
     await client.stopKeep(keep.id);

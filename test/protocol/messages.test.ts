@@ -38,7 +38,6 @@ function valid(): Record<string, unknown> {
     v: 1,
     type: 'create-keep',
     backend: 'sim',
-    nonce: new Uint8Array(32),
     limits: { memoryBytes: 1024 },
   };
 }
@@ -76,7 +75,7 @@ describe('round trips', () => {
   test('messageTypes lists every schema once', () => {
     assert.deepStrictEqual([...messageTypes].sort(), Object.keys(messageSchemas).sort());
     assert.equal(new Set(messageTypes).size, messageTypes.length);
-    assert.equal(messageTypes.length, 20);
+    assert.equal(messageTypes.length, 24);
   });
 
   test('encodeMessage() produces the documented bytes for a small message', () => {
@@ -94,6 +93,7 @@ describe('round trips', () => {
       args: [],
       env,
       stdin: false,
+      owner: new Uint8Array(32),
     });
     const m = decodeMessageBytes(bytes);
     assert.equal(m.type, 'deploy');
@@ -150,14 +150,18 @@ describe('rejections', () => {
 
   test('decodeMessage() rejects a missing key', () => {
     const m = valid();
-    delete m['nonce'];
-    rejects(m, 'ERR_MESSAGE_INVALID', /nonce is missing/);
+    delete m['backend'];
+    rejects(m, 'ERR_MESSAGE_INVALID', /backend is missing/);
   });
 
   test('decodeMessage() rejects a field of the wrong type', () => {
     rejects({ ...valid(), backend: 1 }, 'ERR_MESSAGE_INVALID', /backend must be one of/);
     rejects({ ...valid(), backend: 'sgx' }, 'ERR_MESSAGE_INVALID', /backend must be one of/);
-    rejects({ ...valid(), nonce: 'x'.repeat(32) }, 'ERR_MESSAGE_INVALID', /nonce must be a byte string/);
+    rejects(
+      { v: 1, type: 'channel-hello', nonce: 'x'.repeat(32) },
+      'ERR_MESSAGE_INVALID',
+      /nonce must be a byte string/,
+    );
     rejects({ ...valid(), limits: { memoryBytes: -1 } }, 'ERR_MESSAGE_INVALID', /limits\.memoryBytes/);
     rejects({ ...valid(), limits: { memoryBytes: 1.5 } }, 'ERR_MESSAGE_INVALID', /limits\.memoryBytes/);
     rejects({ ...valid(), limits: { memoryBytes: 2n ** 53n } }, 'ERR_MESSAGE_INVALID', /limits\.memoryBytes/);
@@ -183,6 +187,7 @@ describe('rejections', () => {
         args: ['a', 1],
         env: {},
         stdin: false,
+        owner: new Uint8Array(32),
       },
       'ERR_MESSAGE_INVALID',
       /args\[1\] must be a text string/,
@@ -196,6 +201,7 @@ describe('rejections', () => {
         args: [],
         env: { A: 1 },
         stdin: false,
+        owner: new Uint8Array(32),
       },
       'ERR_MESSAGE_INVALID',
       /env\.A must be a text string/,
@@ -209,6 +215,7 @@ describe('rejections', () => {
         args: [],
         env: {},
         stdin: 0,
+        owner: new Uint8Array(32),
       },
       'ERR_MESSAGE_INVALID',
       /stdin must be true or false/,
@@ -217,11 +224,15 @@ describe('rejections', () => {
 
   test('decodeMessage() rejects a byte string of the wrong .size', () => {
     rejects(
-      { ...valid(), nonce: new Uint8Array(31) },
+      { v: 1, type: 'channel-hello', nonce: new Uint8Array(31) },
       'ERR_MESSAGE_INVALID',
       /nonce must be 32 bytes long, not 31/,
     );
-    rejects({ ...valid(), nonce: new Uint8Array(33) }, 'ERR_MESSAGE_INVALID', /nonce must be 32 bytes long/);
+    rejects(
+      { v: 1, type: 'channel-hello', nonce: new Uint8Array(33) },
+      'ERR_MESSAGE_INVALID',
+      /nonce must be 32 bytes long/,
+    );
     rejects(
       { v: 1, type: 'evidence-request', reportData: new Uint8Array(32) },
       'ERR_MESSAGE_INVALID',
@@ -236,6 +247,7 @@ describe('rejections', () => {
         args: [],
         env: {},
         stdin: false,
+        owner: new Uint8Array(32),
       },
       'ERR_MESSAGE_INVALID',
       /digest/,

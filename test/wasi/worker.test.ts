@@ -12,6 +12,8 @@ test('isWasiWorker() recognises only data made for a WASI worker', () => {
     outputRing: new SharedArrayBuffer(80),
     memoryBytes: 65536,
     checkMemoryAtCalls: false,
+    preopens: { '/': { 'a.txt': Uint8Array.of(1) } },
+    fsBytes: 65536,
   });
   assert.equal(isWasiWorker(data), true);
   assert.equal(isWasiWorker(structuredClone(data)), true, 'survives the copy into the worker');

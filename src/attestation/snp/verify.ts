@@ -3,6 +3,7 @@
 // Policy (measurement, debug, ...) is not checked here: see policy.ts and verify.ts.
 import { verify as cryptoVerify } from 'node:crypto';
 import { equalBytes, isZero } from '../bytes.ts';
+import { type Crl, checkNotRevoked, parseCrl, verifyCrl } from '../crl.ts';
 import { AttestationError } from '../errors.ts';
 import { amdIntermediates, type TrustRoots } from '../roots.ts';
 import {
@@ -33,11 +34,17 @@ export interface SnpCertificates {
   ark?: Uint8Array;
 }
 
-/** Inputs of a verification besides the evidence: the time and the trust anchors. */
+/** Inputs of a verification besides the evidence: the time, the trust anchors and optional CRLs. */
 export interface SnpVerifyOptions {
-  /** The time at which every certificate must be valid. */
+  /** The time at which every certificate (and CRL) must be valid. */
   now: Date;
   roots: TrustRoots;
+  /**
+   * AMD KDS CRLs (DER), e.g. from /vcek/v1/{product}/crl. A CRL issued by the chain's ARK must verify
+   * under it, be current, and not list the ASK/ASVK; one issued by the ASK/ASVK likewise for the
+   * VCEK/VLEK. CRLs of other issuers (another product's) are ignored, so all products' CRLs may be given.
+   */
+  crls?: readonly Uint8Array[];
 }
 
 /** The product whose root signed the chain; `Simulated` for a simulated secure processor. */
@@ -52,6 +59,8 @@ export interface SnpVerified {
   rootFingerprint: string;
   /** What the VCEK/VLEK certificate says (TCB, chip id or cloud provider). */
   vek: VekInfo;
+  /** True when a CRL of the chain's ARK was given and checked (revocation of the ASK/ASVK). */
+  crlChecked: boolean;
 }
 
 /** The word that marks a simulated root in its subject (the simulator writes O=Donjon SIMULATED). */
@@ -95,6 +104,15 @@ function checkOptions(options: SnpVerifyOptions): void {
   ) {
     throw new TypeError('Cannot verify: options.roots must be TrustRoots');
   }
+  const crls = options.crls;
+  if (crls !== undefined && (!Array.isArray(crls) || !crls.every((c) => c instanceof Uint8Array))) {
+    throw new TypeError('Cannot verify: options.crls must be a list of DER CRLs');
+  }
+}
+
+/** The given CRLs whose issuer is `issuer`. */
+function crlsOf(crls: readonly Crl[], issuer: Certificate): Crl[] {
+  return crls.filter((c) => equalBytes(c.issuer.der, issuer.subject.der));
 }
 
 function toReportBytes(report: Uint8Array | SnpReport): Uint8Array {
@@ -124,7 +142,10 @@ function toReportBytes(report: Uint8Array | SnpReport): Uint8Array {
  * CHIP_ID; and the report's ECDSA P-384 signature verifies under its key.
  *
  * Without `certs.ask`/`certs.ark`, the built-in AMD ASK/ASVK naming the VCEK's issuer and the pinned ARK
- * naming the ASK's issuer are used. Fails with an {@link AttestationError}.
+ * naming the ASK's issuer are used. With `options.crls`, a CRL of the ARK (or of the ASK/ASVK) must be
+ * signed by it and current at `now` (ERR_COLLATERAL_INVALID / ERR_COLLATERAL_EXPIRED) and must not list
+ * the certificate it covers (ERR_REVOKED); `crlChecked` says whether an ARK CRL was applied.
+ * Fails with an {@link AttestationError}.
  *
  * @example
  * const { report, product } = verifySnpReport(bytes, { vek: vcekDer }, { now: new Date(), roots: defaultRoots });
@@ -214,8 +235,20 @@ export function verifySnpReport(
     checkCriticalExtensions(cert, role);
   }
   verifyIssuedBy(ark, ark, 'the ARK');
+  // The ARK's CRL needs only the (now verified) ARK: a revoked ASK is refused as revoked, whatever else
+  // is wrong with it.
+  const crls = (options.crls ?? []).map((der, i) => parseCrl(der, `CRL ${i}`));
+  const arkCrls = crlsOf(crls, ark);
+  for (const crl of arkCrls) {
+    verifyCrl(crl, ark, now, "the ARK's CRL", 'amd-rsa-pss');
+    checkNotRevoked(crl, ask, askRole);
+  }
   verifyIssuedBy(ask, ark, askRole);
   verifyIssuedBy(vek, ask, vekRole);
+  for (const crl of crlsOf(crls, ask)) {
+    verifyCrl(crl, ask, now, `the CRL of ${askRole}`, 'amd-rsa-pss');
+    checkNotRevoked(crl, vek, vekRole);
+  }
   checkValidity(ark, now, 'the ARK');
   checkValidity(ask, now, askRole);
   checkValidity(vek, now, vekRole);
@@ -244,7 +277,14 @@ export function verifySnpReport(
   checkTcb(parsed, vekInfo, vekRole);
   if (vekInfo.hwId !== undefined) checkChipId(parsed, vekInfo.hwId, vekRole);
   checkSignature(parsed, vek, vekRole);
-  return { report: parsed, product, simulated, rootFingerprint: ark.fingerprint, vek: vekInfo };
+  return {
+    report: parsed,
+    product,
+    simulated,
+    rootFingerprint: ark.fingerprint,
+    vek: vekInfo,
+    crlChecked: arkCrls.length > 0,
+  };
 }
 
 function checkTcb(report: SnpReport, vek: VekInfo, role: string): void {

@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseSimRoot, signSimReport } from '../../attestation/index.ts';
 
-/** Evidence as a backend hands it to a Keep: the report and the certificates a verifier needs (DER). */
-export type BackendEvidence = { kind: 'sev-snp'; report: Uint8Array; certs: Uint8Array[] } | { kind: 'none' };
+/**
+ * Evidence as a backend hands it to a Keep: an SNP report and the certificates a verifier needs (DER), a TDX
+ * quote (which carries its own PCK chain), or nothing.
+ */
+export type BackendEvidence =
+  | { kind: 'sev-snp'; report: Uint8Array; certs: Uint8Array[] }
+  | { kind: 'tdx'; quote: Uint8Array }
+  | { kind: 'none' };
 
 /** What the Keep Loader needs of a backend once the Keep runs: evidence for the report_data the Keep supplies. */
 export interface Backend {
@@ -10,14 +16,22 @@ export interface Backend {
   evidence(reportData: Uint8Array): Promise<BackendEvidence>;
 }
 
-export type BackendName = 'nil' | 'sim';
+export type BackendName = 'nil' | 'sim' | 'cvm';
 
-/** Backends this build offers. `cvm`, `sgx` and `snp` are not offered yet. */
+/**
+ * Backends a host offers by default. `cvm` is offered only where the platform has configfs-tsm (see
+ * `platformInfo`); `sgx` and `snp` are not part of this version.
+ */
 export const BACKENDS: readonly BackendName[] = ['sim', 'nil'];
 
+/** Every backend this build knows. */
+export const ALL_BACKENDS: readonly BackendName[] = ['sim', 'nil', 'cvm'];
+
 export function isBackendName(name: string): name is BackendName {
-  return (BACKENDS as readonly string[]).includes(name);
+  return (ALL_BACKENDS as readonly string[]).includes(name);
 }
+
+export { cvmBackend } from './cvm.ts';
 
 /** `nil`: a separate process and the Wasm sandbox, with no evidence at all. */
 export function nilBackend(): Backend {

@@ -3,64 +3,68 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { encodeFrame } from '../../protocol/frames.ts';
 import type { KeepState, Limits, Message } from '../../protocol/messages.ts';
+import { encodeMuxFrame, MUX_DATA, MUX_END, MUX_OPEN, MUX_RESET, MuxReader } from '../../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../../protocol/stream.ts';
-import { type Backend, nilBackend, simBackend } from '../backends/index.ts';
+import { type Backend, cvmBackend, nilBackend, simBackend } from '../backends/index.ts';
 
 /** The Keep Manager's instructions to one Keep Loader (public values only). */
 export interface KeepLoaderConfig {
   id: string;
-  backend: 'sim' | 'nil';
-  nonce: string;
+  backend: 'sim' | 'nil' | 'cvm';
   socketPath: string;
   runtimePath: string;
   simRootPath?: string;
   limits: Limits;
+  maxWasmBytes?: number;
 }
 
 type LdrEvent = Extract<Message, { type: 'ldr-event' }>;
 
 /**
  * The Keep Loader: one process per Keep. It launches the Keep on its backend (measuring the runtime it starts),
- * answers the Keep's evidence requests, relays the tenant's byte stream to the Keep without reading it, and
- * reports the Keep's lifecycle to the Keep Manager over a unix socket.
+ * answers the Keep's evidence requests, relays tenants' byte streams to the Keep without reading them (one at a
+ * time, multiplexed on one pipe so a later channel can attach), and reports the Keep's lifecycle to the Keep
+ * Manager over a unix socket, which outlives the Keep Manager.
  */
 export class KeepLoader {
   readonly #config: KeepLoaderConfig;
   readonly #watchers = new Set<Socket>();
   #state: KeepState = 'creating';
   #error: string | undefined;
+  #exitCode: number | undefined;
   #keep: ChildProcess | undefined;
   #server: Server | undefined;
-  #channelTaken = false;
+  #channel: Socket | undefined;
+  #nextStream = 1;
   #stopping = false;
 
   constructor(config: KeepLoaderConfig) {
     this.#config = config;
   }
 
-  /** Starts listening and launches the Keep; resolves once the socket accepts connections. */
+  /** Launches the Keep and starts listening; resolves once the socket accepts connections. */
   async start(): Promise<void> {
     const runtime = readFileSync(this.#config.runtimePath);
     const measurement = new Uint8Array(createHash('sha384').update(runtime).digest());
-    const backend: Backend =
-      this.#config.backend === 'sim' ? simBackend(this.#requireSimRoot(), measurement) : nilBackend();
-
-    rmSync(this.#config.socketPath, { force: true });
-    this.#server = createServer((socket) => this.#onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      this.#server!.once('error', reject);
-      this.#server!.listen(this.#config.socketPath, () => resolve());
-    });
-
-    const keepConfig = JSON.stringify({ nonce: this.#config.nonce, limits: this.#config.limits });
-    const keep = spawn(process.execPath, [this.#config.runtimePath, keepConfig], {
+    const keepConfig: Record<string, unknown> = { limits: this.#config.limits };
+    if (this.#config.maxWasmBytes !== undefined) keepConfig['maxWasmBytes'] = this.#config.maxWasmBytes;
+    // Start the Keep first: its start-up is the slowest step, and the rest can happen meanwhile.
+    const keep = spawn(process.execPath, [this.#config.runtimePath, JSON.stringify(keepConfig)], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       // The Keep gets nothing of the host's environment.
       env: {},
     });
     this.#keep = keep;
+    const backend: Pick<Backend, 'evidence'> =
+      this.#config.backend === 'sim'
+        ? simBackend(this.#requireSimRoot(), measurement)
+        : this.#config.backend === 'cvm'
+          ? cvmBackend()
+          : nilBackend();
     const control = keep.stdio[3] as unknown as Readable & Writable;
+    const pipe = keep.stdio[4] as unknown as Readable & Writable;
     keep.stderr?.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line) process.stderr.write(`keep ${this.#config.id}: ${line}\n`);
@@ -76,10 +80,12 @@ export class KeepLoader {
                 control,
                 e.kind === 'none'
                   ? { v: 1, type: 'evidence', kind: 'none', report: new Uint8Array(0), certs: [] }
-                  : { v: 1, type: 'evidence', kind: e.kind, report: e.report, certs: e.certs },
+                  : e.kind === 'tdx'
+                    ? { v: 1, type: 'evidence', kind: 'tdx', report: e.quote, certs: [] }
+                    : { v: 1, type: 'evidence', kind: e.kind, report: e.report, certs: e.certs },
               ),
             (error: unknown) => {
-              this.#error = `evidence request failed: ${String(error)}`;
+              this.#error = `the evidence request failed: ${String(error)}`;
               keep.kill('SIGKILL');
             },
           );
@@ -91,6 +97,24 @@ export class KeepLoader {
       },
       { onError: () => keep.kill('SIGKILL') },
     );
+    const mux = new MuxReader();
+    pipe.on('data', (chunk: Buffer) => {
+      let frames: ReturnType<MuxReader['push']>;
+      try {
+        frames = mux.push(chunk);
+      } catch {
+        keep.kill('SIGKILL');
+        return;
+      }
+      for (const f of frames) {
+        const channel = this.#channel;
+        if (!channel || (channel as Socket & { muxId?: number }).muxId !== f.id) continue;
+        if (f.kind === MUX_DATA) channel.write(f.payload);
+        else if (f.kind === MUX_END) channel.end();
+        else if (f.kind === MUX_RESET) channel.destroy();
+      }
+    });
+    pipe.on('error', () => {});
     keep.on('exit', (code, signal) => {
       if (this.#stopping) this.#setState('stopped');
       else if (code === 0) this.#setState('exited', 0);
@@ -100,14 +124,22 @@ export class KeepLoader {
       }
       this.#shutdown();
     });
+    if (this.#stopping) keep.kill('SIGKILL');
+
+    rmSync(this.#config.socketPath, { force: true });
+    this.#server = createServer((socket) => void this.#onConnection(socket, pipe));
+    await new Promise<void>((resolve, reject) => {
+      this.#server!.once('error', reject);
+      this.#server!.listen(this.#config.socketPath, () => resolve());
+    });
     this.#publish();
   }
 
   /** Stops the Keep (the workload is killed with it). */
   stop(): void {
-    if (this.#stopping || !this.#keep || this.#keep.exitCode !== null) return;
     this.#stopping = true;
-    this.#keep.kill('SIGKILL');
+    if (this.#keep && this.#keep.exitCode === null && this.#keep.signalCode === null)
+      this.#keep.kill('SIGKILL');
   }
 
   #requireSimRoot(): string {
@@ -116,15 +148,13 @@ export class KeepLoader {
   }
 
   #event(): LdrEvent {
-    const e: LdrEvent = { v: 1, type: 'ldr-event', state: this.#state };
+    const e: LdrEvent = { v: 1, type: 'ldr-event', state: this.#state, ldrPid: process.pid };
     if (this.#keep?.pid !== undefined) e.keepPid = this.#keep.pid;
     if (this.#exitCode !== undefined) e.exitCode = this.#exitCode;
     if (this.#error !== undefined && (this.#state === 'failed' || this.#state === 'stopped'))
       e.error = this.#error;
     return e;
   }
-
-  #exitCode: number | undefined;
 
   #setState(state: KeepState, exitCode?: number): void {
     this.#state = state;
@@ -137,7 +167,7 @@ export class KeepLoader {
     for (const w of this.#watchers) if (!w.destroyed) writeFrame(w, e);
   }
 
-  async #onConnection(socket: Socket): Promise<void> {
+  async #onConnection(socket: Socket, pipe: Writable): Promise<void> {
     socket.on('error', () => socket.destroy());
     let opening: { message: Message; rest: Buffer };
     try {
@@ -159,18 +189,52 @@ export class KeepLoader {
         socket.end();
         return;
       case 'ldr-channel': {
-        const keepChannel = this.#keep?.stdio[4] as (Readable & Writable) | undefined;
-        if (this.#channelTaken || !keepChannel || this.#state !== 'ready') {
-          socket.destroy();
+        if (this.#state !== 'ready' && this.#state !== 'running') {
+          socket.end(
+            encodeFrame({
+              v: 1,
+              type: 'error',
+              code: 'ERR_KEEP_NOT_READY',
+              message: `the Keep is ${this.#state}`,
+            }),
+          );
           return;
         }
-        this.#channelTaken = true;
-        // From here on the bytes are TLS records between the tenant and the Keep; they are passed, never read.
-        if (rest.length > 0) keepChannel.write(rest);
-        socket.pipe(keepChannel);
-        keepChannel.pipe(socket);
+        if (this.#channel) {
+          socket.end(
+            encodeFrame({
+              v: 1,
+              type: 'error',
+              code: 'ERR_KEEP_CHANNEL_BUSY',
+              message: 'another client is attached to the Keep',
+            }),
+          );
+          return;
+        }
+        const id = this.#nextStream++;
+        (socket as Socket & { muxId?: number }).muxId = id;
+        this.#channel = socket;
+        writeFrame(socket, this.#event());
+        // From here on the bytes are the tenant's, to and from the Keep; they are passed, never read.
+        pipe.write(encodeMuxFrame(MUX_OPEN, id));
+        if (rest.length > 0) pipe.write(encodeMuxFrame(MUX_DATA, id, rest));
+        socket.on('data', (chunk: Buffer) => {
+          if (!pipe.write(encodeMuxFrame(MUX_DATA, id, chunk))) {
+            socket.pause();
+            pipe.once('drain', () => socket.resume());
+          }
+        });
+        let ended = false;
+        socket.on('end', () => {
+          ended = true;
+          pipe.write(encodeMuxFrame(MUX_END, id));
+        });
+        socket.on('close', () => {
+          if (this.#channel === socket) this.#channel = undefined;
+          // A connection that broke rather than ended resets the Keep's side of it.
+          if (!ended) pipe.write(encodeMuxFrame(MUX_RESET, id));
+        });
         socket.resume();
-        socket.on('close', () => keepChannel.end());
         return;
       }
       default:
@@ -181,6 +245,7 @@ export class KeepLoader {
   #shutdown(): void {
     // Let watchers read the final state, then close everything.
     for (const w of this.#watchers) w.end();
+    this.#channel?.destroy();
     this.#server?.close();
     rmSync(this.#config.socketPath, { force: true });
     setTimeout(() => process.exit(0), 50).unref();

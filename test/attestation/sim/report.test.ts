@@ -143,6 +143,7 @@ describe('simulated reports under verification', () => {
     const claims = verify(evidence(), parsePolicy({ trustSimulatedRoots: [root.fingerprint], vmpl: 2 }), {
       now: NOW,
     });
+    assert.ok(claims.kind === 'sev-snp');
     assert.equal(claims.simulated, true);
     assert.equal(claims.product, 'Simulated');
     assert.equal(claims.rootFingerprint, root.fingerprint);
@@ -163,6 +164,7 @@ describe('simulated reports under verification', () => {
     const roots = {
       amdArks: defaultRoots.amdArks,
       simulatedArkFingerprints: [root.fingerprint.toUpperCase()],
+      intelRoots: [],
     };
     const v = verifySnpReport(
       report,

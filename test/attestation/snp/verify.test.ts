@@ -187,6 +187,7 @@ describe('verifySnpReport() rejects forgeries', () => {
     const genoaOnly: TrustRoots = {
       amdArks: [certDers('roots/AMD_ARK-Genoa.pem')[0]!],
       simulatedArkFingerprints: [],
+      intelRoots: [],
     };
     rejects(
       () => verifySnpReport(reportBytes(s.report), certs, { now: nowFor(s), roots: genoaOnly }),
@@ -215,7 +216,7 @@ describe('verifySnpReport() rejects forgeries', () => {
     const { vek, ask, ark } = sampleCerts(s);
     const broken = ark.slice();
     broken[broken.byteLength - 1] = broken[broken.byteLength - 1]! ^ 0x01;
-    const pinned: TrustRoots = { amdArks: [broken], simulatedArkFingerprints: [] };
+    const pinned: TrustRoots = { amdArks: [broken], simulatedArkFingerprints: [], intelRoots: [] };
     rejects(
       () =>
         verifySnpReport(reportBytes(s.report), { vek, ask, ark: broken }, { now: nowFor(s), roots: pinned }),

@@ -6,15 +6,14 @@ const bytes = (n: number, fill = 0xab): Uint8Array => new Uint8Array(n).fill(fil
 
 export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } = {
   'create-keep': [
-    { v: 1, type: 'create-keep', backend: 'sim', nonce: bytes(32) },
+    { v: 1, type: 'create-keep', backend: 'sim' },
     {
       v: 1,
       type: 'create-keep',
       backend: 'cvm',
-      nonce: bytes(32, 0),
       limits: { memoryBytes: 64 * 1024 * 1024, wallTimeMs: 30_000, outputBytes: 1 << 20 },
     },
-    { v: 1, type: 'create-keep', backend: 'nil', nonce: bytes(32, 0xff), limits: {} },
+    { v: 1, type: 'create-keep', backend: 'nil', limits: {} },
   ],
   keep: [
     { v: 1, type: 'keep', id: 'k-1', backend: 'sim', state: 'creating', createdAt: 1_700_000_000_000 },
@@ -27,7 +26,26 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       createdAt: Number.MAX_SAFE_INTEGER,
       exitCode: -1,
       error: 'Cannot start the Keep: the backend is gone',
+      keepldrPid: 4242,
+      keepPid: 4243,
     },
+  ],
+  'keep-events': [
+    { v: 1, type: 'keep-events', id: 'k-1', events: [] },
+    {
+      v: 1,
+      type: 'keep-events',
+      id: 'k-2',
+      events: [
+        { at: 1, state: 'creating' },
+        { at: 2, state: 'failed', message: 'the Keep was killed by SIGKILL' },
+      ],
+    },
+  ],
+  'channel-hello': [{ v: 1, type: 'channel-hello', nonce: bytes(32, 7) }],
+  attach: [{ v: 1, type: 'attach', secret: bytes(32, 9) }],
+  notice: [
+    { v: 1, type: 'notice', message: '1024 bytes of output were dropped while no client was attached' },
   ],
   'keep-list': [
     { v: 1, type: 'keep-list', keeps: [] },
@@ -50,9 +68,19 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       args: ['main.wasm', '--verbose', ''],
       env: { HOME: '/', LANG: 'C.UTF-8', '': 'empty key', ü水𐅑: 'x' },
       stdin: true,
+      owner: bytes(32, 0x22),
       limits: { memoryBytes: 0, wallTimeMs: 1, outputBytes: 2 ** 32 },
     },
-    { v: 1, type: 'deploy', wasm: new Uint8Array(0), digest: bytes(32), args: [], env: {}, stdin: false },
+    {
+      v: 1,
+      type: 'deploy',
+      wasm: new Uint8Array(0),
+      digest: bytes(32),
+      args: [],
+      env: {},
+      stdin: false,
+      owner: bytes(32),
+    },
   ],
   stdin: [
     { v: 1, type: 'stdin', data: Uint8Array.of(1, 2, 3) },

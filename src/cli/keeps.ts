@@ -1,0 +1,146 @@
+import { parseArgs } from 'node:util';
+import { attachWorkload, type KeepInfo, measureRuntime, type RunEvent } from '../client/index.ts';
+import { CommandError, EXIT, UsageError } from './errors.ts';
+import { loadAttachSecret, type RemoteValues, remoteClient, remoteOptions } from './remote.ts';
+import { Reporter } from './report.ts';
+import { exitCodeOf } from './run.ts';
+
+export const keepsHelp = `Usage: donjon keeps <ls|inspect|logs|attach|stop|rm> [ID] --host URL --token TOKEN [options]
+
+Manages your Keeps on a Keep Manager (--host or DONJON_HOST, --token or DONJON_TOKEN).
+
+  ls              list your Keeps
+  inspect ID      show one Keep (with the host pids of its Keep Loader and Keep)
+  logs ID         its lifecycle events (never workload output)
+  attach ID       re-attach to its workload's stdio through a fresh attested channel
+  stop ID         stop it (its workload is killed)
+  rm ID           remove an ended Keep's record
+
+Options:
+  --host-fingerprint SHA256   the host's TLS certificate fingerprint
+  --trust-sim-root SHA256     accept evidence signed by this simulated root (attach; repeatable)
+  --expect-measurement HEX    allowed runtime measurement (attach; default this version's)
+  --json                      machine-readable output
+  -q, --quiet                 (attach) print only the workload's output`;
+
+function row(k: KeepInfo): string {
+  const when = new Date(k.createdAt).toISOString().replace('T', ' ').slice(0, 19);
+  return `${k.id}  ${k.backend.padEnd(4)}  ${k.state.padEnd(8)}  ${when}${k.error ? `  ${k.error}` : ''}`;
+}
+
+function inspectJson(k: KeepInfo): Record<string, unknown> {
+  const { v: _v, type: _type, ...rest } = k;
+  return rest;
+}
+
+export async function keepsCommand(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...remoteOptions,
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      'trust-sim-root': { type: 'string', multiple: true, default: [] },
+      'expect-measurement': { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const reporter = new Reporter({ quiet: values.quiet, json: values.json });
+  const client = remoteClient(values as RemoteValues, (m) => reporter.note(m));
+  if (!client)
+    throw new UsageError('Cannot manage Keeps: name the Keep Manager with --host URL (or DONJON_HOST)');
+  const id = positionals[0];
+  const needId = (): string => {
+    if (id === undefined) throw new UsageError(`Cannot run 'donjon keeps ${verb}': give a Keep id`);
+    return id;
+  };
+  const out = (text: string): void => {
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  };
+  switch (verb) {
+    case 'ls': {
+      const keeps = await client.listKeeps();
+      if (values.json) out(JSON.stringify(keeps.map(inspectJson)));
+      else out(keeps.length === 0 ? 'no Keeps' : keeps.map(row).join('\n'));
+      return EXIT.ok;
+    }
+    case 'inspect': {
+      const k = await client.getKeep(needId());
+      out(values.json ? JSON.stringify(inspectJson(k)) : JSON.stringify(inspectJson(k), null, 2));
+      return EXIT.ok;
+    }
+    case 'logs': {
+      const e = await client.keepEvents(needId());
+      if (values.json) out(JSON.stringify(e.events));
+      else {
+        out(
+          e.events
+            .map((x) => `${new Date(x.at).toISOString()}  ${x.state}${x.message ? `  ${x.message}` : ''}`)
+            .join('\n') || 'no events',
+        );
+      }
+      return EXIT.ok;
+    }
+    case 'stop': {
+      const k = await client.stopKeep(needId());
+      out(values.json ? JSON.stringify(inspectJson(k)) : row(k));
+      return EXIT.ok;
+    }
+    case 'rm': {
+      const k = await client.removeKeep(needId());
+      out(values.json ? JSON.stringify(inspectJson(k)) : `removed ${k.id}`);
+      return EXIT.ok;
+    }
+    case 'attach': {
+      const keepId = needId();
+      const secret = loadAttachSecret(keepId);
+      if (!secret) {
+        throw new CommandError(
+          'ERR_ATTACH_REFUSED',
+          `Cannot attach to Keep ${keepId}: this user did not deploy it from this machine (no attach secret)`,
+          EXIT.refused,
+        );
+      }
+      const measurements =
+        values['expect-measurement'].length > 0
+          ? values['expect-measurement'].map((m) => m.toLowerCase())
+          : [measureRuntime()];
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        const result = await attachWorkload({
+          host: client,
+          keepId,
+          secret,
+          stdin: process.stdin,
+          stdout: process.stdout,
+          stderr: process.stderr,
+          policy:
+            values['trust-sim-root'].length > 0
+              ? { measurements, trustSimulatedRoots: values['trust-sim-root'].map((f) => f.toLowerCase()) }
+              : { measurements },
+          onEvent: (e: RunEvent) => reporter.event(e),
+          signal: controller.signal,
+        });
+        reporter.outcome(result.outcome);
+        return exitCodeOf(result.outcome);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && code.startsWith('ERR_')) {
+          throw new CommandError(code, (error as Error).message, EXIT.host, { cause: error });
+        }
+        throw error;
+      } finally {
+        process.off('SIGINT', onSignal);
+        if (process.stdin.readable) process.stdin.destroy();
+      }
+    }
+    default:
+      throw new UsageError(
+        `Cannot run 'donjon keeps ${verb ?? ''}': use ls, inspect, logs, attach, stop or rm`,
+      );
+  }
+}

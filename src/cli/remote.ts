@@ -1,0 +1,99 @@
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeepManagerClient } from '../client/index.ts';
+import { UsageError } from './errors.ts';
+import { dataDir } from './paths.ts';
+
+/** The options every command that talks to a remote Keep Manager takes. */
+export const remoteOptions = {
+  host: { type: 'string' },
+  token: { type: 'string' },
+  'host-fingerprint': { type: 'string' },
+} as const;
+
+export interface RemoteValues {
+  host?: string | undefined;
+  token?: string | undefined;
+  'host-fingerprint'?: string | undefined;
+}
+
+function knownHostsPath(): string {
+  return join(dataDir(), 'known_hosts');
+}
+
+function knownFingerprint(origin: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(knownHostsPath(), 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [host, fp] = line.trim().split(/\s+/);
+    if (host === origin && fp) return fp;
+  }
+  return undefined;
+}
+
+/**
+ * A client for the Keep Manager named by --host (or DONJON_HOST), authenticated by --token (or DONJON_TOKEN).
+ * An https host must match --host-fingerprint, or the fingerprint remembered in the known-hosts file; a host
+ * seen for the first time is trusted and remembered, with a notice, as SSH does.
+ */
+export function remoteClient(
+  values: RemoteValues,
+  note: (message: string) => void,
+): KeepManagerClient | undefined {
+  const url = values.host ?? process.env['DONJON_HOST'];
+  if (url === undefined) return undefined;
+  const token = values.token ?? process.env['DONJON_TOKEN'];
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    throw new UsageError(`Cannot use --host ${url}: not a URL`);
+  }
+  const pinned = values['host-fingerprint'] ?? knownFingerprint(origin);
+  if (values['host-fingerprint'] !== undefined && !/^[0-9a-f:]{64,95}$/i.test(values['host-fingerprint'])) {
+    throw new UsageError(
+      `Cannot read --host-fingerprint ${values['host-fingerprint']}: expected SHA-256 hex`,
+    );
+  }
+  return new KeepManagerClient(url, {
+    ...(token === undefined ? {} : { token }),
+    trust:
+      pinned !== undefined
+        ? { fingerprint: pinned }
+        : {
+            onUnknownHost: (fp) => {
+              mkdirSync(dataDir(), { recursive: true, mode: 0o700 });
+              appendFileSync(knownHostsPath(), `${origin} ${fp}\n`, { mode: 0o600 });
+              note(
+                `trusting ${origin} on first use (certificate SHA-256 ${fp}); remembered in ${knownHostsPath()}`,
+              );
+              return true;
+            },
+          },
+  });
+}
+
+function secretPath(keepId: string): string {
+  if (!/^[0-9a-f]{1,64}$/.test(keepId)) throw new UsageError(`Cannot use Keep id ${keepId}: not a Keep id`);
+  return join(dataDir(), 'keeps', `${keepId}.secret`);
+}
+
+/** Keeps the secret that lets this user attach to a Keep's workload again. */
+export function saveAttachSecret(keepId: string, secret: Uint8Array): void {
+  mkdirSync(join(dataDir(), 'keeps'), { recursive: true, mode: 0o700 });
+  writeFileSync(secretPath(keepId), Buffer.from(secret).toString('hex'), { mode: 0o600 });
+}
+
+/** The attach secret saved for a Keep, if this user deployed it. */
+export function loadAttachSecret(keepId: string): Uint8Array | undefined {
+  try {
+    const hex = readFileSync(secretPath(keepId), 'utf8').trim();
+    return /^[0-9a-f]{64}$/.test(hex) ? new Uint8Array(Buffer.from(hex, 'hex')) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,270 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { Backend, KeepState, Limits } from '../../protocol/messages.ts';
+
+/** A Keep as the Keep Manager records it. Nothing of the workload's data is ever part of it. */
+export interface KeepRecord {
+  id: string;
+  /** The tenant (token id) that owns it; '' for a pre-started Keep still in the pool. */
+  owner: string;
+  backend: Backend;
+  state: KeepState;
+  createdAt: number;
+  updatedAt: number;
+  exitCode?: number;
+  error?: string;
+  keepldrPid?: number;
+  keepPid?: number;
+  socketPath: string;
+  limits: Limits;
+}
+
+export interface KeepEventRecord {
+  at: number;
+  state: KeepState;
+  message?: string;
+}
+
+/** Where the Keep Manager keeps its records: in memory (embedded use) or in SQLite (the daemon). */
+export interface KeepStore {
+  insert(record: KeepRecord): void;
+  update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void;
+  get(id: string): KeepRecord | undefined;
+  /** Every Keep, or those of one owner, oldest first. */
+  list(owner?: string): KeepRecord[];
+  remove(id: string): void;
+  addEvent(id: string, event: KeepEventRecord): void;
+  events(id: string): KeepEventRecord[];
+  /** Makes a bearer token; only its SHA-256 is stored. Returns the token itself, shown once. */
+  createToken(name: string): { id: string; token: string };
+  /** The tenant id of a token, if it is known. */
+  tenantOf(token: string): string | undefined;
+  close(): void;
+}
+
+const TERMINAL: readonly KeepState[] = ['exited', 'failed', 'stopped'];
+
+export function isTerminal(state: KeepState): boolean {
+  return TERMINAL.includes(state);
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function newToken(): { id: string; token: string } {
+  return { id: randomBytes(6).toString('hex'), token: `djt_${randomBytes(32).toString('base64url')}` };
+}
+
+/** Records in memory: for the Keep Manager embedded in one `donjon run`, whose Keeps end with it. */
+export class MemoryStore implements KeepStore {
+  readonly #keeps = new Map<string, KeepRecord>();
+  readonly #events = new Map<string, KeepEventRecord[]>();
+  readonly #tokens = new Map<string, string>();
+
+  insert(record: KeepRecord): void {
+    this.#keeps.set(record.id, { ...record });
+  }
+  update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void {
+    const r = this.#keeps.get(id);
+    if (r) Object.assign(r, patch);
+  }
+  get(id: string): KeepRecord | undefined {
+    const r = this.#keeps.get(id);
+    return r && { ...r };
+  }
+  list(owner?: string): KeepRecord[] {
+    return [...this.#keeps.values()]
+      .filter((r) => owner === undefined || r.owner === owner)
+      .map((r) => ({ ...r }));
+  }
+  remove(id: string): void {
+    this.#keeps.delete(id);
+    this.#events.delete(id);
+  }
+  addEvent(id: string, event: KeepEventRecord): void {
+    this.#events.set(id, [...(this.#events.get(id) ?? []), event]);
+  }
+  events(id: string): KeepEventRecord[] {
+    return [...(this.#events.get(id) ?? [])];
+  }
+  createToken(_name: string): { id: string; token: string } {
+    const t = newToken();
+    this.#tokens.set(hashToken(t.token), t.id);
+    return t;
+  }
+  tenantOf(token: string): string | undefined {
+    return this.#tokens.get(hashToken(token));
+  }
+  close(): void {}
+}
+
+interface Row {
+  id: string;
+  owner: string;
+  backend: string;
+  state: string;
+  created_at: number;
+  updated_at: number;
+  exit_code: number | null;
+  error: string | null;
+  keepldr_pid: number | null;
+  keep_pid: number | null;
+  socket_path: string;
+  limits: string;
+}
+
+const COLUMNS: Record<string, string> = {
+  owner: 'owner',
+  backend: 'backend',
+  state: 'state',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  exitCode: 'exit_code',
+  error: 'error',
+  keepldrPid: 'keepldr_pid',
+  keepPid: 'keep_pid',
+  socketPath: 'socket_path',
+  limits: 'limits',
+};
+
+function fromRow(row: Row): KeepRecord {
+  const r: KeepRecord = {
+    id: row.id,
+    owner: row.owner,
+    backend: row.backend as Backend,
+    state: row.state as KeepState,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    socketPath: row.socket_path,
+    limits: JSON.parse(row.limits) as Limits,
+  };
+  if (row.exit_code !== null) r.exitCode = row.exit_code;
+  if (row.error !== null) r.error = row.error;
+  if (row.keepldr_pid !== null) r.keepldrPid = row.keepldr_pid;
+  if (row.keep_pid !== null) r.keepPid = row.keep_pid;
+  return r;
+}
+
+function toColumn(key: string, value: unknown): unknown {
+  if (key === 'limits') return JSON.stringify(value);
+  return value === undefined ? null : value;
+}
+
+type Database = import('better-sqlite3').Database;
+
+/**
+ * Records in SQLite, in the daemon's state directory: they survive the Keep Manager's crashes, so a restarted
+ * Keep Manager finds the Keeps it was running. Every change is one synchronous transaction.
+ */
+export class SqliteStore implements KeepStore {
+  readonly #db: Database;
+
+  constructor(path: string) {
+    // Loaded only here: the embedded Keep Manager of `donjon run` needs no native module.
+    const require = createRequire(import.meta.url);
+    const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
+    this.#db = new Sqlite(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS keeps (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, backend TEXT NOT NULL, state TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, exit_code INTEGER, error TEXT,
+        keepldr_pid INTEGER, keep_pid INTEGER, socket_path TEXT NOT NULL, limits TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS keeps_owner ON keeps(owner);
+      CREATE TABLE IF NOT EXISTS events (keep_id TEXT NOT NULL, at INTEGER NOT NULL, state TEXT NOT NULL, message TEXT);
+      CREATE INDEX IF NOT EXISTS events_keep ON events(keep_id);
+      CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL);
+    `);
+  }
+
+  insert(r: KeepRecord): void {
+    this.#db
+      .prepare(
+        `INSERT INTO keeps (id, owner, backend, state, created_at, updated_at, exit_code, error, keepldr_pid,
+          keep_pid, socket_path, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        r.id,
+        r.owner,
+        r.backend,
+        r.state,
+        r.createdAt,
+        r.updatedAt,
+        r.exitCode ?? null,
+        r.error ?? null,
+        r.keepldrPid ?? null,
+        r.keepPid ?? null,
+        r.socketPath,
+        JSON.stringify(r.limits),
+      );
+  }
+
+  update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void {
+    const keys = Object.keys(patch).filter((k) => COLUMNS[k] !== undefined);
+    if (keys.length === 0) return;
+    const sets = keys.map((k) => `${COLUMNS[k]} = ?`).join(', ');
+    const values = keys.map((k) => toColumn(k, (patch as Record<string, unknown>)[k]));
+    this.#db.prepare(`UPDATE keeps SET ${sets} WHERE id = ?`).run(...values, id);
+  }
+
+  get(id: string): KeepRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM keeps WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  list(owner?: string): KeepRecord[] {
+    const rows = (
+      owner === undefined
+        ? this.#db.prepare('SELECT * FROM keeps ORDER BY created_at, rowid').all()
+        : this.#db.prepare('SELECT * FROM keeps WHERE owner = ? ORDER BY created_at, rowid').all(owner)
+    ) as Row[];
+    return rows.map(fromRow);
+  }
+
+  remove(id: string): void {
+    this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM events WHERE keep_id = ?').run(id);
+      this.#db.prepare('DELETE FROM keeps WHERE id = ?').run(id);
+    })();
+  }
+
+  addEvent(id: string, event: KeepEventRecord): void {
+    this.#db
+      .prepare('INSERT INTO events (keep_id, at, state, message) VALUES (?, ?, ?, ?)')
+      .run(id, event.at, event.state, event.message ?? null);
+  }
+
+  events(id: string): KeepEventRecord[] {
+    const rows = this.#db
+      .prepare('SELECT at, state, message FROM events WHERE keep_id = ? ORDER BY at, rowid')
+      .all(id) as { at: number; state: string; message: string | null }[];
+    return rows.map((r) =>
+      r.message === null
+        ? { at: r.at, state: r.state as KeepState }
+        : { at: r.at, state: r.state as KeepState, message: r.message },
+    );
+  }
+
+  createToken(name: string): { id: string; token: string } {
+    const t = newToken();
+    this.#db
+      .prepare('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(t.id, name, hashToken(t.token), Date.now());
+    return t;
+  }
+
+  tenantOf(token: string): string | undefined {
+    const row = this.#db.prepare('SELECT id FROM tokens WHERE hash = ?').get(hashToken(token)) as
+      | { id: string }
+      | undefined;
+    return row?.id;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
+import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+
+// The Keep Manager as an operator runs it: `donjon host` in the background, tenants with tokens over HTTPS.
+
+const state = mkdtempSync(join(tmpdir(), 'djs-'));
+const clientHome = mkdtempSync(join(tmpdir(), 'donjon-client-'));
+let port = 0;
+let daemon: ChildProcess | undefined;
+let fingerprint = '';
+let simFingerprint = '';
+let token = '';
+let otherToken = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startDaemon(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env['PATH'] ?? '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
+    child.stderr!.on('data', (c: Buffer) => {
+      log += c.toString('utf8');
+      if (log.includes('"event":"listening"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`donjon host exited with ${code}: ${log}`));
+    });
+  });
+}
+
+function remote(tok = token): string[] {
+  return ['--host', `https://127.0.0.1:${port}`, '--token', tok, '--host-fingerprint', fingerprint];
+}
+
+const env = (): Record<string, string> => ({ DONJON_HOME: clientHome });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function keeps(
+  tok = token,
+): Promise<{ id: string; state: string; keepPid?: number; keepldrPid?: number }[]> {
+  const r = await runCli(['keeps', 'ls', '--json', ...remote(tok)], { env: env() });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+before(async () => {
+  // Reuse the test run's simulated root rather than making another (two RSA-4096 keys).
+  const root = await loadOrCreateSimRoot(testHome);
+  mkdirSync(state, { recursive: true });
+  copyFileSync(root.path, join(state, 'sim-root.cbor'));
+  port = await freePort();
+  const info = await runCli(['host', 'info', '--state', state, '--json']);
+  assert.equal(info.code, 0, info.stderr);
+  const parsed = JSON.parse(info.stdout) as { fingerprint: string; simRootFingerprint: string };
+  fingerprint = parsed.fingerprint;
+  simFingerprint = parsed.simRootFingerprint;
+  token = (await runCli(['host', 'token', 'create', '--state', state, '--name', 'alice'])).stdout.trim();
+  otherToken = (await runCli(['host', 'token', 'create', '--state', state, '--name', 'bob'])).stdout.trim();
+  daemon = await startDaemon();
+});
+
+after(async () => {
+  for (const k of await keeps().catch(() => [])) {
+    if (k.keepldrPid && alive(k.keepldrPid)) process.kill(k.keepldrPid, 'SIGKILL');
+    if (k.keepPid && alive(k.keepPid)) process.kill(k.keepPid, 'SIGKILL');
+  }
+  daemon?.kill('SIGKILL');
+});
+
+describe('donjon host (the Keep Manager daemon)', () => {
+  test('host info and token create print what tenants need', () => {
+    assert.match(fingerprint, /^[0-9a-f]{64}$/);
+    assert.match(simFingerprint, /^[0-9a-f]{64}$/);
+    assert.match(token, /^djt_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(token, otherToken);
+  });
+
+  test('runs a workload for a tenant over HTTPS with a pinned fingerprint', async () => {
+    const r = await runCli(
+      ['run', ...remote(), '--trust-sim-root', simFingerprint, example('hello'), '--', 'Bob'],
+      {
+        env: env(),
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Hello, Bob!\n');
+  });
+
+  test('refuses a wrong token, a wrong fingerprint, and simulated evidence not opted into', async () => {
+    const badToken = await runCli(
+      ['run', ...remote('djt_nope'), '--trust-sim-root', simFingerprint, example('hello')],
+      {
+        env: env(),
+      },
+    );
+    assert.equal(badToken.code, 4);
+    assert.match(badToken.stderr, /ERR_API_UNAUTHORIZED/);
+    const badPin = await runCli(
+      [
+        'run',
+        '--host',
+        `https://127.0.0.1:${port}`,
+        '--token',
+        token,
+        '--host-fingerprint',
+        '00'.repeat(32),
+        example('hello'),
+      ],
+      { env: env() },
+    );
+    assert.equal(badPin.code, 3);
+    assert.match(badPin.stderr, /fingerprint/);
+    const noSim = await runCli(['run', ...remote(), example('hello')], { env: env() });
+    assert.equal(noSim.code, 3);
+    assert.match(noSim.stderr, /ERR_SIMULATED_ROOT_NOT_TRUSTED|simulated root/);
+  });
+
+  test('keeps ls shows a tenant its own Keeps only', async () => {
+    const mine = await keeps();
+    assert.ok(mine.length >= 1);
+    for (const k of mine) {
+      assert.match(k.id, /^[0-9a-f]{16}$/);
+      assert.ok(['creating', 'ready', 'running', 'exited', 'failed', 'stopped'].includes(k.state));
+    }
+    assert.deepEqual(await keeps(otherToken), []);
+  });
+
+  test('a Keep survives kill -9 of the Keep Manager; the restarted one lists it running and attach reaches it', async () => {
+    // A run whose stdin stays open: wc waits for it.
+    const running = spawn(
+      process.execPath,
+      [cliPath, 'run', ...remote(), '--trust-sim-root', simFingerprint, example('wc')],
+      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env() }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    running.stdin!.write('one two\n');
+    let err = '';
+    running.stderr!.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+    });
+    await waitFor(() => err.includes('workload started'), 'the workload to start');
+    const id = /Keep ([0-9a-f]{16}) created/.exec(err)![1]!;
+    await waitFor(async () => (await keeps()).find((k) => k.id === id)?.state === 'running', 'running');
+
+    daemon!.kill('SIGKILL');
+    const runExit = await new Promise<number | null>((r) => running.on('close', r));
+    assert.equal(runExit, 4, err);
+    assert.match(err, /keeps attach/);
+
+    daemon = await startDaemon();
+    const k = (await keeps()).find((x) => x.id === id);
+    assert.equal(k?.state, 'running');
+
+    const attached = await runCli(
+      ['keeps', 'attach', id, '-q', ...remote(), '--trust-sim-root', simFingerprint],
+      {
+        env: env(),
+        input: 'three four five\n',
+      },
+    );
+    assert.equal(attached.code, 0, attached.stderr);
+    // wc saw the line sent before the crash and the one sent after: 2 lines, 5 words, 24 bytes.
+    assert.equal(attached.stdout.trim(), '2 5 24');
+    await waitFor(async () => (await keeps()).find((x) => x.id === id)?.state === 'exited', 'exited');
+  });
+
+  test('kill -9 of a Keep ends its attached client with an error; the record says failed; nothing is left', async () => {
+    const running = spawn(
+      process.execPath,
+      [cliPath, 'run', ...remote(), '--trust-sim-root', simFingerprint, example('wc')],
+      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env() }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    running.stderr!.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+    });
+    await waitFor(() => err.includes('workload started'), 'the workload to start');
+    const id = /Keep ([0-9a-f]{16}) created/.exec(err)![1]!;
+    const inspect = await runCli(['keeps', 'inspect', id, '--json', ...remote()], { env: env() });
+    const info = JSON.parse(inspect.stdout) as { keepPid: number; keepldrPid: number; state: string };
+    assert.equal(info.state, 'running');
+    assert.ok(alive(info.keepPid) && alive(info.keepldrPid));
+
+    process.kill(info.keepPid, 'SIGKILL');
+    const code = await new Promise<number | null>((r) => running.on('close', r));
+    assert.equal(code, 4);
+    assert.match(err, /Keep died/);
+    await waitFor(async () => (await keeps()).find((x) => x.id === id)?.state === 'failed', 'failed');
+    await waitFor(() => !alive(info.keepldrPid), 'the Keep Loader to end');
+    assert.equal(existsSync(join(state, 'run', `${id}.sock`)), false);
+    const logs = await runCli(['keeps', 'logs', id, '--json', ...remote()], { env: env() });
+    const events = JSON.parse(logs.stdout) as { state: string; message?: string }[];
+    assert.deepEqual(
+      events.map((e) => e.state),
+      ['creating', 'ready', 'running', 'failed'],
+    );
+  });
+
+  test("stop and rm manage a tenant's Keeps", async () => {
+    const [k] = (await keeps()).filter((x) => x.state === 'exited');
+    assert.ok(k);
+    const running = await runCli(['keeps', 'rm', k.id, '--json', ...remote()], { env: env() });
+    assert.equal(running.code, 0, running.stderr);
+    assert.ok(!(await keeps()).some((x) => x.id === k.id));
+  });
+});
