@@ -1,5 +1,6 @@
 // The donjon command.
 import { packageVersion } from '../paths.ts';
+import { attestCommand, attestHelp } from './attest.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { hostCommand, hostHelp } from './host.ts';
 import { keepsCommand, keepsHelp } from './keeps.ts';
@@ -13,6 +14,7 @@ Deploy WebAssembly workloads into attested Trusted Execution Environments (Keeps
 
 Commands:
   run       deploy a workload into a fresh attested Keep and stream its output
+  attest    verify attestation evidence (SEV-SNP reports, DCAP quotes) offline
   measure   print the measurement of this version's Keep runtime, or an SNP launch digest
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
@@ -23,6 +25,7 @@ Run 'donjon help <command>' for a command's options.`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   run: { run: runCommand, help: runHelp },
+  attest: { run: (argv) => attestCommand(argv), help: attestHelp },
   measure: { run: measureCommand, help: measureHelp },
   host: { run: hostCommand, help: hostHelp },
   keeps: { run: keepsCommand, help: keepsHelp },

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parse as parseToml } from 'smol-toml';
+import { verifyDcapQuote } from '../../src/attestation/dcap/verify.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
-import { checkSnpPolicy, parsePolicy } from '../../src/attestation/policy.ts';
+import { checkDcapPolicy, checkSnpPolicy, parsePolicy } from '../../src/attestation/policy.ts';
 import {
   assembleSnpReport,
   encodeSnpReportBody,
@@ -12,6 +13,16 @@ import {
 import { parseSnpReport } from '../../src/attestation/snp/report.ts';
 import { snpTcb } from '../../src/attestation/snp/tcb.ts';
 import type { SnpVerified } from '../../src/attestation/snp/verify.ts';
+import {
+  collateral,
+  PLATFORM,
+  qeIdentity,
+  SCENARIO_NOW,
+  scenario,
+  sgxBody,
+  tcbInfo,
+  tdBody,
+} from './dcap/forge.ts';
 
 const M1 = 'ab'.repeat(48);
 const M2 = 'cd'.repeat(48);
@@ -165,6 +176,13 @@ microcode = 219
       'idKeyDigests',
       'authorKeyDigests',
       'trustSimulatedRoots',
+      'mrEnclaves',
+      'mrSigners',
+      'minIsvSvn',
+      'mrTds',
+      'rtmrs',
+      'acceptedTcbStatuses',
+      'requireCollateral',
     );
     const hex = (minLength: number, maxLength: number) =>
       fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFg'), minLength, maxLength });
@@ -173,6 +191,8 @@ microcode = 219
       hex(0, 130),
       fc.array(hex(94, 98)),
       fc.record({ snp: fc.integer({ min: -5, max: 300 }), fmc: fc.anything() }, { requiredKeys: [] }),
+      fc.record({ '0': fc.array(hex(94, 98)), '3': fc.anything(), '4': fc.anything() }, { requiredKeys: [] }),
+      fc.array(fc.constantFrom('UpToDate', 'OutOfDate', 'Revoked', 'Fine', 3)),
     );
     fc.assert(fc.property(fc.dictionary(field, value), onlyOurs), { numRuns: 500 });
   });
@@ -297,5 +317,228 @@ describe('checkSnpPolicy()', () => {
       'ERR_POLICY_VIOLATION',
       'authorKeyDigests',
     );
+  });
+});
+
+describe('parsePolicy() DCAP fields', () => {
+  test('parsePolicy() normalises the SGX and TDX fields', () => {
+    const p = parsePolicy({
+      mrEnclaves: ['AB'.repeat(32)],
+      mrSigners: ['cd'.repeat(32)],
+      minIsvSvn: 3,
+      mrTds: ['EF'.repeat(48)],
+      rtmrs: { '0': ['01'.repeat(48)], '3': ['0A'.repeat(48), '0b'.repeat(48)] },
+      acceptedTcbStatuses: ['UpToDate', 'SWHardeningNeeded'],
+      requireCollateral: true,
+    });
+    assert.deepEqual(p.mrEnclaves, ['ab'.repeat(32)]);
+    assert.deepEqual(p.mrTds, ['ef'.repeat(48)]);
+    assert.deepEqual(p.rtmrs, { '0': ['01'.repeat(48)], '3': ['0a'.repeat(48), '0b'.repeat(48)] });
+    assert.deepEqual(p.acceptedTcbStatuses, ['UpToDate', 'SWHardeningNeeded']);
+    assert.equal(p.requireCollateral, true);
+    assert.deepEqual(parsePolicy(p), p);
+  });
+
+  test('parsePolicy() reads DCAP fields from TOML', () => {
+    const p = parsePolicy(
+      parseToml(
+        `mrTds = ["${'aa'.repeat(48)}"]\nacceptedTcbStatuses = ["UpToDate"]\n[rtmrs]\n1 = ["${'bb'.repeat(48)}"]\n`,
+      ),
+    );
+    assert.deepEqual(p.rtmrs, { '1': ['bb'.repeat(48)] });
+  });
+
+  test('parsePolicy() rejects malformed DCAP fields', () => {
+    rejects(() => parsePolicy({ mrEnclaves: ['ab'.repeat(48)] }), 'ERR_POLICY_INVALID', 'mrEnclaves');
+    rejects(() => parsePolicy({ mrTds: ['ab'.repeat(32)] }), 'ERR_POLICY_INVALID', 'mrTds');
+    rejects(() => parsePolicy({ minIsvSvn: 70000 }), 'ERR_POLICY_INVALID', 'minIsvSvn');
+    rejects(() => parsePolicy({ rtmrs: { '4': ['ab'.repeat(48)] } }), 'ERR_POLICY_UNSUPPORTED', 'rtmrs.4');
+    rejects(() => parsePolicy({ rtmrs: {} }), 'ERR_POLICY_INVALID', 'rtmrs');
+    rejects(() => parsePolicy({ rtmrs: ['ab'.repeat(48)] }), 'ERR_POLICY_INVALID', 'rtmrs');
+    rejects(() => parsePolicy({ rtmrs: { '0': [] } }), 'ERR_POLICY_INVALID', 'rtmrs.0');
+    rejects(() => parsePolicy({ acceptedTcbStatuses: [] }), 'ERR_POLICY_INVALID', 'acceptedTcbStatuses');
+    rejects(
+      () => parsePolicy({ acceptedTcbStatuses: ['Fine'] }),
+      'ERR_POLICY_INVALID',
+      'acceptedTcbStatuses',
+    );
+    rejects(
+      () => parsePolicy({ acceptedTcbStatuses: ['UpToDate', 'UpToDate'] }),
+      'ERR_POLICY_INVALID',
+      'acceptedTcbStatuses',
+    );
+    rejects(() => parsePolicy({ requireCollateral: 'yes' }), 'ERR_POLICY_INVALID', 'requireCollateral');
+  });
+});
+
+describe('checkDcapPolicy()', () => {
+  const sgx = scenario('sgx');
+  const tdx = scenario('tdx');
+  const withCollateral = (s: typeof sgx) =>
+    verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: s.collateral });
+  const without = (s: typeof sgx) => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots });
+  const MRENCLAVE = 'e1'.repeat(32);
+  const MRSIGNER = '51'.repeat(32);
+  const MRTD = '7d'.repeat(48);
+
+  test('checkDcapPolicy() accepts quotes satisfying every field', () => {
+    checkDcapPolicy(
+      withCollateral(sgx),
+      parsePolicy({
+        mrEnclaves: [MRENCLAVE],
+        mrSigners: [MRSIGNER],
+        minIsvSvn: 3,
+        reportData: '42'.repeat(64),
+        requireCollateral: true,
+      }),
+    );
+    checkDcapPolicy(
+      withCollateral(tdx),
+      parsePolicy({
+        mrTds: [MRTD],
+        rtmrs: { '0': ['00'.repeat(48)] },
+        reportData: '42'.repeat(64),
+        trustSimulatedRoots: ['00'.repeat(32)],
+      }),
+    );
+  });
+
+  test('checkDcapPolicy() rejects measurements, signers and SVNs the policy does not allow', () => {
+    const v = withCollateral(sgx);
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ mrEnclaves: ['00'.repeat(32)] })),
+      'ERR_POLICY_VIOLATION',
+      'mrEnclaves',
+    );
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ mrSigners: ['00'.repeat(32)] })),
+      'ERR_POLICY_VIOLATION',
+      'mrSigners',
+    );
+    rejects(() => checkDcapPolicy(v, parsePolicy({ minIsvSvn: 4 })), 'ERR_POLICY_VIOLATION', 'minIsvSvn');
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ reportData: '43'.repeat(64) })),
+      'ERR_REPORT_DATA_MISMATCH',
+      'reportData',
+    );
+    const t = withCollateral(tdx);
+    rejects(
+      () => checkDcapPolicy(t, parsePolicy({ mrTds: ['00'.repeat(48)] })),
+      'ERR_POLICY_VIOLATION',
+      'mrTds',
+    );
+    rejects(
+      () => checkDcapPolicy(t, parsePolicy({ rtmrs: { '2': ['01'.repeat(48)] } })),
+      'ERR_POLICY_VIOLATION',
+      'rtmrs.2',
+    );
+  });
+
+  test('checkDcapPolicy() refuses fields the quote kind cannot show', () => {
+    const v = withCollateral(sgx);
+    const t = withCollateral(tdx);
+    rejects(() => checkDcapPolicy(v, parsePolicy({ mrTds: [MRTD] })), 'ERR_POLICY_UNSUPPORTED', 'mrTds');
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ rtmrs: { '0': ['00'.repeat(48)] } })),
+      'ERR_POLICY_UNSUPPORTED',
+      'rtmrs',
+    );
+    rejects(
+      () => checkDcapPolicy(t, parsePolicy({ mrEnclaves: [MRENCLAVE] })),
+      'ERR_POLICY_UNSUPPORTED',
+      'mrEnclaves',
+    );
+    rejects(() => checkDcapPolicy(t, parsePolicy({ minIsvSvn: 0 })), 'ERR_POLICY_UNSUPPORTED', 'minIsvSvn');
+    for (const [field, value] of [
+      ['measurements', [M1]],
+      ['minTcb', { snp: 1 }],
+      ['vmpl', 0],
+      ['hostData', '00'.repeat(32)],
+      ['allowMigrationAgent', false],
+      ['minGuestSvn', 0],
+      ['idKeyDigests', [M1]],
+      ['authorKeyDigests', [M1]],
+    ] as const) {
+      rejects(() => checkDcapPolicy(t, parsePolicy({ [field]: value })), 'ERR_POLICY_UNSUPPORTED', field);
+    }
+  });
+
+  test('checkSnpPolicy() refuses DCAP fields', () => {
+    for (const [field, value] of [
+      ['mrTds', ['00'.repeat(48)]],
+      ['mrEnclaves', ['00'.repeat(32)]],
+      ['acceptedTcbStatuses', ['UpToDate']],
+      ['rtmrs', { '0': ['00'.repeat(48)] }],
+    ] as const) {
+      rejects(
+        () => checkSnpPolicy(verified(), parsePolicy({ [field]: value })),
+        'ERR_POLICY_UNSUPPORTED',
+        field,
+      );
+    }
+  });
+
+  test('checkDcapPolicy() accepts only UpToDate by default, and what acceptedTcbStatuses lists', () => {
+    const levels = [
+      { sgx: PLATFORM.components, pcesvn: 13, status: 'SWHardeningNeeded', advisoryIDs: ['INTEL-SA-00615'] },
+    ];
+    const v = verifyDcapQuote(sgx.quote, {
+      now: SCENARIO_NOW,
+      roots: sgx.pki.roots,
+      collateral: collateral(sgx.pki, tcbInfo({ id: 'SGX', levels }), qeIdentity({ id: 'QE' })),
+    });
+    assert.equal(v.tcb?.status, 'SWHardeningNeeded');
+    assert.throws(
+      () => checkDcapPolicy(v, parsePolicy({})),
+      (e: unknown) =>
+        e instanceof AttestationError &&
+        e.code === 'ERR_TCB_STATUS' &&
+        e.field === 'acceptedTcbStatuses' &&
+        /INTEL-SA-00615/.test(e.message),
+    );
+    checkDcapPolicy(v, parsePolicy({ acceptedTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] }));
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ acceptedTcbStatuses: ['OutOfDate'] })),
+      'ERR_TCB_STATUS',
+      'acceptedTcbStatuses',
+    );
+  });
+
+  test('checkDcapPolicy() without collateral checks no status but refuses when collateral is required', () => {
+    const v = without(sgx);
+    checkDcapPolicy(v, parsePolicy({ acceptedTcbStatuses: ['OutOfDate'] }));
+    rejects(
+      () => checkDcapPolicy(v, parsePolicy({ requireCollateral: true })),
+      'ERR_POLICY_VIOLATION',
+      'requireCollateral',
+    );
+    checkDcapPolicy(withCollateral(sgx), parsePolicy({ requireCollateral: true }));
+  });
+
+  test('checkDcapPolicy() refuses debug enclaves and TDs unless allowDebug', () => {
+    const debugSgx = scenario('sgx', {
+      body: sgxBody({ attributes: Uint8Array.of(0x07, ...new Array(15).fill(0)) }),
+    });
+    const v = withCollateral(debugSgx);
+    assert.equal(v.quote.body.debug, true);
+    rejects(() => checkDcapPolicy(v, parsePolicy({})), 'ERR_POLICY_VIOLATION', 'allowDebug');
+    checkDcapPolicy(v, parsePolicy({ allowDebug: true }));
+    const debugTd = scenario('tdx', {
+      body: tdBody({ tdAttributes: Uint8Array.of(0x01, 0, 0, 0x10, 0, 0, 0, 0) }),
+    });
+    const t = withCollateral(debugTd);
+    rejects(() => checkDcapPolicy(t, parsePolicy({})), 'ERR_POLICY_VIOLATION', 'allowDebug');
+    checkDcapPolicy(t, parsePolicy({ allowDebug: true }));
+  });
+});
+
+describe('checkSnpPolicy() requireCollateral', () => {
+  test('checkSnpPolicy() refuses a report checked without its ARK CRL when collateral is required', () => {
+    rejects(
+      () => checkSnpPolicy(verified(), parsePolicy({ requireCollateral: true })),
+      'ERR_POLICY_VIOLATION',
+      'requireCollateral',
+    );
+    checkSnpPolicy({ ...verified(), crlChecked: true }, parsePolicy({ requireCollateral: true }));
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { parseDcapCollateral } from '../../src/attestation/dcap/collateral.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
 import { type Policy, parsePolicy } from '../../src/attestation/policy.ts';
 import { defaultRoots } from '../../src/attestation/roots.ts';
@@ -8,6 +9,7 @@ import { signSimReport } from '../../src/attestation/sim/report.ts';
 import { createSimRoot, type SimRootMaterial } from '../../src/attestation/sim/root.ts';
 import {
   type Claims,
+  type DcapClaims,
   type Evidence,
   type SnpClaims,
   type SnpEvidence,
@@ -16,7 +18,13 @@ import {
 import { clearCertificateCache } from '../../src/attestation/x509.ts';
 import {
   certDers,
+  collateralJson,
+  DCAP_SAMPLES,
+  dcapResults,
+  evidenceBytes,
   NEEDS_EVIDENCE,
+  quoteBytes,
+  quoteTime,
   reportBytes,
   SNP_SAMPLES,
   type SnpSample,
@@ -367,5 +375,156 @@ describe('verify() on simulated evidence', () => {
     t.diagnostic(
       `verify() simulated: cold ${cold.toFixed(2)} ms, cached ${((performance.now() - at) / 50).toFixed(2)} ms`,
     );
+  });
+});
+
+describe('verify() on DCAP quotes', () => {
+  const dcap = NEEDS_EVIDENCE === false ? dcapResults() : {};
+  const claimsOf = (c: Claims) => {
+    assert.ok(c.kind === 'sgx' || c.kind === 'tdx');
+    return c as DcapClaims;
+  };
+
+  for (const path of DCAP_SAMPLES) {
+    test(`verify() returns the claims of ${path}`, { skip: NEEDS_EVIDENCE }, () => {
+      const r = dcap[path]!;
+      const kind = r.kind === 'SGX' ? 'sgx' : 'tdx';
+      const b = r.body;
+      const debug =
+        kind === 'sgx'
+          ? (Number.parseInt(String(b.attributes).slice(0, 2), 16) & 2) !== 0
+          : (Number.parseInt(String(b.td_attributes).slice(0, 2), 16) & 1) !== 0;
+      const claims = claimsOf(
+        verify({ kind, quote: quoteBytes(path) }, parsePolicy(debug ? { allowDebug: true } : {}), {
+          now: quoteTime(r),
+        }),
+      );
+      assert.equal(claims.kind, kind);
+      assert.equal(claims.version, r.header.version);
+      assert.equal(claims.reportData, b.report_data);
+      assert.equal(claims.debug, debug);
+      assert.equal(claims.fmspc, r.checks.pck_extensions.fmspc);
+      assert.equal(claims.collateralChecked, false);
+      assert.equal(claims.tcbStatus, undefined);
+      assert.equal(claims.advisoryIds, undefined);
+      if (claims.kind === 'sgx') {
+        assert.equal(claims.measurement, b.mrenclave);
+        assert.equal(claims.mrSigner, b.mrsigner);
+        assert.equal(claims.isvProdId, b.isvprodid);
+        assert.equal(claims.isvSvn, b.isvsvn);
+        assert.equal(claims.attributes, b.attributes);
+      } else {
+        assert.equal(claims.measurement, b.mrtd);
+        assert.deepEqual(
+          [claims.rtmr0, claims.rtmr1, claims.rtmr2, claims.rtmr3, claims.mrSeam, claims.mrSignerSeam],
+          [b.rtmr0, b.rtmr1, b.rtmr2, b.rtmr3, b.mrseam, b.mrsignerseam],
+        );
+        assert.deepEqual(
+          [
+            claims.tdAttributes,
+            claims.xfam,
+            claims.teeTcbSvn,
+            claims.mrConfigId,
+            claims.mrOwner,
+            claims.mrOwnerConfig,
+          ],
+          [b.td_attributes, b.xfam, b.tee_tcb_svn, b.mrconfigid, b.mrowner, b.mrownerconfig],
+        );
+        assert.equal(claims.mrServiceTd, b.mrservicetd);
+        assert.equal(claims.teeTcbSvn2, b.tee_tcb_svn2);
+      }
+      // Labelled as the other kind, the same quote is refused.
+      rejects(
+        () =>
+          verify(
+            { kind: kind === 'sgx' ? 'tdx' : 'sgx', quote: quoteBytes(path) },
+            parsePolicy({ allowDebug: true }),
+            { now: quoteTime(r) },
+          ),
+        'ERR_EVIDENCE_MALFORMED',
+      );
+    });
+  }
+
+  test('verify() refuses the debug TD of trustee tdx_quote_4 under the default policy', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const path = 'trustee/tdx_quote_4.dat';
+    rejects(
+      () =>
+        verify({ kind: 'tdx', quote: quoteBytes(path) }, parsePolicy({}), { now: quoteTime(dcap[path]!) }),
+      'ERR_POLICY_VIOLATION',
+      'allowDebug',
+    );
+  });
+
+  test('verify() appraises the dcap-qvl SGX quote with its collateral under acceptedTcbStatuses', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const collateral = parseDcapCollateral(collateralJson('dcap-qvl/sgx_quote_collateral.json'));
+    const evidence = { kind: 'sgx' as const, quote: quoteBytes('dcap-qvl/sgx_quote'), collateral };
+    const now = new Date('2025-07-01T00:00:00Z');
+    rejects(() => verify(evidence, parsePolicy({}), { now }), 'ERR_TCB_STATUS', 'acceptedTcbStatuses');
+    const claims = claimsOf(
+      verify(
+        evidence,
+        parsePolicy({ acceptedTcbStatuses: ['ConfigurationAndSWHardeningNeeded'], requireCollateral: true }),
+        { now },
+      ),
+    );
+    assert.equal(claims.collateralChecked, true);
+    assert.equal(claims.tcbStatus, 'ConfigurationAndSWHardeningNeeded');
+    assert.deepEqual(claims.advisoryIds, ['INTEL-SA-00289', 'INTEL-SA-00615']);
+    // The default roots pin Intel's root; roots without it refuse the quote.
+    rejects(
+      () =>
+        verify(evidence, parsePolicy({}), {
+          now,
+          roots: { amdArks: [], simulatedArkFingerprints: [], intelRoots: [] },
+        }),
+      'ERR_ROOT_UNTRUSTED',
+    );
+  });
+
+  test('verify() accepts the dcap-qvl TDX quote with its collateral under the default policy', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const collateral = parseDcapCollateral(collateralJson('dcap-qvl/tdx_quote_collateral.json'));
+    const claims = claimsOf(
+      verify(
+        { kind: 'tdx', quote: quoteBytes('dcap-qvl/tdx_quote'), collateral },
+        parsePolicy({ requireCollateral: true }),
+        {
+          now: new Date('2025-07-01T00:00:00Z'),
+        },
+      ),
+    );
+    assert.equal(claims.tcbStatus, 'UpToDate');
+    assert.deepEqual(claims.advisoryIds, []);
+  });
+
+  test('verify() refuses a DCAP quote given as something other than bytes', () => {
+    rejects(
+      () => verify({ kind: 'tdx', quote: 'x' as unknown as Uint8Array }, parsePolicy({}), { now: NOW }),
+      'ERR_EVIDENCE_MALFORMED',
+    );
+  });
+
+  test('verify() checks SEV-SNP CRLs given with the evidence and reports collateralChecked', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample('enarx-steward/milan.signed.crl.report.bin');
+    const now = new Date('2023-01-15T00:00:00Z');
+    const crls = [evidenceBytes('enarx-steward/milan.signed.crl.crl1.der')];
+    const checked = snp(
+      verify({ ...realEvidence(s), crls }, parsePolicy({ requireCollateral: true }), { now }),
+    );
+    assert.equal(checked.collateralChecked, true);
+    rejects(
+      () => verify(realEvidence(s), parsePolicy({ requireCollateral: true }), { now }),
+      'ERR_POLICY_VIOLATION',
+      'requireCollateral',
+    );
+    assert.equal(snp(verify(realEvidence(s), parsePolicy({}), { now })).collateralChecked, false);
   });
 });

@@ -89,7 +89,7 @@ describe('parseDcapCollateral() on dcap-qvl collateral', () => {
       /rootCaCrl is not hex/,
     );
     invalid(() => parseDcapCollateral({ ...json, root_ca_crl: 42 }), /rootCaCrl is neither/);
-    invalid(() => parseDcapCollateral({ ...json, pck_crl: json.root_ca_crl.slice(0, 100) }), /PCK CRL/);
+    invalid(() => parseDcapCollateral({ ...json, pck_crl: json.root_ca_crl!.slice(0, 100) }), /PCK CRL/);
     invalid(
       () => parseDcapCollateral({ ...json, tcb_info_signature: `${json.tcb_info_signature}00` }),
       /64 bytes/,
@@ -100,8 +100,8 @@ describe('parseDcapCollateral() on dcap-qvl collateral', () => {
         parseDcapCollateral({ ...json, tcb_info_issuer_chain: `${json.tcb_info_issuer_chain}trailing text` }),
       /PEM/,
     );
-    invalid(() => parseDcapCollateral({ ...json, tcb_info: json.tcb_info.slice(0, -1) }), /not JSON/);
-    invalid(() => parseDcapCollateral({ ...json, qe_identity: json.tcb_info }), /QE identity/);
+    invalid(() => parseDcapCollateral({ ...json, tcb_info: json.tcb_info!.slice(0, -1) }), /not JSON/);
+    invalid(() => parseDcapCollateral({ ...json, qe_identity: json.tcb_info! }), /QE identity/);
     for (const bad of [null, [], 'x', 3, new Uint8Array(3)]) invalid(() => parseDcapCollateral(bad));
   });
 });

@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { concat, derToPem, toHex } from '../../../src/attestation/bytes.ts';
 import { clearCrlCache } from '../../../src/attestation/crl.ts';
-import { type DcapCollateral, parseDcapCollateral, splitPcsResponse } from '../../../src/attestation/dcap/collateral.ts';
-import { parseDcapQuote } from '../../../src/attestation/dcap/quote.ts';
+import {
+  type DcapCollateral,
+  parseDcapCollateral,
+  splitPcsResponse,
+} from '../../../src/attestation/dcap/collateral.ts';
+import { type DcapQuote, parseDcapQuote } from '../../../src/attestation/dcap/quote.ts';
 import { verifyDcapQuote } from '../../../src/attestation/dcap/verify.ts';
 import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
 import { defaultRoots, intelRootCertificate } from '../../../src/attestation/roots.ts';
@@ -74,8 +78,14 @@ describe('verifyDcapQuote() without collateral on every real quote', () => {
 
   test('verifyDcapQuote() refuses a quote outside its PCK validity', { skip: NEEDS_EVIDENCE }, () => {
     // The SGX sample's PCK is valid 2023-09-20T21:53:43Z .. 2030-09-20T21:53:43Z.
-    rejects(() => verifyDcapQuote(quoteBytes(SGX), { now: new Date('2023-09-20T21:53:42Z'), roots }), 'ERR_CERT_EXPIRED');
-    rejects(() => verifyDcapQuote(quoteBytes(SGX), { now: new Date('2030-09-20T21:53:44Z'), roots }), 'ERR_CERT_EXPIRED');
+    rejects(
+      () => verifyDcapQuote(quoteBytes(SGX), { now: new Date('2023-09-20T21:53:42Z'), roots }),
+      'ERR_CERT_EXPIRED',
+    );
+    rejects(
+      () => verifyDcapQuote(quoteBytes(SGX), { now: new Date('2030-09-20T21:53:44Z'), roots }),
+      'ERR_CERT_EXPIRED',
+    );
     verifyDcapQuote(quoteBytes(SGX), { now: new Date('2030-09-20T21:53:43Z'), roots });
   });
 
@@ -87,9 +97,11 @@ describe('verifyDcapQuote() without collateral on every real quote', () => {
     rejects(() => verifyDcapQuote(s.quote, { now: s.now, roots }), 'ERR_ROOT_UNTRUSTED', /not pinned/);
   });
 
-  test('verifyDcapQuote() accepts a parsed quote and verifies the bytes it came from', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() accepts a parsed quote and verifies the bytes it came from', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const q = parseDcapQuote(quoteBytes(SGX));
-    const forged = { ...q, body: { ...q.body, reportData: new Uint8Array(64) } };
+    const forged = { ...q, body: { ...q.body, reportData: new Uint8Array(64) } } as DcapQuote;
     const v = verifyDcapQuote(forged, { now: SGX_NOW, roots });
     assert.equal(toHex(v.quote.body.reportData), results[SGX]!.body.report_data);
   });
@@ -97,7 +109,10 @@ describe('verifyDcapQuote() without collateral on every real quote', () => {
   test('verifyDcapQuote() refuses bad options with TypeError', () => {
     const s = scenario('sgx');
     assert.throws(() => verifyDcapQuote(s.quote, undefined as never), TypeError);
-    assert.throws(() => verifyDcapQuote(s.quote, { now: new Date(Number.NaN), roots: s.pki.roots }), TypeError);
+    assert.throws(
+      () => verifyDcapQuote(s.quote, { now: new Date(Number.NaN), roots: s.pki.roots }),
+      TypeError,
+    );
     assert.throws(() => verifyDcapQuote(s.quote, { now: s.now, roots: {} as never }), TypeError);
     assert.throws(() => verifyDcapQuote('quote' as never, { now: s.now, roots: s.pki.roots }), TypeError);
   });
@@ -110,7 +125,9 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
     return copy;
   };
 
-  test('verifyDcapQuote() refuses a change anywhere in the signed header and body', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() refuses a change anywhere in the signed header and body', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     for (const path of [SGX, TDX, 'dcap-qvl/tdx_quote_outdated']) {
       const bytes = quoteBytes(path);
       const q = parseDcapQuote(bytes);
@@ -118,10 +135,18 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
       const signedEnd = q.signedBytes.byteLength;
       const reserved = new Set<number>();
       if (q.version !== 3) for (let i = 8; i < 12; i++) reserved.add(i);
-      if (q.kind === 'sgx') for (const [a, n] of [[20, 12], [96, 32], [160, 32], [262, 42]]) for (let i = 0; i < n!; i++) reserved.add(48 + a! + i);
+      if (q.kind === 'sgx')
+        for (const [a, n] of [
+          [20, 12],
+          [96, 32],
+          [160, 32],
+          [262, 42],
+        ])
+          for (let i = 0; i < n!; i++) reserved.add(48 + a! + i);
       for (let at = 0; at < signedEnd; at += 7) {
         let code: AttestationErrorCode = 'ERR_SIGNATURE_INVALID';
-        if (at < 8 || (q.version === 5 && at >= 48 && at < 54)) code = at >= 2 && at < 4 ? 'ERR_EVIDENCE_UNSUPPORTED' : 'ERR_EVIDENCE_MALFORMED';
+        if (at < 8 || (q.version === 5 && at >= 48 && at < 54))
+          code = at >= 2 && at < 4 ? 'ERR_EVIDENCE_UNSUPPORTED' : 'ERR_EVIDENCE_MALFORMED';
         // Version 3 -> 2 is unknown; 4 <-> 5 re-reads the body under the other layout, which fails to parse.
         if (at === 0) code = q.version === 3 ? 'ERR_EVIDENCE_UNSUPPORTED' : 'ERR_EVIDENCE_MALFORMED';
         if (at === 1) code = 'ERR_EVIDENCE_UNSUPPORTED';
@@ -147,10 +172,13 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
       [sig + 578 + 3, 'ERR_SIGNATURE_INVALID', /bind the attestation key/], // QE auth data
       [sig + 128 + 20, 'ERR_EVIDENCE_MALFORMED', /QE report reserved/],
     ];
-    for (const [at, code, message] of cases) rejects(() => verifyDcapQuote(flip(bytes, at), { now, roots }), code, message);
+    for (const [at, code, message] of cases)
+      rejects(() => verifyDcapQuote(flip(bytes, at), { now, roots }), code, message);
   });
 
-  test('verifyDcapQuote() refuses a PCK certificate whose signature was changed', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() refuses a PCK certificate whose signature was changed', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const bytes = quoteBytes(SGX);
     const text = Buffer.from(bytes).toString('latin1');
     const begin = text.indexOf('-----BEGIN CERTIFICATE-----');
@@ -162,7 +190,9 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
     rejects(() => verifyDcapQuote(copy, { now: SGX_NOW, roots }), 'ERR_CHAIN_INVALID', /PCK certificate/);
   });
 
-  test('verifyDcapQuote() refuses truncated quotes and accepts trailing bytes', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() refuses truncated quotes and accepts trailing bytes', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const bytes = quoteBytes(SGX);
     for (const n of [0, 47, 432, 1000, bytes.byteLength - 1]) {
       rejects(() => verifyDcapQuote(bytes.subarray(0, n), { now: SGX_NOW, roots }), 'ERR_EVIDENCE_MALFORMED');
@@ -172,7 +202,9 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
 });
 
 describe('verifyDcapQuote() with real collateral', () => {
-  test('verifyDcapQuote() gives the dcap-qvl SGX quote ConfigurationAndSWHardeningNeeded [INTEL-SA-00289, INTEL-SA-00615]', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() gives the dcap-qvl SGX quote ConfigurationAndSWHardeningNeeded [INTEL-SA-00289, INTEL-SA-00615]', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const v = verifyDcapQuote(quoteBytes(SGX), { now: SGX_NOW, roots, collateral: qvl(SGX_COLLATERAL) });
     assert.equal(v.collateralChecked, true);
     assert.equal(v.tcb?.status, 'ConfigurationAndSWHardeningNeeded');
@@ -180,7 +212,9 @@ describe('verifyDcapQuote() with real collateral', () => {
     assert.equal(v.tcb?.qe.status, results[SGX]!.checks.qe_tcb_status);
   });
 
-  test('verifyDcapQuote() gives the dcap-qvl TDX quote UpToDate with no advisories', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() gives the dcap-qvl TDX quote UpToDate with no advisories', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const v = verifyDcapQuote(quoteBytes(TDX), { now: SGX_NOW, roots, collateral: qvl(TDX_COLLATERAL) });
     assert.equal(v.tcb?.status, 'UpToDate');
     assert.deepEqual(v.tcb?.advisoryIds, []);
@@ -199,7 +233,9 @@ describe('verifyDcapQuote() with real collateral', () => {
     assert.equal(v.tcb?.status, 'UpToDate');
   });
 
-  test('verifyDcapQuote() finds no TCB level for tdx_quote_outdated (as RESULTS.json and dcap-qvl)', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() finds no TCB level for tdx_quote_outdated (as RESULTS.json and dcap-qvl)', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     rejects(
       () =>
         verifyDcapQuote(quoteBytes('dcap-qvl/tdx_quote_outdated'), {
@@ -227,11 +263,18 @@ describe('verifyDcapQuote() with real collateral', () => {
     };
   };
 
-  test('verifyDcapQuote() checks go-tdx-guest collateral and finds no level for its 2023 TCB info', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() checks go-tdx-guest collateral and finds no level for its 2023 TCB info', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const now = new Date('2023-07-01T01:00:00Z');
     // The collateral itself verifies: TCB info, QE identity, both CRLs, at go-tdx-guest's test time.
     rejects(
-      () => verifyDcapQuote(quoteBytes('go-tdx-guest/tdx_prod_quote_SPR_E4.dat'), { now, roots, collateral: goCollateral() }),
+      () =>
+        verifyDcapQuote(quoteBytes('go-tdx-guest/tdx_prod_quote_SPR_E4.dat'), {
+          now,
+          roots,
+          collateral: goCollateral(),
+        }),
       'ERR_TCB_NOT_SUPPORTED',
     );
     // After the QE identity's nextUpdate (2023-07-08T07:24:59Z) it is stale.
@@ -246,18 +289,25 @@ describe('verifyDcapQuote() with real collateral', () => {
     );
   });
 
-  test('verifyDcapQuote() gives the go-tdx-guest v5 (TDX 1.5) quote UpToDate with its v5 TCB info', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() gives the go-tdx-guest v5 (TDX 1.5) quote UpToDate with its v5 TCB info', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const tcb = splitPcsResponse(evidenceText('go-tdx-guest/sample_tcbinfo_response_v5'), 'tcbInfo');
     const rest = collateralJson('dcap-qvl/tdx_quote_outdated_collateral.json');
     const c = parseDcapCollateral({ ...rest, tcb_info: tcb.body, tcb_info_signature: toHex(tcb.signature) });
-    const v = verifyDcapQuote(quoteBytes('go-tdx-guest/quote_v5_sample.dat'), { now: new Date('2026-02-25T00:00:00Z'), roots, collateral: c });
+    const v = verifyDcapQuote(quoteBytes('go-tdx-guest/quote_v5_sample.dat'), {
+      now: new Date('2026-02-25T00:00:00Z'),
+      roots,
+      collateral: c,
+    });
     assert.equal(v.tcb?.status, 'UpToDate');
     assert.equal(v.tcb?.module?.id, 'TDX_01');
   });
 
   test('verifyDcapQuote() refuses collateral outside its validity window', { skip: NEEDS_EVIDENCE }, () => {
     const c = qvl(SGX_COLLATERAL);
-    const at = (iso: string) => () => verifyDcapQuote(quoteBytes(SGX), { now: new Date(iso), roots, collateral: c });
+    const at = (iso: string) => () =>
+      verifyDcapQuote(quoteBytes(SGX), { now: new Date(iso), roots, collateral: c });
     // Simultaneously valid 2025-06-19T10:56:11Z (TCB info issued) .. 2025-07-19T10:01:18Z (QE identity due).
     verifyDcapQuote(quoteBytes(SGX), { now: new Date('2025-06-19T10:56:11Z'), roots, collateral: c });
     verifyDcapQuote(quoteBytes(SGX), { now: new Date('2025-07-19T10:01:18Z'), roots, collateral: c });
@@ -272,36 +322,71 @@ describe('verifyDcapQuote() with real collateral', () => {
     const json = collateralJson(SGX_COLLATERAL);
     const pretty = JSON.stringify(JSON.parse(json.tcb_info!), null, 2);
     rejects(
-      () => verifyDcapQuote(quoteBytes(SGX), { now: SGX_NOW, roots, collateral: qvl(SGX_COLLATERAL, { tcb_info: pretty }) }),
+      () =>
+        verifyDcapQuote(quoteBytes(SGX), {
+          now: SGX_NOW,
+          roots,
+          collateral: qvl(SGX_COLLATERAL, { tcb_info: pretty }),
+        }),
       'ERR_COLLATERAL_INVALID',
       /re-serialised/,
     );
     const { id, ...rest } = JSON.parse(json.qe_identity!);
     const reordered = JSON.stringify({ ...rest, id });
     rejects(
-      () => verifyDcapQuote(quoteBytes(SGX), { now: SGX_NOW, roots, collateral: qvl(SGX_COLLATERAL, { qe_identity: reordered }) }),
+      () =>
+        verifyDcapQuote(quoteBytes(SGX), {
+          now: SGX_NOW,
+          roots,
+          collateral: qvl(SGX_COLLATERAL, { qe_identity: reordered }),
+        }),
       'ERR_COLLATERAL_INVALID',
       /QE identity/,
     );
   });
 
-  test('verifyDcapQuote() refuses collateral signatures and CRLs that do not verify', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() refuses collateral signatures and CRLs that do not verify', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     const json = collateralJson(SGX_COLLATERAL);
-    const flipHex = (hex: string, at: number) => hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1);
+    const flipHex = (hex: string, at: number) =>
+      hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1);
     const run = (replace: Record<string, string>) => () =>
       verifyDcapQuote(quoteBytes(SGX), { now: SGX_NOW, roots, collateral: qvl(SGX_COLLATERAL, replace) });
-    rejects(run({ tcb_info_signature: flipHex(json.tcb_info_signature!, 10) }), 'ERR_COLLATERAL_INVALID', /TCB info/);
-    rejects(run({ qe_identity_signature: flipHex(json.qe_identity_signature!, 100) }), 'ERR_COLLATERAL_INVALID', /QE identity/);
+    rejects(
+      run({ tcb_info_signature: flipHex(json.tcb_info_signature!, 10) }),
+      'ERR_COLLATERAL_INVALID',
+      /TCB info/,
+    );
+    rejects(
+      run({ qe_identity_signature: flipHex(json.qe_identity_signature!, 100) }),
+      'ERR_COLLATERAL_INVALID',
+      /QE identity/,
+    );
     // The last bytes of a CRL are its signature.
-    rejects(run({ root_ca_crl: flipHex(json.root_ca_crl!, json.root_ca_crl!.length - 4) }), 'ERR_COLLATERAL_INVALID', /Root CA CRL/);
-    rejects(run({ pck_crl: flipHex(json.pck_crl!, json.pck_crl!.length - 4) }), 'ERR_COLLATERAL_INVALID', /PCK CRL/);
+    rejects(
+      run({ root_ca_crl: flipHex(json.root_ca_crl!, json.root_ca_crl!.length - 4) }),
+      'ERR_COLLATERAL_INVALID',
+      /Root CA CRL/,
+    );
+    rejects(
+      run({ pck_crl: flipHex(json.pck_crl!, json.pck_crl!.length - 4) }),
+      'ERR_COLLATERAL_INVALID',
+      /PCK CRL/,
+    );
     // CRLs swapped: the PCK CA's CRL is not the root's.
     rejects(run({ root_ca_crl: json.pck_crl! }), 'ERR_COLLATERAL_INVALID', /issued by/);
     // A TCB info "signed" by the chain of the PCK CRL's issuer: not the TCB signing key.
-    rejects(run({ tcb_info_issuer_chain: json.pck_crl_issuer_chain! }), 'ERR_COLLATERAL_INVALID', /TCB Signing/);
+    rejects(
+      run({ tcb_info_issuer_chain: json.pck_crl_issuer_chain! }),
+      'ERR_COLLATERAL_INVALID',
+      /TCB Signing/,
+    );
   });
 
-  test('verifyDcapQuote() refuses collateral for another CA, platform or TEE', { skip: NEEDS_EVIDENCE }, () => {
+  test('verifyDcapQuote() refuses collateral for another CA, platform or TEE', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
     // The SGX PCK is issued by the Processor CA; the TDX collateral is for the Platform CA.
     rejects(
       () => verifyDcapQuote(quoteBytes(SGX), { now: SGX_NOW, roots, collateral: qvl(TDX_COLLATERAL) }),
@@ -361,7 +446,11 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
       revoked: [0x10n, s.pki.pck.serial, 0x99n],
     });
     const c = { ...s.collateral, pckCrl };
-    rejects(() => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: c }), 'ERR_REVOKED', /PCK certificate/);
+    rejects(
+      () => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: c }),
+      'ERR_REVOKED',
+      /PCK certificate/,
+    );
     // Without collateral nothing checks revocation: that is what collateralChecked false says.
     assert.equal(verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots }).collateralChecked, false);
   });
@@ -377,10 +466,18 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
         revoked,
       });
     const run = (crl: Uint8Array) => () =>
-      verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: { ...s.collateral, rootCaCrl: crl } });
+      verifyDcapQuote(s.quote, {
+        now: s.now,
+        roots: s.pki.roots,
+        collateral: { ...s.collateral, rootCaCrl: crl },
+      });
     rejects(run(rootCrl([s.pki.pckCa.serial])), 'ERR_REVOKED', /PCK CA/);
     rejects(run(rootCrl([s.pki.tcbSigner.serial])), 'ERR_REVOKED', /TCB signing/);
-    verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: { ...s.collateral, rootCaCrl: rootCrl([0x5n]) } });
+    verifyDcapQuote(s.quote, {
+      now: s.now,
+      roots: s.pki.roots,
+      collateral: { ...s.collateral, rootCaCrl: rootCrl([0x5n]) },
+    });
   });
 
   test('verifyDcapQuote() refuses CRLs that are stale, early or signed by another key', () => {
@@ -398,29 +495,58 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
     rejects(run(crl({ nextUpdate: new Date('2025-06-14T00:00:00Z') })), 'ERR_COLLATERAL_EXPIRED', /PCK CRL/);
     rejects(run(crl({ thisUpdate: new Date('2025-06-16T00:00:00Z') })), 'ERR_COLLATERAL_EXPIRED', /PCK CRL/);
     rejects(run(crl({ issuerKey: ecKey().privateKey })), 'ERR_COLLATERAL_INVALID', /PCK CRL/);
-    rejects(run(crl({ issuer: intelName('Intel SGX PCK Processor CA') })), 'ERR_COLLATERAL_INVALID', /issued by/);
+    rejects(
+      run(crl({ issuer: intelName('Intel SGX PCK Processor CA') })),
+      'ERR_COLLATERAL_INVALID',
+      /issued by/,
+    );
   });
 
   test('verifyDcapQuote() refuses TCB info and QE identity that are expired or not yet issued', () => {
     const s = scenario('sgx');
     const levels = [{ sgx: PLATFORM.components, pcesvn: 13, status: 'UpToDate' }];
     const run = (tcb: object, qe: object) => () =>
-      verifyDcapQuote(s.quote, { now: SCENARIO_NOW, roots: s.pki.roots, collateral: collateral(s.pki, tcb as never, qe as never) });
+      verifyDcapQuote(s.quote, {
+        now: SCENARIO_NOW,
+        roots: s.pki.roots,
+        collateral: collateral(s.pki, tcb as never, qe as never),
+      });
     const qe = qeIdentity({ id: 'QE' });
-    rejects(run(tcbInfo({ id: 'SGX', levels, nextUpdate: '2025-06-14T23:59:59Z' }), qe), 'ERR_COLLATERAL_EXPIRED', /TCB info/);
-    rejects(run(tcbInfo({ id: 'SGX', levels, issueDate: '2025-06-15T00:00:01Z' }), qe), 'ERR_COLLATERAL_EXPIRED', /TCB info/);
-    rejects(run(tcbInfo({ id: 'SGX', levels }), qeIdentity({ id: 'QE', nextUpdate: '2025-06-10T00:00:00Z' })), 'ERR_COLLATERAL_EXPIRED', /QE identity/);
+    rejects(
+      run(tcbInfo({ id: 'SGX', levels, nextUpdate: '2025-06-14T23:59:59Z' }), qe),
+      'ERR_COLLATERAL_EXPIRED',
+      /TCB info/,
+    );
+    rejects(
+      run(tcbInfo({ id: 'SGX', levels, issueDate: '2025-06-15T00:00:01Z' }), qe),
+      'ERR_COLLATERAL_EXPIRED',
+      /TCB info/,
+    );
+    rejects(
+      run(tcbInfo({ id: 'SGX', levels }), qeIdentity({ id: 'QE', nextUpdate: '2025-06-10T00:00:00Z' })),
+      'ERR_COLLATERAL_EXPIRED',
+      /QE identity/,
+    );
     run(tcbInfo({ id: 'SGX', levels, nextUpdate: '2025-06-15T00:00:00Z' }), qe)();
   });
 
   test('verifyDcapQuote() refuses a TCB info signed outside the pinned PKI', () => {
     const s = scenario('sgx');
     const other = makePki();
-    const c = { ...s.collateral, tcbInfoIssuerChain: derToPem(other.tcbSigner.der) + derToPem(other.root.der) };
-    rejects(() => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: c }), 'ERR_ROOT_UNTRUSTED');
+    const c = {
+      ...s.collateral,
+      tcbInfoIssuerChain: derToPem(other.tcbSigner.der) + derToPem(other.root.der),
+    };
+    rejects(
+      () => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: c }),
+      'ERR_ROOT_UNTRUSTED',
+    );
     // Without its root, the other signer names the pinned root as issuer, and its signature gives it away.
     const leafOnly = { ...s.collateral, tcbInfoIssuerChain: derToPem(other.tcbSigner.der) };
-    rejects(() => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: leafOnly }), 'ERR_CHAIN_INVALID');
+    rejects(
+      () => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: leafOnly }),
+      'ERR_CHAIN_INVALID',
+    );
   });
 
   test('verifyDcapQuote() reports the TCB status of the level the platform meets', () => {
@@ -431,7 +557,10 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
         roots: s.pki.roots,
         collateral: collateral(
           s.pki,
-          tcbInfo({ id: 'SGX', levels: [{ sgx: PLATFORM.components, pcesvn: 13, status, advisoryIDs: ['INTEL-SA-00999'] }] }),
+          tcbInfo({
+            id: 'SGX',
+            levels: [{ sgx: PLATFORM.components, pcesvn: 13, status, advisoryIDs: ['INTEL-SA-00999'] }],
+          }),
           qeIdentity({ id: 'QE' }),
         ),
       }).tcb!;
@@ -445,7 +574,8 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
 
 describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
   const pki = makePki();
-  const sgx = (pem: string, qe = qeBody('sgx')) => buildQuote({ version: 3, body: sgxBody({}), qeReport: qe, pck: pki.pck, chainPem: pem });
+  const sgx = (pem: string, qe = qeBody('sgx')) =>
+    buildQuote({ version: 3, body: sgxBody({}), qeReport: qe, pck: pki.pck, chainPem: pem });
   const run = (quote: Uint8Array) => () => verifyDcapQuote(quote, { now: SCENARIO_NOW, roots: pki.roots });
 
   test('verifyDcapQuote() accepts the chain with or without its root', () => {
@@ -456,7 +586,11 @@ describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
   test('verifyDcapQuote() refuses chains of the wrong shape', () => {
     rejects(run(sgx(chainPem(pki.pck.der))), 'ERR_ROOT_UNTRUSTED');
     rejects(run(sgx(chainPem(pki.pckCa.der, pki.pck.der, pki.root.der))), 'ERR_CHAIN_INVALID', /issuer is/);
-    rejects(run(sgx(chainPem(pki.pck.der, pki.pckCa.der, pki.pckCa.der, pki.root.der))), 'ERR_CHAIN_INVALID', /4 certificates/);
+    rejects(
+      run(sgx(chainPem(pki.pck.der, pki.pckCa.der, pki.pckCa.der, pki.root.der))),
+      'ERR_CHAIN_INVALID',
+      /4 certificates/,
+    );
     rejects(run(sgx(chainPem(pki.pck.der, pki.tcbSigner.der, pki.root.der))), 'ERR_CHAIN_INVALID');
   });
 
@@ -465,7 +599,13 @@ describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
     rejects(
       () =>
         verifyDcapQuote(
-          buildQuote({ version: 3, body: sgxBody({}), qeReport: qeBody('sgx'), pck: wrongCn.pck, chainPem: chainPem(wrongCn.pck.der, wrongCn.pckCa.der) }),
+          buildQuote({
+            version: 3,
+            body: sgxBody({}),
+            qeReport: qeBody('sgx'),
+            pck: wrongCn.pck,
+            chainPem: chainPem(wrongCn.pck.der, wrongCn.pckCa.der),
+          }),
           { now: SCENARIO_NOW, roots: wrongCn.roots },
         ),
       'ERR_CHAIN_INVALID',
@@ -475,7 +615,13 @@ describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
     rejects(
       () =>
         verifyDcapQuote(
-          buildQuote({ version: 3, body: sgxBody({}), qeReport: qeBody('sgx'), pck: wrongCa.pck, chainPem: chainPem(wrongCa.pck.der, wrongCa.pckCa.der) }),
+          buildQuote({
+            version: 3,
+            body: sgxBody({}),
+            qeReport: qeBody('sgx'),
+            pck: wrongCa.pck,
+            chainPem: chainPem(wrongCa.pck.der, wrongCa.pckCa.der),
+          }),
           { now: SCENARIO_NOW, roots: wrongCa.roots },
         ),
       'ERR_CHAIN_INVALID',
@@ -495,7 +641,7 @@ describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
     rejects(run(sgx(chainPem(caPck, pki.pckCa.der))), 'ERR_CHAIN_INVALID', /CA certificate/);
   });
 
-  test('verifyDcapQuote() without collateral still refuses a QE that is not Intel\'s', () => {
+  test("verifyDcapQuote() without collateral still refuses a QE that is not Intel's", () => {
     const pem = chainPem(pki.pck.der, pki.pckCa.der);
     const otherSigner = qeBody('sgx');
     otherSigner.fill(0x01, 128, 160);
@@ -509,7 +655,9 @@ describe('verifyDcapQuote() checks the chain and QE of factory quotes', () => {
 });
 
 describe('verifyDcapQuote() speed', () => {
-  test('verifyDcapQuote() timing: cold and cached, with and without collateral', { skip: NEEDS_EVIDENCE }, (t) => {
+  test('verifyDcapQuote() timing: cold and cached, with and without collateral', {
+    skip: NEEDS_EVIDENCE,
+  }, (t) => {
     const cases = [
       { path: SGX, collateral: qvl(SGX_COLLATERAL) },
       { path: TDX, collateral: qvl(TDX_COLLATERAL) },

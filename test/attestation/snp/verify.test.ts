@@ -7,6 +7,7 @@ import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
 import { clearCertificateCache, parseCertificate } from '../../../src/attestation/x509.ts';
 import {
   certDers,
+  evidenceBytes,
   NEEDS_EVIDENCE,
   reportBytes,
   SNP_SAMPLES,
@@ -307,6 +308,88 @@ describe('verifySnpReport() rejects forgeries', () => {
     assert.throws(
       () => verifySnpReport(bytes, sampleCerts(s), { now: new Date(), roots: {} as TrustRoots }),
       TypeError,
+    );
+  });
+});
+
+describe('verifySnpReport() with AMD KDS CRLs', () => {
+  const MILAN_CRL = 'enarx-steward/milan.signed.crl.crl1.der';
+  const GENOA_CRL = 'enarx-steward/milan.signed.crl.crl0.der';
+  const STEWARD = 'enarx-steward/milan.signed.crl.report.bin';
+  // Inside the Milan CRL's window (2022-05-09 .. 2023-05-09) and the VCEK's (from 2022-09-29).
+  const IN_WINDOW = new Date('2023-01-15T00:00:00Z');
+
+  test("verifySnpReport() checks the CRL of the report's ARK and ignores other products' CRLs", {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample(STEWARD);
+    const bytes = reportBytes(s.report);
+    const crls = [evidenceBytes(GENOA_CRL), evidenceBytes(MILAN_CRL)];
+    assert.equal(verifySnpReport(bytes, sampleCerts(s), { now: IN_WINDOW, roots, crls }).crlChecked, true);
+    assert.equal(verifySnpReport(bytes, sampleCerts(s), { now: IN_WINDOW, roots }).crlChecked, false);
+    const genoaOnly = verifySnpReport(bytes, sampleCerts(s), {
+      now: IN_WINDOW,
+      roots,
+      crls: [evidenceBytes(GENOA_CRL)],
+    });
+    assert.equal(genoaOnly.crlChecked, false);
+  });
+
+  test('verifySnpReport() refuses a stale, early or forged CRL of its ARK', { skip: NEEDS_EVIDENCE }, () => {
+    const s = sample(STEWARD);
+    const bytes = reportBytes(s.report);
+    const crl = evidenceBytes(MILAN_CRL);
+    rejects(
+      () =>
+        verifySnpReport(bytes, sampleCerts(s), { now: new Date('2023-05-10T00:00:00Z'), roots, crls: [crl] }),
+      'ERR_COLLATERAL_EXPIRED',
+    );
+    rejects(
+      () =>
+        verifySnpReport(bytes, sampleCerts(s), { now: new Date('2022-05-09T17:07:44Z'), roots, crls: [crl] }),
+      'ERR_COLLATERAL_EXPIRED',
+    );
+    const forged = crl.slice();
+    forged[forged.byteLength - 10] = forged[forged.byteLength - 10]! ^ 0x01;
+    rejects(
+      () => verifySnpReport(bytes, sampleCerts(s), { now: IN_WINDOW, roots, crls: [forged] }),
+      'ERR_COLLATERAL_INVALID',
+    );
+    rejects(
+      () => verifySnpReport(bytes, sampleCerts(s), { now: IN_WINDOW, roots, crls: [crl.subarray(0, 100)] }),
+      'ERR_COLLATERAL_INVALID',
+    );
+    assert.throws(
+      () =>
+        verifySnpReport(bytes, sampleCerts(s), {
+          now: IN_WINDOW,
+          roots,
+          crls: ['x' as unknown as Uint8Array],
+        }),
+      TypeError,
+    );
+  });
+
+  test('verifySnpReport() refuses an ASK the Genoa ARK revoked (serial 0x20001)', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const s = sample('trustee/az-snp-vtpm__genoa_snp_report.bin');
+    const certs = sampleCerts(s);
+    // The current Genoa ASK has serial 0x20002; the same certificate claiming serial 0x20001 is the
+    // revoked one as far as the ARK's CRL is concerned, signature or not.
+    const ask = certs.ask.slice();
+    const serial = Buffer.from(ask).indexOf(Buffer.from([0x02, 0x03, 0x02, 0x00, 0x02]));
+    assert.ok(serial > 0 && serial < 20);
+    ask[serial + 4] = 0x01;
+    const crls = [evidenceBytes(GENOA_CRL)];
+    assert.throws(
+      () => verifySnpReport(reportBytes(s.report), { ...certs, ask }, { now: IN_WINDOW, roots, crls }),
+      (e: unknown) => e instanceof AttestationError && e.code === 'ERR_REVOKED' && /20001/.test(e.message),
+    );
+    // The genuine ASK (0x20002) is not on the list: the chain then fails only on the dates.
+    rejects(
+      () => verifySnpReport(reportBytes(s.report), certs, { now: IN_WINDOW, roots, crls }),
+      'ERR_CERT_EXPIRED',
     );
   });
 });
