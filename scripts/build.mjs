@@ -22,10 +22,10 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: { keep: 'src/keep/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { keepldr: 'src/host/keepldr/main.ts' }, outdir: 'dist' }),
-  build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
+  // The CLI and the SDK entry points share chunks; each CLI command is its own chunk, loaded when it runs.
   build({
     ...common,
-    entryPoints: { client: 'src/client/index.ts', attestation: 'src/attestation/index.ts' },
+    entryPoints: { cli: 'src/cli/main.ts', client: 'src/client/index.ts', attestation: 'src/attestation/index.ts' },
     outdir: 'dist',
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',

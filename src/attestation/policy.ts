@@ -272,8 +272,9 @@ function violation(field: string, message: string): never {
 /**
  * Enforces every field of a parsed policy on a verified SEV-SNP report. Fails with
  * ERR_POLICY_VIOLATION (or ERR_REPORT_DATA_MISMATCH for `reportData`), with `field` naming the policy
- * field, or ERR_POLICY_UNSUPPORTED when a field cannot be checked on this report (e.g. `minTcb.fmc` on a
- * pre-Turin TCB). `trustSimulatedRoots` is applied when choosing roots, not here.
+ * field, or ERR_POLICY_UNSUPPORTED when a field cannot be checked on this report (`minTcb.fmc` on a
+ * pre-Turin TCB; the SGX/TDX fields). `requireCollateral` needs a checked ARK CRL (`crlChecked`).
+ * `trustSimulatedRoots` is applied when choosing roots, not here.
  */
 export function checkSnpPolicy(verified: SnpVerified, policy: Policy): void {
   unsupportedFields(policy, [...SGX_ONLY, ...TDX_ONLY, ...DCAP_ONLY], 'SEV-SNP');

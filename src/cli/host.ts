@@ -29,6 +29,8 @@ Options:
   --memory SIZE           memory ceiling per workload (default 512MiB)
   --timeout DURATION      wall-time ceiling per workload (default none)
   --max-wasm SIZE         largest workload module (default 64MiB)
+  --launcher KIND         child (default: Keep Loaders in their own session) or systemd (transient units
+                          donjon-keep-ID through systemd-run)
 
 Subcommands:
   info          print the daemon's TLS fingerprint and simulated root fingerprint
@@ -107,8 +109,12 @@ async function serve(argv: string[]): Promise<number> {
       memory: { type: 'string', default: '512MiB' },
       timeout: { type: 'string' },
       'max-wasm': { type: 'string', default: '64MiB' },
+      launcher: { type: 'string', default: 'child' },
     },
   });
+  if (values.launcher !== 'child' && values.launcher !== 'systemd') {
+    throw new UsageError(`Cannot use --launcher ${values.launcher}: use child or systemd`);
+  }
   const { host, port } = parseListen(values.listen);
   const dir = stateDir(values.state);
   const runDir = join(dir, 'run');
@@ -139,6 +145,7 @@ async function serve(argv: string[]): Promise<number> {
     store: new SqliteStore(join(dir, 'keepmgr.db')),
     requireTokens: true,
     detachKeeps: true,
+    launcher: values.launcher,
     tls: identity,
     limits,
     maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),

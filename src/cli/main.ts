@@ -1,12 +1,6 @@
 // The donjon command.
 import { packageVersion } from '../paths.ts';
-import { attestCommand, attestHelp } from './attest.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
-import { hostCommand, hostHelp } from './host.ts';
-import { keepsCommand, keepsHelp } from './keeps.ts';
-import { measureCommand, measureHelp } from './measure.ts';
-import { platformCommand, platformHelp } from './platform.ts';
-import { runCommand, runHelp } from './run.ts';
 
 const HELP = `Usage: donjon <command> [options]
 
@@ -23,13 +17,37 @@ Commands:
 
 Run 'donjon help <command>' for a command's options.`;
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
-  run: { run: runCommand, help: runHelp },
-  attest: { run: (argv) => attestCommand(argv), help: attestHelp },
-  measure: { run: measureCommand, help: measureHelp },
-  host: { run: hostCommand, help: hostHelp },
-  keeps: { run: keepsCommand, help: keepsHelp },
-  platform: { run: platformCommand, help: platformHelp },
+interface Command {
+  run: (argv: string[]) => Promise<number>;
+  help: string;
+}
+
+// Each command is loaded only when it runs: a `run` does not pay for parsing the daemon or the verifier CLI.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => {
+    const m = await import('./run.ts');
+    return { run: m.runCommand, help: m.runHelp };
+  },
+  attest: async () => {
+    const m = await import('./attest.ts');
+    return { run: (argv) => m.attestCommand(argv), help: m.attestHelp };
+  },
+  measure: async () => {
+    const m = await import('./measure.ts');
+    return { run: m.measureCommand, help: m.measureHelp };
+  },
+  host: async () => {
+    const m = await import('./host.ts');
+    return { run: m.hostCommand, help: m.hostHelp };
+  },
+  keeps: async () => {
+    const m = await import('./keeps.ts');
+    return { run: m.keepsCommand, help: m.keepsHelp };
+  },
+  platform: async () => {
+    const m = await import('./platform.ts');
+    return { run: m.platformCommand, help: m.platformHelp };
+  },
 };
 
 function fail(code: string, message: string, json: boolean): void {
@@ -49,12 +67,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === 'help') {
     const topic = rest[0];
-    const command = topic === undefined ? undefined : COMMANDS[topic];
-    process.stdout.write(`${command ? command.help : HELP}\n`);
+    const load = topic === undefined ? undefined : COMMANDS[topic];
+    process.stdout.write(`${load ? (await load()).help : HELP}\n`);
     return EXIT.ok;
   }
-  const command = COMMANDS[name];
-  if (!command) throw new UsageError(`Cannot run '${name}': no such command (see donjon --help)`);
+  const load = COMMANDS[name];
+  if (!load) throw new UsageError(`Cannot run '${name}': no such command (see donjon --help)`);
+  const command = await load();
   const wantsHelp = rest.findIndex((a) => a === '-h' || a === '--help');
   const dashDash = rest.indexOf('--');
   if (wantsHelp !== -1 && (dashDash === -1 || wantsHelp < dashDash)) {

@@ -34,6 +34,31 @@ export const limitsSchema = struct({
   outputBytes: optional(uint),
 });
 
+/** A listener's host port, as the Keep Loader bound it (public; reported by the host, so never trusted). */
+const portMapping = struct({ name: tstr, port: uint });
+
+/**
+ * One descriptor of a workload's table, in Enarx.toml's `files` schema (descriptor n is the n-th entry).
+ * The fields a kind does not use are absent; the Keep checks which are required and the ranges.
+ */
+export const fileSchema = struct({
+  kind: oneOf('null', 'stdin', 'stdout', 'stderr', 'listen', 'connect'),
+  name: optional(tstr),
+  prot: optional(oneOf('tcp', 'tls')),
+  port: optional(uint),
+  addr: optional(tstr),
+  host: optional(tstr),
+});
+
+/**
+ * A directory the workload finds pre-opened at `guest`: its files and folders as a flat list of relative
+ * paths ("a/b.txt"); an entry without `data` is a directory.
+ */
+const dirSchema = struct({
+  guest: tstr,
+  entries: arrayOf(struct({ path: tstr, data: optional(bstr) })),
+});
+
 const keep = message('keep', {
   id: tstr,
   backend,
@@ -43,6 +68,7 @@ const keep = message('keep', {
   error: optional(tstr),
   keepldrPid: optional(uint),
   keepPid: optional(uint),
+  ports: optional(arrayOf(portMapping)),
 });
 
 /** One lifecycle event of a Keep, as recorded by the Keep Manager. */
@@ -75,12 +101,14 @@ export const messageSchemas = defineMessages({
     stdin: bool,
     owner: bstrOfSize(32),
     limits: optional(limitsSchema),
+    files: optional(arrayOf(fileSchema)),
+    dirs: optional(arrayOf(dirSchema)),
   }),
   attach: message('attach', { secret: bstrOfSize(32) }),
   notice: message('notice', { message: tstr }),
   stdin: message('stdin', { data: bstr }),
   'stdin-end': message('stdin-end', {}),
-  started: message('started', {}),
+  started: message('started', { ports: optional(arrayOf(portMapping)) }),
   stdout: message('stdout', { data: bstr }),
   stderr: message('stderr', { data: bstr }),
   exit: message('exit', { code: uint }),
@@ -108,6 +136,7 @@ export const messageSchemas = defineMessages({
     keepPid: optional(uint),
     exitCode: optional(int),
     error: optional(tstr),
+    ports: optional(arrayOf(portMapping)),
   }),
 });
 
@@ -126,6 +155,12 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 export type Limits = Infer<typeof limitsSchema>;
 /** A Keep's backend as named on the wire. */
 export type Backend = Infer<typeof backend>;
+/** One entry of a workload's descriptor table, as carried by `deploy`. */
+export type FileSpec = Infer<typeof fileSchema>;
+/** A pre-opened directory, as carried by `deploy`. */
+export type DirSpec = Infer<typeof dirSchema>;
+/** A listener's host port, as in `started`, `keep` and `ldr-event`. */
+export type PortMapping = Infer<typeof portMapping>;
 /** A Keep's lifecycle state, as in `keep` and `ldr-event`. */
 export type KeepState = Infer<typeof keepState>;
 

@@ -17,6 +17,14 @@ test('attestationErrorCodes lists unique ERR_ codes', () => {
     'ERR_REPORT_DATA_MISMATCH',
     'ERR_POLICY_VIOLATION',
     'ERR_POLICY_UNSUPPORTED',
+    'ERR_COLLATERAL_INVALID',
+    'ERR_COLLATERAL_EXPIRED',
+    'ERR_REVOKED',
+    'ERR_FMSPC_MISMATCH',
+    'ERR_QE_IDENTITY_MISMATCH',
+    'ERR_TDX_MODULE_MISMATCH',
+    'ERR_TCB_NOT_SUPPORTED',
+    'ERR_TCB_STATUS',
   ] as const) {
     assert.ok(attestationErrorCodes.includes(code), code);
   }

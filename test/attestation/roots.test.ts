@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { pemToDers, sha256Hex } from '../../src/attestation/bytes.ts';
-import { amdCertificates, amdIntermediates, defaultRoots } from '../../src/attestation/roots.ts';
+import {
+  amdCertificates,
+  amdIntermediates,
+  defaultRoots,
+  intelRootCertificate,
+} from '../../src/attestation/roots.ts';
 import {
   isCa,
   isSelfIssued,
@@ -83,5 +88,27 @@ describe('built-in AMD roots', () => {
         assert.deepEqual(ark, builtIn('ark'));
       }
     }
+  });
+});
+
+describe('built-in Intel root', () => {
+  test('intelRootCertificate is the self-signed Intel SGX Root CA with its fingerprint, pinned by default', () => {
+    const [der] = pemToDers(intelRootCertificate.pem);
+    assert.equal(sha256Hex(der!), intelRootCertificate.fingerprint);
+    const root = parseCertificate(der!);
+    assert.equal(nameAttribute(root.subject, OID.commonName), 'Intel SGX Root CA');
+    assert.ok(isSelfIssued(root) && isCa(root));
+    verifyIssuedBy(root, root, 'Intel root', 'intel-ecdsa');
+    assert.deepEqual(defaultRoots.intelRoots, [der]);
+    assert.ok(Object.isFrozen(defaultRoots.intelRoots));
+  });
+
+  test('the built-in Intel root is byte for byte the one in shared/evidence and FINGERPRINTS.md', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    assert.deepEqual(pemToDers(intelRootCertificate.pem)[0], certDers('roots/Intel_SGX_Root_CA.pem')[0]);
+    const table = readFileSync(new URL('roots/FINGERPRINTS.md', EVIDENCE), 'utf8');
+    const row = table.split('\n').find((l) => l.startsWith('| Intel_SGX_Root_CA |'));
+    assert.ok(row?.includes(`| ${intelRootCertificate.fingerprint} |`));
   });
 });

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { constants, generateKeyPair, type KeyObject, sign, X509Certificate } from 'node:crypto';
+import {
+  constants,
+  generateKeyPair,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  X509Certificate,
+} from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +28,7 @@ import { AttestationError, type AttestationErrorCode } from '../../src/attestati
 import { basicConstraintsCa, distinguishedName, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
 import {
   checkCriticalExtensions,
+  checkSignedBy,
   checkValidity,
   isCa,
   nameAttribute,
@@ -28,6 +36,7 @@ import {
   parseCertificate,
   verifyIssuedBy,
 } from '../../src/attestation/x509.ts';
+import { ecCert, ecKey, intelName, makePki } from './dcap/forge.ts';
 import { certDers, EVIDENCE, NEEDS_EVIDENCE } from './evidence.ts';
 
 const generate = promisify(generateKeyPair);
@@ -275,5 +284,101 @@ describe('verifyIssuedBy()', () => {
     checkValidity(cert, cert.notAfter, 'CA');
     rejects(() => checkValidity(cert, new Date(cert.notAfter.getTime() + 1), 'CA'), 'ERR_CERT_EXPIRED');
     rejects(() => checkValidity(cert, new Date(cert.notBefore.getTime() - 1), 'CA'), 'ERR_CERT_EXPIRED');
+  });
+});
+
+describe('verifyIssuedBy() with the Intel ECDSA profile', () => {
+  test("verifyIssuedBy() accepts Intel's PCK CAs and TCB signing certificates under the SGX Root CA", {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    const root = parseCertificate(certDers('roots/Intel_SGX_Root_CA.pem')[0]!);
+    verifyIssuedBy(root, root, 'root', 'intel-ecdsa');
+    for (const file of [
+      'Intel_SGX_PCK_Platform_CA.pem',
+      'Intel_SGX_PCK_Processor_CA.pem',
+      'Intel_SGX_TCB_Signing_chain_2018-2025.pem',
+      'Intel_SGX_TCB_Signing_chain_2025-2032.pem',
+    ]) {
+      verifyIssuedBy(parseCertificate(certDers(`roots/${file}`)[0]!), root, file, 'intel-ecdsa');
+    }
+    // Intel's certificates under AMD's profile, and AMD's under Intel's, fail instead of passing unchecked.
+    const ca = parseCertificate(certDers('roots/Intel_SGX_PCK_Platform_CA.pem')[0]!);
+    rejects(() => checkSignedBy(ca, root, 'PCK CA', 'amd-rsa-pss'), 'ERR_CHAIN_INVALID');
+    const ark = parseCertificate(certDers('roots/AMD_ARK-Milan.pem')[0]!);
+    rejects(() => checkSignedBy(ark, ark, 'ARK', 'intel-ecdsa'), 'ERR_CHAIN_INVALID');
+  });
+
+  const pki = makePki();
+  const root = parseCertificate(pki.root.der);
+  const leaf = (o: Partial<Parameters<typeof ecCert>[0]> = {}) =>
+    parseCertificate(
+      ecCert({
+        serial: 5n,
+        issuer: pki.rootName,
+        subject: intelName('leaf'),
+        notBefore: new Date('2025-01-01T00:00:00Z'),
+        notAfter: new Date('2026-01-01T00:00:00Z'),
+        spki: ecKey().spki,
+        extensions: [{ oid: OID.subjectKeyIdentifier, value: octetString(Uint8Array.of(1)) }],
+        issuerKey: pki.root.key.privateKey,
+        ...o,
+      }),
+    );
+
+  test('verifyIssuedBy() accepts a factory ECDSA chain and refuses another signer', () => {
+    verifyIssuedBy(leaf(), root, 'leaf', 'intel-ecdsa');
+    rejects(
+      () => verifyIssuedBy(leaf({ issuerKey: ecKey().privateKey }), root, 'leaf', 'intel-ecdsa'),
+      'ERR_CHAIN_INVALID',
+    );
+  });
+
+  test('checkSignedBy() refuses other ECDSA algorithm identifiers, curves and signature encodings', () => {
+    const good = leaf();
+    // ecdsa-with-SHA256 with an explicit NULL: a second encoding of the same algorithm.
+    const withNull = sequence(oid(OID.ecdsaWithSha256), nullValue());
+    assert.throws(
+      () => checkSignedBy({ ...good, signatureAlgorithm: withNull }, root, 'leaf', 'intel-ecdsa'),
+      (e: unknown) => e instanceof AttestationError && /not signed with ECDSA SHA-256/.test(e.message),
+    );
+    const sha384 = sequence(oid('1.2.840.10045.4.3.3'));
+    rejects(
+      () => checkSignedBy({ ...good, signatureAlgorithm: sha384 }, root, 'leaf', 'intel-ecdsa'),
+      'ERR_CHAIN_INVALID',
+    );
+    // r with a superfluous leading zero: same value, non-canonical DER.
+    const sig = good.signatureValue;
+    const r = sig.subarray(2, 4 + sig[3]!);
+    const padded = sequence(
+      Uint8Array.of(0x02, r[1]! + 1, 0x00, ...r.subarray(2)),
+      sig.subarray(4 + sig[3]!),
+    );
+    assert.throws(
+      () => checkSignedBy({ ...good, signatureValue: padded }, root, 'leaf', 'intel-ecdsa'),
+      (e: unknown) => e instanceof AttestationError && /canonical DER/.test(e.message),
+    );
+    rejects(
+      () => checkSignedBy({ ...good, signatureValue: Uint8Array.of(1, 2, 3) }, root, 'leaf', 'intel-ecdsa'),
+      'ERR_CHAIN_INVALID',
+    );
+    // A P-384 issuer key under the P-256 profile.
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const bigSpki = new Uint8Array(p384.publicKey.export({ type: 'spki', format: 'der' }));
+    const bigRoot = parseCertificate(
+      ecCert({
+        serial: 7n,
+        issuer: intelName('big'),
+        subject: intelName('big'),
+        notBefore: new Date('2025-01-01T00:00:00Z'),
+        notAfter: new Date('2026-01-01T00:00:00Z'),
+        spki: bigSpki,
+        extensions: [basicConstraintsCa()],
+        issuerKey: p384.privateKey,
+      }),
+    );
+    assert.throws(
+      () => checkSignedBy(bigRoot, bigRoot, 'big', 'intel-ecdsa'),
+      (e: unknown) => e instanceof AttestationError && /not ECDSA P-256/.test(e.message),
+    );
   });
 });

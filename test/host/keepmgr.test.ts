@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { KeepManagerClient } from '../../src/client/index.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
-import { KeepManager } from '../../src/host/keepmgr/keepmgr.ts';
+import { API_ROUTES, KeepManager } from '../../src/host/keepmgr/keepmgr.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { builtFile } from '../../src/paths.ts';
 import { encode } from '../../src/protocol/cbor.ts';
@@ -111,5 +111,110 @@ describe('Keep Manager API', () => {
     );
     const list = await call('GET', '/v1/keeps');
     assert.equal(list.status, 200);
+  });
+});
+
+describe('Keep Manager API: routes, headers, pool and quotas', () => {
+  test('serves every route it documents', async () => {
+    const client = new KeepManagerClient(url);
+    const keep = await client.createKeep('sim');
+    for (const route of API_ROUTES) {
+      const path = route.path.replace('{id}', keep.id);
+      const res = await fetch(`${url}${path}`, {
+        method: route.method,
+        ...(route.method === 'POST' && path === '/v1/keeps'
+          ? { body: createBody(), headers: { 'content-type': 'application/cbor' } }
+          : {}),
+      });
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (res.status === 404) {
+        const m = decodeMessageBytes(body) as { code?: string };
+        assert.notEqual(m.code, 'ERR_API_ROUTE_NOT_FOUND', `${route.method} ${route.path}`);
+      }
+    }
+  });
+
+  test('answers random headers with a 4xx error or a normal answer, and keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ maxLength: 60 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+        fc.string({ maxLength: 60 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+        fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH'),
+        async (type, auth, method) => {
+          const res = await fetch(`${url}/v1/keeps`, {
+            method,
+            headers: { 'content-type': type, authorization: auth },
+            ...(method === 'GET' ? {} : { body: new Uint8Array([0xa0]) }),
+          });
+          await res.arrayBuffer();
+          assert.ok(res.status < 500, `status ${res.status}`);
+        },
+      ),
+      { numRuns: 80 },
+    );
+    assert.equal((await call('GET', '/v1/keeps')).status, 200);
+  });
+
+  test('hands out pre-started Keeps from the pool and refills it', async () => {
+    const root = await loadOrCreateSimRoot(testHome);
+    const pooled = new KeepManager({
+      runtimePath: builtFile('keep.js'),
+      keepldrPath: builtFile('keepldr.js'),
+      simRootPath: root.path,
+      runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
+      pool: { sim: 1 },
+    });
+    const base = await pooled.listen();
+    try {
+      const client = new KeepManagerClient(base);
+      // Wait for the pool to fill.
+      for (let i = 0; i < 200 && pooled.store.list('').filter((k) => k.state === 'ready').length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const keep = await client.createKeep('sim');
+      const events = (await client.keepEvents(keep.id)).events;
+      assert.equal(events.at(-1)?.message, 'assigned from the pool');
+      assert.equal(keep.state, 'ready');
+      // The pool refills in the background.
+      for (let i = 0; i < 200 && pooled.store.list('').filter((k) => k.state === 'ready').length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(pooled.store.list('').filter((k) => k.state === 'ready').length, 1);
+    } finally {
+      await pooled.close();
+    }
+  });
+
+  test('refuses Keeps over the quotas and limits with their codes', async () => {
+    const root = await loadOrCreateSimRoot(testHome);
+    const strict = new KeepManager({
+      runtimePath: builtFile('keep.js'),
+      keepldrPath: builtFile('keepldr.js'),
+      simRootPath: root.path,
+      runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
+      limits: { memoryBytes: 64 << 20 },
+      quotas: { maxKeepsPerTenant: 1, createsPerMinute: 2 },
+    });
+    const base = await strict.listen();
+    try {
+      const client = new KeepManagerClient(base);
+      await assert.rejects(
+        client.createKeep('nil', { memoryBytes: 128 << 20 }),
+        (e: unknown) => (e as { hostCode?: string }).hostCode === 'ERR_API_LIMIT_EXCEEDED',
+      );
+      const first = await client.createKeep('nil');
+      await assert.rejects(
+        client.createKeep('nil'),
+        (e: unknown) => (e as { hostCode?: string }).hostCode === 'ERR_API_QUOTA_EXCEEDED',
+      );
+      await client.stopKeep(first.id);
+      await client.createKeep('nil').then((k) => client.stopKeep(k.id));
+      await assert.rejects(
+        client.createKeep('nil'),
+        (e: unknown) => (e as { hostCode?: string }).hostCode === 'ERR_API_RATE_LIMITED',
+      );
+    } finally {
+      await strict.close();
+    }
   });
 });

@@ -246,6 +246,11 @@ export function readPemChain(data: Uint8Array): Uint8Array[] {
   return ders;
 }
 
+/** Certification data types 1 to 7 are defined; any other value is not a quote's. */
+function checkCertType(type: number): void {
+  if (type < 1 || type > 7) malformed(`certification data type ${type} is not a defined type (1 to 7)`);
+}
+
 interface SignatureData {
   signature: Uint8Array;
   attestationKey: Uint8Array;
@@ -274,6 +279,7 @@ function readQeReportAndChain(
   const certSize = v.u32(at + 2);
   at += 6;
   if (certType !== 5) {
+    checkCertType(certType);
     unsupported(
       `certification data type ${certType} is not 5 (PCK certificate chain), which offline verification needs`,
     );
@@ -293,8 +299,10 @@ function readSignatureData(v: View, offset: number, length: number, version: num
   } else {
     const certType = sig.u16(128);
     const certSize = sig.u32(130);
-    if (certType !== 6)
+    if (certType !== 6) {
+      checkCertType(certType);
       unsupported(`certification data type ${certType} is not 6 (QE report certification data)`);
+    }
     const inner = new View(sig.at(134, certSize));
     const r = readQeReportAndChain(inner, 0);
     if (r.end !== certSize)

@@ -117,6 +117,7 @@ function verifyIntelChain(
   now: Date,
   code: AttestationError['code'],
 ): IntelChain {
+  if (ders.length === 0) fail('ERR_CHAIN_INVALID', `Cannot verify ${roles[0]}: the chain is empty`);
   const parsed = ders.map((d, i) => certificate(d, roles[Math.min(i, roles.length - 1)]!, code));
   const last = parsed[parsed.length - 1]!;
   let root: Certificate | undefined;

@@ -71,6 +71,11 @@ export interface KeepManagerOptions {
    * when it does (the Keep Manager embedded in one `donjon run`).
    */
   detachKeeps?: boolean;
+  /**
+   * How detached Keep Loaders are started: as children in their own session (default), or as transient systemd
+   * services through `systemd-run`, so an operator sees and limits each Keep with systemd's own tools.
+   */
+  launcher?: 'child' | 'systemd';
   /** Serve HTTPS with this identity; plain HTTP without it. */
   tls?: { keyPem: string; certPem: string };
   /** Pre-started Keeps per backend, ready for a tenant's nonce. */
@@ -80,6 +85,22 @@ export interface KeepManagerOptions {
 }
 
 type KeepMessage = MessageOf<'keep'>;
+
+/** Every route of the Keep Manager API. docs/api.md documents each; a test checks both against the router. */
+export const API_ROUTES = [
+  { method: 'POST', path: '/v1/keeps', summary: 'create a Keep (body: create-keep; answer: keep, 201)' },
+  { method: 'GET', path: '/v1/keeps', summary: "list the caller's Keeps (answer: keep-list)" },
+  { method: 'GET', path: '/v1/keeps/{id}', summary: 'one Keep (answer: keep)' },
+  { method: 'DELETE', path: '/v1/keeps/{id}', summary: "remove an ended Keep's record (answer: keep)" },
+  { method: 'POST', path: '/v1/keeps/{id}/stop', summary: 'stop a Keep (answer: keep)' },
+  { method: 'GET', path: '/v1/keeps/{id}/events', summary: 'lifecycle events (answer: keep-events)' },
+  {
+    method: 'GET',
+    path: '/v1/keeps/{id}/channel',
+    summary: 'HTTP Upgrade to donjon-channel/1: the raw byte stream to the Keep (101)',
+  },
+  { method: 'GET', path: '/metrics', summary: 'Prometheus text metrics (no token needed; no tenant data)' },
+] as const;
 
 const CBOR = 'application/cbor';
 const CHANNEL_PROTOCOL = 'donjon-channel/1';
@@ -545,8 +566,34 @@ export class KeepManager {
     const live: Live = { listeners: new Set() };
     this.#live.set(id, live);
 
-    let ldr: ChildProcess;
-    if (this.#options.detachKeeps) {
+    let ldr: ChildProcess | undefined;
+    if (this.#options.launcher === 'systemd') {
+      // systemd starts the Keep Loader as its own transient service and returns; its pid arrives on the watch socket.
+      const args = [
+        `--unit=donjon-keep-${id}`,
+        '--collect',
+        '--quiet',
+        '--property=KillMode=mixed',
+        `--description=Donjon Keep ${id} (${backend})`,
+      ];
+      const memory = config.limits.memoryBytes;
+      if (memory !== undefined) args.push(`--property=MemoryMax=${memory + 512 * 1024 * 1024}`);
+      const launcher = spawn('systemd-run', [...args, '--', process.execPath, this.#options.keepldrPath, JSON.stringify(config)], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      launcher.stderr?.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+      });
+      const code = await new Promise<number | null>((resolve) => {
+        launcher.on('error', () => resolve(-1));
+        launcher.on('exit', (c) => resolve(c));
+      });
+      if (code !== 0) {
+        this.#setState(id, 'failed', { error: `systemd-run failed: ${stderr.trim() || `status ${code}`}` });
+        throw new ApiError('ERR_KEEP_START_FAILED', `Cannot start the Keep: systemd-run failed (${stderr.trim() || code})`);
+      }
+    } else if (this.#options.detachKeeps) {
       const logFd = openSync(join(this.#options.runDir, `${id}.log`), 'a', 0o600);
       ldr = spawn(process.execPath, [this.#options.keepldrPath, JSON.stringify(config)], {
         stdio: ['ignore', 'ignore', logFd],
@@ -566,11 +613,11 @@ export class KeepManager {
         this.#log({ event: 'keepldr-log', id, line: chunk.toString('utf8').trim() }),
       );
     }
-    live.ldr = ldr;
-    this.#store.update(id, ldr.pid === undefined ? {} : { keepldrPid: ldr.pid });
     const startTimeout = this.#options.startTimeoutMs ?? 30_000;
     let exited = false;
-    ldr.once('exit', () => {
+    if (ldr) live.ldr = ldr;
+    if (ldr?.pid !== undefined) this.#store.update(id, { keepldrPid: ldr.pid });
+    ldr?.once('exit', () => {
       exited = true;
       // The Keep Loader's last word arrives on the watch socket, which may still be draining.
       setTimeout(() => {

@@ -176,6 +176,40 @@ describe('verifyDcapQuote() refuses forged real quotes', () => {
       rejects(() => verifyDcapQuote(flip(bytes, at), { now, roots }), code, message);
   });
 
+  test('verifyDcapQuote() refuses a change in each part of the signature data of every real quote', {
+    skip: NEEDS_EVIDENCE,
+  }, () => {
+    for (const path of DCAP_SAMPLES) {
+      const bytes = quoteBytes(path);
+      const q = parseDcapQuote(bytes);
+      const now = quoteTime(results[path]!);
+      const sig = q.signedBytes.byteLength + 4;
+      // v4/v5 nest the QE report in certification data type 6 (2 + 4 bytes of header).
+      const qe = sig + (q.version === 3 ? 128 : 134);
+      const auth = qe + 384 + 64 + 2;
+      const pem = auth + q.qeAuthData.byteLength + 6;
+      const cases: [number, AttestationErrorCode, RegExp][] = [
+        [sig + 1, 'ERR_SIGNATURE_INVALID', /quote signature/],
+        [sig + 63, 'ERR_SIGNATURE_INVALID', /quote signature/],
+        [sig + 64, 'ERR_SIGNATURE_INVALID', /bind the attestation key/],
+        [sig + 127, 'ERR_SIGNATURE_INVALID', /bind the attestation key/],
+        [qe + 64, 'ERR_SIGNATURE_INVALID', /QE report signature/],
+        [qe + 256, 'ERR_SIGNATURE_INVALID', /QE report signature/],
+        [qe + 340, 'ERR_SIGNATURE_INVALID', /QE report signature/],
+        [qe + 384, 'ERR_SIGNATURE_INVALID', /QE report signature/],
+        // A QE auth data one byte longer shifts everything after it: the type read next is no type at all.
+        [auth - 2, 'ERR_EVIDENCE_MALFORMED', /not a defined type/],
+        [auth, 'ERR_SIGNATURE_INVALID', /bind the attestation key/],
+        [pem - 6, 'ERR_EVIDENCE_UNSUPPORTED', /certification data type/],
+        [pem + 3, 'ERR_EVIDENCE_MALFORMED', /PCK certificate chain/],
+      ];
+      if (q.version !== 3) cases.push([sig + 128, 'ERR_EVIDENCE_UNSUPPORTED', /type 7 is not 6/]);
+      for (const [at, code, message] of cases) {
+        rejects(() => verifyDcapQuote(flip(bytes, at), { now, roots }), code, message);
+      }
+    }
+  });
+
   test('verifyDcapQuote() refuses a PCK certificate whose signature was changed', {
     skip: NEEDS_EVIDENCE,
   }, () => {

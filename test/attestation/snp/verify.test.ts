@@ -1,10 +1,25 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { constants, generateKeyPair, type KeyObject, sign } from 'node:crypto';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { sha256Hex } from '../../../src/attestation/bytes.ts';
+import { bitString, ia5String, integer, sequence, time } from '../../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
 import { defaultRoots, type TrustRoots } from '../../../src/attestation/roots.ts';
+import {
+  basicConstraintsCa,
+  buildCertificate,
+  distinguishedName,
+  keyUsageCertSign,
+  PSS_SHA384,
+} from '../../../src/attestation/sim/cert.ts';
+import { signSimReport } from '../../../src/attestation/sim/report.ts';
+import type { SimRootMaterial } from '../../../src/attestation/sim/root.ts';
 import { parseSnpReport, SNP_SIGNED_SIZE } from '../../../src/attestation/snp/report.ts';
+import { snpTcb } from '../../../src/attestation/snp/tcb.ts';
+import { VEK_OID } from '../../../src/attestation/snp/vek.ts';
 import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
-import { clearCertificateCache, parseCertificate } from '../../../src/attestation/x509.ts';
+import { clearCertificateCache, OID, parseCertificate } from '../../../src/attestation/x509.ts';
 import {
   certDers,
   evidenceBytes,
@@ -19,6 +34,7 @@ import {
 
 const results = NEEDS_EVIDENCE === false ? snpResults() : {};
 const roots = defaultRoots;
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 function sample(report: string): SnpSample {
   return SNP_SAMPLES.find((s) => s.report === report)!;
@@ -390,6 +406,128 @@ describe('verifySnpReport() with AMD KDS CRLs', () => {
     rejects(
       () => verifySnpReport(reportBytes(s.report), certs, { now: IN_WINDOW, roots, crls }),
       'ERR_CERT_EXPIRED',
+    );
+  });
+});
+
+describe('verifySnpReport() with CRLs of a test AMD chain', () => {
+  // One RSA-4096 key serves ARK and ASK (the verifier only needs each signature to check): key
+  // generation is the slow part. Unlike AMD's, this ASK may sign CRLs, so the VCEK branch runs too.
+  const NOW = new Date('2026-03-01T12:00:00Z');
+  let chain: { material: SimRootMaterial; caKey: KeyObject; arkName: Uint8Array; askName: Uint8Array };
+
+  before(async () => {
+    const [ca, vcek] = await Promise.all([
+      generateKeyPairAsync('rsa', { modulusLength: 4096, publicExponent: 0x10001 }),
+      generateKeyPairAsync('ec', { namedCurve: 'secp384r1' }),
+    ]);
+    const spki = (k: KeyObject) => new Uint8Array(k.export({ type: 'spki', format: 'der' }));
+    const name = (cn: string) =>
+      distinguishedName([
+        [OID.organization, 'Donjon SIMULATED test'],
+        [OID.commonName, cn],
+      ]);
+    const arkName = name('ARK-Test');
+    const askName = name('SEV-Test');
+    const from = new Date('2026-01-01T00:00:00Z');
+    const to = new Date('2030-01-01T00:00:00Z');
+    const arkDer = buildCertificate({
+      serial: 1n,
+      issuer: arkName,
+      subject: arkName,
+      notBefore: from,
+      notAfter: to,
+      spki: spki(ca.publicKey),
+      extensions: [keyUsageCertSign(true), basicConstraintsCa()],
+      issuerKey: ca.privateKey,
+    });
+    const askDer = buildCertificate({
+      serial: 0x20001n,
+      issuer: arkName,
+      subject: askName,
+      notBefore: from,
+      notAfter: to,
+      spki: spki(ca.publicKey),
+      extensions: [basicConstraintsCa(0), keyUsageCertSign(true)],
+      issuerKey: ca.privateKey,
+    });
+    const chipId = new Uint8Array(64).fill(0x5c);
+    const tcb = snpTcb({ bootloader: 1, tee: 0, snp: 9, microcode: 100 });
+    const spl = (id: string, value: number) => ({ oid: id, value: integer(value) });
+    const vcekDer = buildCertificate({
+      serial: 0n,
+      issuer: askName,
+      subject: name('SEV-VCEK'),
+      notBefore: from,
+      notAfter: to,
+      spki: spki(vcek.publicKey),
+      extensions: [
+        spl(VEK_OID.structVersion, 0),
+        { oid: VEK_OID.productName, value: ia5String('Simulated') },
+        spl(VEK_OID.blSpl, tcb.bootloader),
+        spl(VEK_OID.teeSpl, tcb.tee),
+        spl(VEK_OID.snpSpl, tcb.snp),
+        spl(VEK_OID.ucodeSpl, tcb.microcode),
+        { oid: VEK_OID.hwId, value: chipId },
+      ],
+      issuerKey: ca.privateKey,
+    });
+    const material: SimRootMaterial = {
+      arkDer,
+      askDer,
+      vcekDer,
+      vcekPrivateKeyPkcs8: new Uint8Array(vcek.privateKey.export({ type: 'pkcs8', format: 'der' })),
+      fingerprint: sha256Hex(arkDer),
+      chipId,
+      tcb,
+    };
+    chain = { material, caKey: ca.privateKey, arkName, askName };
+  });
+
+  /** An RSA-PSS (AMD profile) CRL of `issuer`, listing `revoked`. */
+  function pssCrl(issuer: Uint8Array, revoked: bigint[]): Uint8Array {
+    const entries = revoked.map((s) => sequence(integer(s), time(NOW)));
+    const tbs = sequence(
+      integer(1),
+      PSS_SHA384,
+      issuer,
+      time(new Date('2026-02-01T00:00:00Z')),
+      time(new Date('2026-04-01T00:00:00Z')),
+      ...(entries.length > 0 ? [sequence(...entries)] : []),
+    );
+    const signature = sign('sha384', tbs, {
+      key: chain.caKey,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: 48,
+    });
+    return sequence(tbs, PSS_SHA384, bitString(new Uint8Array(signature)));
+  }
+
+  function run(crls: Uint8Array[]) {
+    const m = chain.material;
+    const report = signSimReport(m, { reportData: new Uint8Array(64), measurement: new Uint8Array(48) });
+    const testRoots: TrustRoots = { amdArks: [], simulatedArkFingerprints: [m.fingerprint], intelRoots: [] };
+    return verifySnpReport(
+      report,
+      { vek: m.vcekDer, ask: m.askDer, ark: m.arkDer },
+      { now: NOW, roots: testRoots, crls },
+    );
+  }
+
+  test('verifySnpReport() accepts the test chain with CRLs that revoke neither ASK nor VCEK', () => {
+    const v = run([pssCrl(chain.arkName, [0x20002n]), pssCrl(chain.askName, [1n])]);
+    assert.equal(v.crlChecked, true);
+    assert.equal(run([]).crlChecked, false);
+  });
+
+  test('verifySnpReport() refuses an ASK its ARK revoked and a VCEK its ASK revoked', () => {
+    assert.throws(
+      () => run([pssCrl(chain.arkName, [0x20001n])]),
+      (e: unknown) => e instanceof AttestationError && e.code === 'ERR_REVOKED' && /ASK/.test(e.message),
+    );
+    assert.throws(
+      () => run([pssCrl(chain.arkName, []), pssCrl(chain.askName, [0n])]),
+      (e: unknown) => e instanceof AttestationError && e.code === 'ERR_REVOKED' && /VCEK/.test(e.message),
     );
   });
 });
