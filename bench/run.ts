@@ -1,5 +1,5 @@
-// End-to-end benchmark of `donjon run` beside a bare Node start, measured side by side in one run, plus the
-// pieces the run's time is made of. Writes bench/RESULTS.md. Run with `npm run bench`.
+// `npm run bench`: every benchmark of the project, each measured side by side with its baseline in one run,
+// written to bench/RESULTS.md with the machine they ran on. BENCH_ONLY=run,keepmgr,... picks sections.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,82 +41,81 @@ async function timeAsync(n: number, f: () => Promise<unknown> | unknown): Promis
   return median(times);
 }
 
-const root = await loadOrCreateSimRoot(testHome);
-// Warm the file cache and the simulated root once, outside the measurement.
-timeCommand([cli, 'run', '-q', hello]);
+const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
+const wanted = (name: string): boolean => only.length === 0 || only.includes(name);
 
-const bare: number[] = [];
-const run: number[] = [];
-for (let i = 0; i < ROUNDS; i++) {
-  // Interleaved, so that both see the same machine load.
-  bare.push(timeCommand(['-e', '0']));
-  run.push(timeCommand([cli, 'run', '-q', hello]));
-}
-const bareMs = median(bare);
-const runMs = median(run);
+async function benchRun(): Promise<string> {
+  const root = await loadOrCreateSimRoot(testHome);
+  // Warm the file cache and the simulated root once, outside the measurement.
+  timeCommand([cli, 'run', '-q', hello]);
 
-// The pieces.
-const cliStart = median(Array.from({ length: ROUNDS }, () => timeCommand([cli, '--version'])));
-const keygen = await timeAsync(ROUNDS, () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' }));
-const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-const nonce = new Uint8Array(randomBytes(32));
-const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: spkiOf(privateKey), nonce });
-const measurement = new Uint8Array(48);
-const sign = await timeAsync(ROUNDS, () => signSimReport(root.material, { reportData, measurement }));
-const report = signSimReport(root.material, { reportData, measurement });
-const certs = [root.material.vcekDer, root.material.askDer, root.material.arkDer];
-const makeCert = await timeAsync(ROUNDS, () =>
-  makeKeepCertificate({ privateKey, nonce, now: new Date(), evidence: { kind: 'sev-snp', report, certs } }),
-);
-const { verifyKeepCertificate } = await import('../src/ratls/index.ts');
-const { measureRuntime } = await import('../src/client/index.ts');
-const certDer = makeKeepCertificate({
-  privateKey,
-  nonce,
-  now: new Date(),
-  evidence: { kind: 'sev-snp', report, certs },
-});
-const policy = {
-  measurements: [Buffer.from(measurement).toString('hex')],
-  trustSimulatedRoots: [root.fingerprint],
-};
-const verify = await timeAsync(ROUNDS, () =>
-  verifyKeepCertificate(certDer, { nonce, policy, now: new Date() }),
-);
-const wasmBytes = readFileSync(hello);
-const wasmApi = (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<unknown> } })
-  .WebAssembly;
-const compile = await timeAsync(ROUNDS, () => wasmApi.compile(wasmBytes));
-const measure = await timeAsync(ROUNDS, () => measureRuntime());
+  const bare: number[] = [];
+  const run: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    // Interleaved, so that both see the same machine load.
+    bare.push(timeCommand(['-e', '0']));
+    run.push(timeCommand([cli, 'run', '-q', hello]));
+  }
+  const bareMs = median(bare);
+  const runMs = median(run);
 
-const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-const certPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(certDer).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
-const server = createServer({ key: keyPem, cert: certPem, minVersion: 'TLSv1.3' }, (s) => s.end());
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-const port = (server.address() as { port: number }).port;
-const handshake = await timeAsync(
-  ROUNDS,
-  () =>
-    new Promise<void>((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
-        s.destroy();
-        resolve();
-      });
-      s.on('error', reject);
-    }),
-);
-server.close();
+  // The pieces.
+  const cliStart = median(Array.from({ length: ROUNDS }, () => timeCommand([cli, '--version'])));
+  const keygen = await timeAsync(ROUNDS, () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' }));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const nonce = new Uint8Array(randomBytes(32));
+  const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: spkiOf(privateKey), nonce });
+  const measurement = new Uint8Array(48);
+  const sign = await timeAsync(ROUNDS, () => signSimReport(root.material, { reportData, measurement }));
+  const report = signSimReport(root.material, { reportData, measurement });
+  const certs = [root.material.vcekDer, root.material.askDer, root.material.arkDer];
+  const makeCert = await timeAsync(ROUNDS, () =>
+    makeKeepCertificate({ privateKey, nonce, now: new Date(), evidence: { kind: 'sev-snp', report, certs } }),
+  );
+  const { verifyKeepCertificate } = await import('../src/ratls/index.ts');
+  const { measureRuntime } = await import('../src/client/index.ts');
+  const certDer = makeKeepCertificate({
+    privateKey,
+    nonce,
+    now: new Date(),
+    evidence: { kind: 'sev-snp', report, certs },
+  });
+  const policy = {
+    measurements: [Buffer.from(measurement).toString('hex')],
+    trustSimulatedRoots: [root.fingerprint],
+  };
+  const verify = await timeAsync(ROUNDS, () =>
+    verifyKeepCertificate(certDer, { nonce, policy, now: new Date() }),
+  );
+  const wasmBytes = readFileSync(hello);
+  const wasmApi = (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<unknown> } })
+    .WebAssembly;
+  const compile = await timeAsync(ROUNDS, () => wasmApi.compile(wasmBytes));
+  const measure = await timeAsync(ROUNDS, () => measureRuntime());
 
-const ratio = runMs / bareMs;
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
-const f = (x: number): string => x.toFixed(1);
-const md = `# Benchmark results
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' });
+  const certPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(certDer).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  const server = createServer({ key: keyPem, cert: certPem, minVersion: 'TLSv1.3' }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const handshake = await timeAsync(
+    ROUNDS,
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const s = connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+          s.destroy();
+          resolve();
+        });
+        s.on('error', reject);
+      }),
+  );
+  server.close();
 
-Recorded by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${cpus().length} cores,
-${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}. Medians of ${ROUNDS} rounds, the two
-commands interleaved so that both see the same machine load. Shared machines are noisy: read the ratio.
+  const ratio = runMs / bareMs;
+  const f = (x: number): string => x.toFixed(1);
+  return `## donjon run, end to end (issue goal: at most 8 bare Node starts)
 
-## donjon run, end to end (issue goal: at most 8 bare Node starts)
+Medians of ${ROUNDS} rounds, the two commands interleaved so that both see the same machine load.
 
 | what | median ms |
 |---|---|
@@ -140,5 +139,40 @@ then does the cryptography of steps 4–7 and compiles the module.
 | runtime measurement, SHA-384 of dist/keep.js (client and Keep Loader) | ${f(measure)} |
 | \`WebAssembly.compile\` of hello.wasm (${wasmBytes.length} bytes) | ${f(compile)} |
 `;
+}
+
+/** A section that may not exist in every checkout; a missing one is reported, not fatal. */
+function optional(name: string): string {
+  return `./${name}.ts`;
+}
+
+// Sections from other files, each optional so that one missing piece does not stop the others.
+const sections: [string, () => Promise<string>][] = [
+  ['run', benchRun],
+  ['attestation', async () => (await import('./attestation.ts')).benchAttestation()],
+  ['keepmgr', async () => (await import('./keepmgr.ts')).benchKeepmgr()],
+  ['wasi', async () => ((await import(optional('wasi'))) as { benchWasi(): Promise<string> }).benchWasi()],
+  [
+    'services',
+    async () =>
+      ((await import(optional('services'))) as { benchServices(): Promise<string> }).benchServices(),
+  ],
+];
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+let md = `# Benchmark results
+
+Recorded by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${cpus().length} cores,
+${Math.round(totalmem() / 2 ** 30)} GiB, Node.js ${process.version}. Each figure is measured beside its
+baseline in the same run; shared machines are noisy, so read the ratios.
+`;
+for (const [name, run] of sections) {
+  if (!wanted(name)) continue;
+  process.stderr.write(`bench: ${name}\n`);
+  try {
+    md += `\n${await run()}`;
+  } catch (error) {
+    md += `\n## ${name}\n\nNot measured: ${(error as Error).message.split('\n')[0]}\n`;
+  }
+}
 writeFileSync(join(repoRoot, 'bench', 'RESULTS.md'), md);
 process.stdout.write(md);

@@ -64,7 +64,9 @@ async function main() {
   for (const suite of suites) {
     const manifest = readManifest(suite);
     if (manifest.version !== 'wasm32-wasip1') {
-      process.stdout.write(`SKIP  ${manifest.name}: ${manifest.version} tests are not WASI preview1 modules\n`);
+      process.stdout.write(
+        `SKIP  ${manifest.name}: ${manifest.version} tests are not WASI preview1 modules\n`,
+      );
       summaries.push(`${manifest.name}: skipped (${manifest.version})`);
       continue;
     }
@@ -153,7 +155,8 @@ const OPERATION_KEYS = new Set(['operations', 'proposals', 'world', 'servers', '
  */
 function readConfig(path) {
   const base = dirname(path);
-  if (!existsSync(path)) return { operations: [{ type: 'run', args: [], env: {}, dirs: [] }, { type: 'wait' }] };
+  if (!existsSync(path))
+    return { operations: [{ type: 'run', args: [], env: {}, dirs: [] }, { type: 'wait' }] };
   const c = JSON.parse(readFileSync(path, 'utf8'));
   const keys = Object.keys(c);
   const run = (o) => ({
@@ -210,7 +213,10 @@ async function runTest(runner, wasmPath, config, timeoutMs) {
     Promise.race([
       promise,
       new Promise((_, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms ${what}`)), deadline - Date.now());
+        const t = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs} ms ${what}`)),
+          deadline - Date.now(),
+        );
         t.unref();
       }),
     ]);
@@ -235,7 +241,9 @@ async function runTest(runner, wasmPath, config, timeoutMs) {
           const got = await within(readBytes(proc, id, read[id], want.length), `reading ${id}`);
           read[id] += got.length;
           if (!got.equals(want)) {
-            failures.push(`${id}: expected ${JSON.stringify(want.toString())}, got ${JSON.stringify(got.toString())}`);
+            failures.push(
+              `${id}: expected ${JSON.stringify(want.toString())}, got ${JSON.stringify(got.toString())}`,
+            );
           }
           break;
         }
@@ -247,9 +255,7 @@ async function runTest(runner, wasmPath, config, timeoutMs) {
           const code = await within(proc.done, 'waiting for the exit');
           const want = op.exit_code ?? 0;
           if (code !== want) {
-            failures.push(
-              `exit status: expected ${want}, got ${code}${describeOutput(proc)}`,
-            );
+            failures.push(`exit status: expected ${want}, got ${code}${describeOutput(proc)}`);
           }
           proc = undefined;
           break;
@@ -276,7 +282,9 @@ async function runTest(runner, wasmPath, config, timeoutMs) {
           const s = sockets.get(op.id);
           const got = await within(readSocket(s, want.length), `receiving on ${op.id}`);
           if (!got.equals(want)) {
-            failures.push(`recv ${op.id}: expected ${JSON.stringify(want.toString())}, got ${JSON.stringify(got.toString())}`);
+            failures.push(
+              `recv ${op.id}: expected ${JSON.stringify(want.toString())}, got ${JSON.stringify(got.toString())}`,
+            );
           }
           break;
         }
@@ -427,7 +435,8 @@ async function directRunner() {
   register();
   const { startWasi } = await import('../src/wasi/index.ts');
   return {
-    label: 'DIRECT: startWasi() in this process, not through donjon run (no Keep, no attestation, no channel)',
+    label:
+      'DIRECT: startWasi() in this process, not through donjon run (no Keep, no attestation, no channel)',
     start(wasmPath, op) {
       const proc = makeProc();
       const preopens = {};

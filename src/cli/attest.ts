@@ -1,5 +1,6 @@
 // `donjon attest verify`: offline verification of attestation evidence a user holds in files (an SEV-SNP
 // report or an Intel DCAP quote), with its certificates and collateral, under an optional policy.
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ import {
   parseSnpReport,
   verify,
 } from '../attestation/index.ts';
+import { inspectService, type ServiceReport } from '../client/index.ts';
 import {
   type CertificateInfo,
   CollateralClient,
@@ -34,8 +36,17 @@ import {
 } from '../host/collateral/index.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
+import { parseHostPort } from './proxy.ts';
 
 export const attestHelp = `Usage: donjon attest verify EVIDENCE [options]
+       donjon attest inspect HOST:PORT [options]
+
+'attest inspect' connects to a confidential service (a workload serving a tls listen file in a Keep), prints
+what its certificate proves (the workload's and its configuration's digests, the runtime measurement, the
+evidence's claims) and whether that verifies, then closes the connection without sending anything. Its
+options: --trust-sim-root SHA256, --expect-measurement HEX, --workload FILE, --workload-digest HEX,
+--config-digest HEX (each repeatable), --json. Exit status 0 when it verifies, 1 when it does not, 4 when
+the service cannot be reached.
 
 Verifies attestation evidence held in files: an AMD SEV-SNP report or an Intel DCAP quote (SGX or TDX),
 raw or as hex text, against the vendor roots built into this version, and prints the claims it proves.
@@ -693,8 +704,106 @@ async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
   }
 }
 
+async function inspectCommand(argv: string[], io: AttestIo): Promise<number> {
+  let parsed: ReturnType<typeof parseInspectArgs>;
+  try {
+    parsed = parseInspectArgs(argv);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const first = (error as Error).message.split(/\.(?: |$)/)[0];
+    throw new UsageError(`Cannot read the command line: ${first} (see donjon attest --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('Cannot inspect: give one service as HOST:PORT');
+  const target = parseHostPort(positionals[0]!, 'the service');
+  const hex = (list: readonly string[], flag: string, n: number): string[] =>
+    list.map((v) => {
+      const h = v.toLowerCase().replace(/:/g, '');
+      if (!new RegExp(`^[0-9a-f]{${n}}$`).test(h))
+        throw new UsageError(`Cannot read ${flag} ${v}: expected ${n} hex digits`);
+      return h;
+    });
+  const workloads = hex(values['workload-digest'], '--workload-digest', 64);
+  for (const path of values.workload) {
+    workloads.push(createHash('sha256').update(readInput(path, 'workload')).digest('hex'));
+  }
+  const configs = hex(values['config-digest'], '--config-digest', 64);
+  const measurements = hex(values['expect-measurement'], '--expect-measurement', 96);
+  const simRoots = hex(values['trust-sim-root'], '--trust-sim-root', 64);
+  const policy: Policy = {
+    ...(measurements.length > 0 ? { measurements } : {}),
+    ...(simRoots.length > 0 ? { trustSimulatedRoots: simRoots } : {}),
+  };
+  let report: ServiceReport;
+  try {
+    report = await inspectService({
+      host: target.host,
+      port: target.port,
+      policy,
+      ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
+      ...(configs.length > 0 ? { configDigests: configs } : {}),
+    });
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown };
+    throw new CommandError(
+      typeof e.code === 'string' ? e.code : 'ERR_CHANNEL_FAILED',
+      String(e.message ?? error),
+      EXIT.host,
+      { cause: error },
+    );
+  }
+  if (values.json) io.stdout(`${JSON.stringify({ service: positionals[0], ...report }, jsonValue)}\n`);
+  else {
+    const rows: [string, string][] = [
+      ['certificate sha256', report.certificateSha256],
+      ['key sha256', report.keySha256],
+      ['valid', `${report.notBefore} to ${report.notAfter}`],
+      [
+        'attested',
+        report.attested ? `yes (${report.binding} evidence)` : 'no: the certificate carries no evidence',
+      ],
+    ];
+    if (report.workloadDigest) rows.push(['workload sha256', report.workloadDigest]);
+    if (report.configDigest) rows.push(['config sha256', report.configDigest]);
+    if (report.evidence) {
+      const ev = report.evidence;
+      rows.push([
+        'evidence',
+        `${ev.kind}${ev.version === undefined ? '' : ` v${ev.version}`}${ev.measurement ? `, measurement ${ev.measurement}` : ''}`,
+      ]);
+    }
+    rows.push([
+      'verified',
+      report.verified ? 'yes' : `no: ${report.error?.message ?? 'unknown'} (${report.error?.code ?? ''})`,
+    ]);
+    const width = Math.max(...rows.map(([k]) => k.length));
+    io.stdout(`Service ${positionals[0]}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}\n`).join('')}`);
+    if (report.claims) {
+      for (const w of warningsFor(report.claims)) io.stderr(`donjon: warning: ${w}\n`);
+      io.stdout(claimsTable(report.claims));
+    }
+  }
+  return report.verified ? EXIT.ok : EXIT.failure;
+}
+
+function parseInspectArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'trust-sim-root': { type: 'string', multiple: true, default: [] },
+      'expect-measurement': { type: 'string', multiple: true, default: [] },
+      workload: { type: 'string', multiple: true, default: [] },
+      'workload-digest': { type: 'string', multiple: true, default: [] },
+      'config-digest': { type: 'string', multiple: true, default: [] },
+      json: { type: 'boolean', default: false },
+    },
+  });
+}
+
 /**
- * `donjon attest SUBCOMMAND`: today only `verify`. Returns the exit status (0 verified); throws
+ * `donjon attest SUBCOMMAND`: `verify` (evidence in files) or `inspect` (a service's certificate). Returns the exit status (0 verified); throws
  * {@link UsageError} (exit 2) for unusable input and {@link CommandError} with exit 1 for evidence that
  * was rejected, after printing the result. `io` defaults to the process's streams and environment.
  */
@@ -702,7 +811,8 @@ export async function attestCommand(argv: string[], io: AttestIo = processIo): P
   const [sub, ...rest] = argv;
   if (sub === undefined)
     throw new UsageError('Cannot run attest: no subcommand given (donjon attest verify EVIDENCE)');
+  if (sub === 'inspect') return inspectCommand(rest, io);
   if (sub !== 'verify')
-    throw new UsageError(`Cannot run attest ${sub}: no such subcommand (attest has verify)`);
+    throw new UsageError(`Cannot run attest ${sub}: no such subcommand (attest has verify and inspect)`);
   return verifyCommand(rest, io);
 }

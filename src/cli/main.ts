@@ -8,6 +8,8 @@ Deploy WebAssembly workloads into attested Trusted Execution Environments (Keeps
 
 Commands:
   run       deploy a workload into a fresh attested Keep and stream its output
+  deploy    deploy a long-running workload (a service) into a Keep and print its ports
+  proxy     expose a verified confidential service on a plain local port
   attest    verify attestation evidence (SEV-SNP reports, DCAP quotes) offline
   measure   print the measurement of this version's Keep runtime, or an SNP launch digest
   platform  show which backends this host can offer, and why not the others
@@ -27,6 +29,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => {
     const m = await import('./run.ts');
     return { run: m.runCommand, help: m.runHelp };
+  },
+  deploy: async () => {
+    const m = await import('./deploy.ts');
+    return { run: m.deployCommand, help: m.deployHelp };
+  },
+  proxy: async () => {
+    const m = await import('./proxy.ts');
+    return { run: m.proxyCommand, help: m.proxyHelp };
   },
   attest: async () => {
     const m = await import('./attest.ts');

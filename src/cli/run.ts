@@ -9,10 +9,11 @@ import {
   parseEnarxToml,
   type RunEvent,
   type RunOutcome,
+  readHostDirectory,
   runWorkload,
   type WorkloadConfig,
 } from '../client/index.ts';
-import type { Limits } from '../protocol/messages.ts';
+import type { DirSpec, Limits } from '../protocol/messages.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
@@ -35,6 +36,9 @@ Options:
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
   --config FILE             Enarx.toml with args, env and files
   --env NAME=VALUE          set an environment variable of the workload (repeatable)
+  --dir HOST[:GUEST]        copy directory HOST into the Keep, pre-opened at GUEST (default the same
+                            path); the workload sees the copy, never the host's files (repeatable;
+                            at most 64 MiB and 10000 files and folders each)
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 30s
   --max-output SIZE         stdout+stderr volume limit
@@ -55,7 +59,8 @@ const REFUSAL_CODES = new Set([
   'ERR_HOST_UNTRUSTED',
 ]);
 
-function readWorkload(path: string): Uint8Array {
+/** Reads a workload module, refusing what is not WebAssembly 1.0 with a usage error. */
+export function readWorkload(path: string): Uint8Array {
   let bytes: Buffer;
   try {
     if (!statSync(path).isFile()) throw new UsageError(`Cannot read workload ${path}: not a file`);
@@ -74,7 +79,29 @@ function readWorkload(path: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-function readConfig(path: string): WorkloadConfig {
+/** Reads each --dir HOST[:GUEST] into the deploy message's form; a usage error names what is wrong. */
+export function readDirs(values: readonly string[]): DirSpec[] {
+  const dirs: DirSpec[] = [];
+  for (const value of values) {
+    const colon = value.indexOf(':');
+    const host = colon === -1 ? value : value.slice(0, colon);
+    const guest = colon === -1 ? value : value.slice(colon + 1);
+    if (host === '' || guest === '')
+      throw new UsageError(`Cannot read --dir ${value}: expected HOST[:GUEST]`);
+    if (dirs.some((d) => d.guest === guest)) {
+      throw new UsageError(`Cannot read --dir ${value}: ${guest} is pre-opened twice`);
+    }
+    try {
+      dirs.push({ guest, entries: readHostDirectory(host) });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  return dirs;
+}
+
+/** Reads and checks an Enarx.toml; a usage error says what is wrong. */
+export function readConfig(path: string): WorkloadConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -92,7 +119,8 @@ function readConfig(path: string): WorkloadConfig {
   }
 }
 
-function parseEnv(pairs: readonly string[]): Record<string, string> {
+/** Reads --env NAME=VALUE pairs. */
+export function parseEnv(pairs: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -102,7 +130,8 @@ function parseEnv(pairs: readonly string[]): Record<string, string> {
   return env;
 }
 
-function hexList(values: readonly string[], flag: string, length: number): string[] {
+/** Reads hex values of a repeatable flag (colons allowed), each of `length` digits. */
+export function hexList(values: readonly string[], flag: string, length: number): string[] {
   return values.map((v) => {
     const hex = v.toLowerCase().replace(/:/g, '');
     if (!new RegExp(`^[0-9a-f]{${length}}$`).test(hex)) {
@@ -110,6 +139,30 @@ function hexList(values: readonly string[], flag: string, length: number): strin
     }
     return hex;
   });
+}
+
+/**
+ * The error a command ends with for an SDK failure: evidence refused (exit 3), a host or Keep failure
+ * (exit 4), an unusable configuration (exit 2); anything else unchanged.
+ */
+export function commandErrorOf(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (REFUSAL_CODES.has(code) || (error as Error).name === 'AttestationError')) {
+    return new CommandError(code, `Refused the Keep: ${(error as Error).message}`, EXIT.refused, {
+      cause: error,
+    });
+  }
+  if (typeof code === 'string' && code.startsWith('ERR_')) {
+    return new CommandError(
+      code,
+      (error as Error).message,
+      code === 'ERR_CONFIG_INVALID' ? EXIT.usage : EXIT.host,
+      {
+        cause: error,
+      },
+    );
+  }
+  return error;
 }
 
 export function exitCodeOf(outcome: RunOutcome): number {
@@ -136,6 +189,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'expect-measurement': { type: 'string', multiple: true, default: [] },
       config: { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
+      dir: { type: 'string', multiple: true, default: [] },
       memory: { type: 'string' },
       timeout: { type: 'string' },
       'max-output': { type: 'string' },
@@ -161,7 +215,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const config = values.config ? readConfig(values.config) : undefined;
   const args = [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs];
   const env = { ...(config?.env ?? {}), ...parseEnv(values.env) };
-  const stdinWanted = config ? config.files[0]?.kind === 'stdin' : true;
+  const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
+  const dirs = readDirs(values.dir);
   const limits: Limits = {};
   if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
@@ -203,7 +258,14 @@ export async function runCommand(argv: string[]): Promise<number> {
       policy,
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
-      onEvent: (e: RunEvent) => reporter.event(e),
+      ...(config ? { files: config.files } : {}),
+      ...(dirs.length > 0 ? { dirs } : {}),
+      onEvent: (e: RunEvent) => {
+        reporter.event(e);
+        if (e.type === 'workload-started') {
+          for (const p of e.ports ?? []) reporter.note(`listen file ${p.name} is on host port ${p.port}`);
+        }
+      },
       signal: controller.signal,
       // A remote Keep may outlive this command (a lost connection); keep the way back in.
       ...(remote ? { onSecret: saveAttachSecret } : {}),
@@ -216,26 +278,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         cause: error,
       });
     }
-    const code = (error as { code?: unknown }).code;
-    if (
-      typeof code === 'string' &&
-      (REFUSAL_CODES.has(code) || (error as Error).name === 'AttestationError')
-    ) {
-      throw new CommandError(code, `Refused the Keep: ${(error as Error).message}`, EXIT.refused, {
-        cause: error,
-      });
-    }
-    if (typeof code === 'string' && code.startsWith('ERR_')) {
-      throw new CommandError(
-        code,
-        (error as Error).message,
-        code === 'ERR_CONFIG_INVALID' ? EXIT.usage : EXIT.host,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
+    throw commandErrorOf(error);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

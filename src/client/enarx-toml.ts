@@ -1,20 +1,24 @@
 import { parse, TomlError } from 'smol-toml';
+import { type NormalizedFile, normalizeFiles } from '../protocol/workload.ts';
 import { ClientError } from './errors.ts';
 
 /** A workload's configuration in Enarx.toml's schema: `args`, `env`, `files` (and Enarx's `steward`). */
 export interface WorkloadConfig {
   args: string[];
   env: Record<string, string>;
+  /** The descriptor table, descriptor n being entry n, with Enarx's defaults filled in. */
   files: FileEntry[];
 }
 
-export type FileEntry =
-  | { kind: 'null' | 'stdin' | 'stdout' | 'stderr'; name?: string }
-  | { kind: 'listen'; prot: 'tcp' | 'tls'; port: number; addr?: string; name?: string }
-  | { kind: 'connect'; prot: 'tcp' | 'tls'; port: number; host: string; name?: string };
+/** One descriptor of the table, with Enarx's defaults filled in (prot "tls", port 443, addr "::"). */
+export type FileEntry = NormalizedFile;
 
 /** Enarx's default descriptor table when `files` is absent. */
-export const DEFAULT_FILES: FileEntry[] = [{ kind: 'stdin' }, { kind: 'stdout' }, { kind: 'stderr' }];
+export const DEFAULT_FILES: FileEntry[] = [
+  { kind: 'stdin', name: 'stdin' },
+  { kind: 'stdout', name: 'stdout' },
+  { kind: 'stderr', name: 'stderr' },
+];
 
 function invalid(message: string, cause?: unknown): ClientError {
   return new ClientError(
@@ -40,13 +44,16 @@ function parseFile(entry: unknown, index: number): FileEntry {
   const kind = entry['kind'];
   const name = entry['name'];
   if (name !== undefined && typeof name !== 'string') throw invalid(`${where}.name is not a string`);
+  if (typeof name === 'string' && name.includes(':')) {
+    throw invalid(`${where}.name holds ":", which separates the names in FD_NAMES`);
+  }
   switch (kind) {
     case 'null':
     case 'stdin':
     case 'stdout':
     case 'stderr':
       checkKeys(entry, ['kind', 'name'], where);
-      return name === undefined ? { kind } : { kind, name };
+      return normalizeOne(name === undefined ? { kind } : { kind, name }, where);
     case 'listen':
     case 'connect': {
       checkKeys(
@@ -58,26 +65,41 @@ function parseFile(entry: unknown, index: number): FileEntry {
       );
       const prot = entry['prot'] ?? 'tls';
       if (prot !== 'tcp' && prot !== 'tls') throw invalid(`${where}.prot must be "tcp" or "tls"`);
-      const port = entry['port'];
-      if (typeof port !== 'bigint' && typeof port !== 'number') throw invalid(`${where}.port is required`);
+      const port = entry['port'] ?? 443;
+      if (typeof port !== 'bigint' && typeof port !== 'number')
+        throw invalid(`${where}.port is not an integer`);
       const p = Number(port);
-      if (!Number.isInteger(p) || p < 1 || p > 65535) throw invalid(`${where}.port must be 1 to 65535`);
+      const low = kind === 'listen' ? 0 : 1;
+      if (!Number.isInteger(p) || p < low || p > 65535) {
+        throw invalid(`${where}.port must be ${low} to 65535`);
+      }
       if (kind === 'listen') {
+        if (name === undefined)
+          throw invalid(`${where} is a listen file without a name (Enarx requires one)`);
         const addr = entry['addr'];
         if (addr !== undefined && typeof addr !== 'string') throw invalid(`${where}.addr is not a string`);
-        const f: FileEntry = { kind, prot, port: p };
-        if (addr !== undefined) f.addr = addr;
-        if (name !== undefined) f.name = name;
-        return f;
+        return normalizeOne(
+          addr === undefined ? { kind, name, prot, port: p } : { kind, name, prot, port: p, addr },
+          where,
+        );
       }
-      const host = entry['host'] ?? 'localhost';
-      if (typeof host !== 'string') throw invalid(`${where}.host is not a string`);
-      const f: FileEntry = { kind, prot, port: p, host };
-      if (name !== undefined) f.name = name;
-      return f;
+      const host = entry['host'];
+      if (typeof host !== 'string' || host === '') throw invalid(`${where} is a connect file without a host`);
+      return normalizeOne(
+        name === undefined ? { kind, prot, port: p, host } : { kind, name, prot, port: p, host },
+        where,
+      );
     }
     default:
       throw invalid(`${where}.kind must be one of null, stdin, stdout, stderr, listen, connect`);
+  }
+}
+
+function normalizeOne(spec: Parameters<typeof normalizeFiles>[0][number], where: string): FileEntry {
+  try {
+    return normalizeFiles([spec])[0]!;
+  } catch (cause) {
+    throw invalid(`${where}: ${(cause as Error).message.replace(/^Cannot use files\[0\]: /, '')}`, cause);
   }
 }
 
@@ -113,21 +135,18 @@ export function parseEnarxToml(text: string): WorkloadConfig {
 }
 
 /**
- * Checks that a descriptor table is one this version can give a workload: stdin, stdout and stderr (or null)
- * on descriptors 0, 1 and 2. Sockets are not supported yet.
+ * Checks that a descriptor table is one a Keep can give a workload: at most 64 entries, at most one of
+ * stdin (the one stdin stream), and listen names that tell the listeners apart.
  */
 export function checkSupportedFiles(files: readonly FileEntry[]): void {
-  for (const [i, f] of files.entries()) {
-    if (f.kind === 'listen' || f.kind === 'connect') {
-      throw invalid(`files[${i}] is a ${f.kind} socket: sockets are not supported yet`);
-    }
+  if (files.length > 64) throw invalid(`${files.length} files is over the limit of 64`);
+  if (files.filter((f) => f.kind === 'stdin').length > 1) {
+    throw invalid('more than one stdin file: a workload has one standard input');
   }
-  if (files.length > 3)
-    throw invalid('more than three files: only stdin, stdout and stderr are supported yet');
-  const expected = ['stdin', 'stdout', 'stderr'];
+  const names = new Set<string>();
   for (const [i, f] of files.entries()) {
-    if (f.kind !== 'null' && f.kind !== expected[i]) {
-      throw invalid(`files[${i}] is ${f.kind}: descriptor ${i} can only be ${expected[i]} or null yet`);
-    }
+    if (f.kind !== 'listen') continue;
+    if (names.has(f.name)) throw invalid(`files[${i}]: two listen files are named ${f.name}`);
+    names.add(f.name);
   }
 }

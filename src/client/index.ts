@@ -4,6 +4,12 @@
  */
 export { type AttestedChannelOptions, openAttestedChannel } from './channel.ts';
 export {
+  DEFAULT_DIR_MAX_BYTES,
+  DEFAULT_DIR_MAX_ENTRIES,
+  type DirLimits,
+  readHostDirectory,
+} from './dirs.ts';
+export {
   checkSupportedFiles,
   DEFAULT_FILES,
   type FileEntry,
@@ -21,11 +27,24 @@ export {
 export {
   type AttachOptions,
   attachWorkload,
+  type DeployOptions,
+  type DeployResult,
+  deployWorkload,
   type RunEvent,
   type RunOptions,
   type RunOutcome,
   type RunResult,
   runWorkload,
   type StreamOptions,
+  type WorkloadOptions,
+  workloadConfigDigest,
 } from './run.ts';
 export { measureRuntime } from './runtime.ts';
+export {
+  type ConnectServiceOptions,
+  connectService,
+  inspectService,
+  type ServiceConnection,
+  type ServicePolicy,
+  type ServiceReport,
+} from './service.ts';

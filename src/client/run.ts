@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Policy, TrustRoots } from '../attestation/index.ts';
-import type { Backend, Limits, Message } from '../protocol/messages.ts';
+import type { Backend, DirSpec, FileSpec, Limits, Message, PortMapping } from '../protocol/messages.ts';
 import { readFrames, writeFrame } from '../protocol/stream.ts';
+import { configDigest, DEFAULT_FILE_SPECS, normalizeFiles } from '../protocol/workload.ts';
 import type { KeepIdentity } from '../ratls/index.ts';
 import { openAttestedChannel } from './channel.ts';
 import { ClientError } from './errors.ts';
@@ -20,7 +21,7 @@ export type RunEvent =
   | { type: 'keep-created'; keep: KeepInfo }
   | { type: 'evidence-verified'; identity: KeepIdentity }
   | { type: 'workload-sent'; bytes: number; digest: string }
-  | { type: 'workload-started' }
+  | { type: 'workload-started'; ports?: PortMapping[] }
   | { type: 'attached' }
   | { type: 'notice'; message: string };
 
@@ -37,7 +38,8 @@ export interface StreamOptions {
   signal?: AbortSignal;
 }
 
-export interface RunOptions extends StreamOptions {
+/** What a workload is made of, as the Keep receives it. */
+export interface WorkloadOptions {
   host: KeepManagerClient;
   backend: Backend;
   wasm: Uint8Array;
@@ -45,6 +47,13 @@ export interface RunOptions extends StreamOptions {
   args: readonly string[];
   env: Readonly<Record<string, string>>;
   limits?: Limits;
+  /** The descriptor table (Enarx.toml's `files`); default stdin, stdout, stderr. */
+  files?: readonly FileSpec[];
+  /** Directories to pre-open, copied into the Keep (see readHostDirectory). */
+  dirs?: readonly DirSpec[];
+}
+
+export interface RunOptions extends StreamOptions, WorkloadOptions {
   /**
    * The secret that lets this client attach to the workload again later (its SHA-256 goes to the Keep with the
    * workload). Default: fresh random bytes. Called before the workload is sent, so the caller can keep it.
@@ -150,7 +159,11 @@ function stream(
       (m: Message) => {
         switch (m.type) {
           case 'started':
-            options.onEvent?.({ type: 'workload-started' });
+            options.onEvent?.(
+              m.ports === undefined
+                ? { type: 'workload-started' }
+                : { type: 'workload-started', ports: m.ports },
+            );
             return;
           case 'notice':
             options.onEvent?.({ type: 'notice', message: m.message });
@@ -205,20 +218,8 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
     });
     const secret = new Uint8Array(randomBytes(32));
     options.onSecret?.(keep.id, secret);
-    const digest = createHash('sha256').update(options.wasm).digest();
-    const deploy: Message = {
-      v: 1,
-      type: 'deploy',
-      wasm: options.wasm,
-      digest: new Uint8Array(digest),
-      args: [...options.args],
-      env: { ...options.env },
-      stdin: options.stdin !== null,
-      owner: new Uint8Array(createHash('sha256').update(secret).digest()),
-    };
-    if (options.limits) deploy.limits = options.limits;
-    writeFrame(tls, deploy);
-    options.onEvent?.({ type: 'workload-sent', bytes: options.wasm.length, digest: digest.toString('hex') });
+    const digest = sendDeploy(tls, options, secret, { stdin: options.stdin !== null, detach: false });
+    options.onEvent?.({ type: 'workload-sent', bytes: options.wasm.length, digest });
     let started = false;
     const outcome = await stream(tls, options.host, keep.id, {
       ...options,
@@ -235,6 +236,170 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   } finally {
     options.signal?.removeEventListener('abort', stopKeep);
   }
+}
+
+/** Sends the deploy message; returns the module's SHA-256 (hex). */
+function sendDeploy(
+  tls: TLSSocket,
+  options: WorkloadOptions,
+  secret: Uint8Array,
+  flags: { stdin: boolean; detach: boolean },
+): string {
+  const digest = createHash('sha256').update(options.wasm).digest();
+  const deploy: Message = {
+    v: 1,
+    type: 'deploy',
+    wasm: options.wasm,
+    digest: new Uint8Array(digest),
+    args: [...options.args],
+    env: { ...options.env },
+    stdin: flags.stdin,
+    owner: new Uint8Array(createHash('sha256').update(secret).digest()),
+  };
+  if (options.limits) deploy.limits = options.limits;
+  if (options.files) deploy.files = options.files.map((f) => ({ ...f }));
+  if (options.dirs && options.dirs.length > 0) deploy.dirs = [...options.dirs];
+  if (flags.detach) deploy.detach = true;
+  writeFrame(tls, deploy);
+  return digest.toString('hex');
+}
+
+/**
+ * The SHA-256 (hex) of a workload's configuration as the Keep computes it and a service's evidence binds it:
+ * over its args (program name first), env, descriptor table (defaults filled in) and pre-opened directories.
+ * Throws ProtocolError for a descriptor table the Keep would refuse.
+ */
+export function workloadConfigDigest(
+  options: Pick<WorkloadOptions, 'args' | 'env' | 'files' | 'dirs'>,
+): string {
+  const files = normalizeFiles(options.files ?? DEFAULT_FILE_SPECS);
+  const dirs = options.dirs && options.dirs.length > 0 ? { dirs: options.dirs } : {};
+  return Buffer.from(configDigest({ args: options.args, env: options.env, files, ...dirs })).toString('hex');
+}
+
+/** What {@link deployWorkload} deploys, where, and under which policy. */
+export interface DeployOptions extends WorkloadOptions {
+  policy: Policy;
+  roots?: TrustRoots;
+  insecure?: boolean;
+  onEvent?: (event: RunEvent) => void;
+  /** As for runWorkload; a deployed workload is typically attached to again later. */
+  onSecret?: (keepId: string, secret: Uint8Array) => void;
+  /**
+   * Keep the channel: the workload's output streams to `follow` until it ends or `signal` aborts (which
+   * detaches, leaving the workload running). Without it, the call returns once the workload runs.
+   */
+  follow?: { stdout: Writable; stderr: Writable; signal?: AbortSignal };
+}
+
+/** A running service, as its deployer learns it. */
+export interface DeployResult {
+  keepId: string;
+  identity: KeepIdentity;
+  /** The secret that attaches to the workload again (also handed to onSecret). */
+  secret: Uint8Array;
+  /** Host ports of the workload's listen files, as the host reported them (untrusted: public routing data). */
+  ports: PortMapping[];
+  /** SHA-256 of the module (hex), as a service's certificate names it. */
+  workloadDigest: string;
+  /** SHA-256 of the configuration (hex), as a service's certificate names it. */
+  configDigest: string;
+  /** With `follow`: how the workload ended, or undefined when the caller detached first. */
+  outcome?: RunOutcome;
+}
+
+/**
+ * Deploys a long-running workload (a service) into a fresh Keep: like {@link runWorkload} up to the Keep's
+ * `started`, which names the host ports of its listen files; then either returns, leaving the workload
+ * running with its output kept for a later attach, or (`follow`) streams its output until it ends or the
+ * caller detaches.
+ */
+export async function deployWorkload(options: DeployOptions): Promise<DeployResult> {
+  const workloadConfig = workloadConfigDigest(options);
+  const keep = await options.host.createKeep(options.backend, options.limits);
+  options.onEvent?.({ type: 'keep-created', keep });
+  const stopKeep = (): void => {
+    options.host.stopKeep(keep.id).catch(() => {});
+  };
+  const streamOptions: StreamOptions = {
+    stdin: null,
+    stdout: options.follow?.stdout ?? process.stdout,
+    stderr: options.follow?.stderr ?? process.stderr,
+    policy: options.policy,
+    ...(options.roots ? { roots: options.roots } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
+  const { tls, identity } = await connect(options.host, keep.id, streamOptions).catch((error: unknown) => {
+    stopKeep();
+    throw error;
+  });
+  const secret = new Uint8Array(randomBytes(32));
+  options.onSecret?.(keep.id, secret);
+  const workloadDigest = sendDeploy(tls, options, secret, { stdin: false, detach: !options.follow });
+  options.onEvent?.({ type: 'workload-sent', bytes: options.wasm.length, digest: workloadDigest });
+  const result = { keepId: keep.id, identity, secret, workloadDigest, configDigest: workloadConfig };
+  if (options.follow) {
+    let ports: PortMapping[] = [];
+    const controller = new AbortController();
+    const detached = new Promise<undefined>((resolve) => {
+      options.follow?.signal?.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    const streaming = stream(tls, options.host, keep.id, {
+      ...streamOptions,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'workload-started') ports = e.ports ?? [];
+        options.onEvent?.(e);
+      },
+    });
+    // After a detach the stream still settles (the channel closes); nobody waits for it then.
+    streaming.catch(() => {});
+    const outcome = await Promise.race([streaming, detached]).catch((error: unknown) => {
+      if (ports.length === 0 && !(error instanceof ClientError && error.code === 'ERR_CHANNEL_LOST')) {
+        stopKeep();
+      }
+      throw error;
+    });
+    if (outcome === undefined) tls.end();
+    return outcome === undefined ? { ...result, ports } : { ...result, ports, outcome };
+  }
+  const ports = await new Promise<PortMapping[]>((resolve, reject) => {
+    let done = false;
+    const settle = (error: Error | null, value?: PortMapping[]): void => {
+      if (done) return;
+      done = true;
+      tls.end();
+      // A Keep whose workload never started is of no use to anyone: stop it rather than leave it.
+      if (error) {
+        stopKeep();
+        reject(error);
+      } else resolve(value!);
+    };
+    readFrames(
+      tls,
+      (m) => {
+        if (m.type === 'started') {
+          options.onEvent?.(
+            m.ports === undefined
+              ? { type: 'workload-started' }
+              : { type: 'workload-started', ports: m.ports },
+          );
+          settle(null, m.ports ?? []);
+        } else if (m.type === 'error') {
+          settle(new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, { hostCode: m.code }));
+        }
+      },
+      {
+        maxFrameBytes: 16 << 20,
+        onError: (cause) =>
+          settle(new ClientError('ERR_CHANNEL_FAILED', 'Cannot deploy: the channel broke', { cause })),
+        onEnd: () =>
+          settle(new ClientError('ERR_CHANNEL_FAILED', 'Cannot deploy: the Keep closed the channel')),
+      },
+    );
+  });
+  return { ...result, ports };
 }
 
 export interface AttachOptions extends StreamOptions {

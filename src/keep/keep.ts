@@ -1,12 +1,27 @@
 import { createHash, generateKeyPairSync, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
-import type { Limits, Message, MessageOf } from '../protocol/messages.ts';
-import { MUX_DATA, MUX_END, MUX_OPEN, MUX_RESET, MuxReader, MuxStream } from '../protocol/mux.ts';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import type { Limits, Message, MessageOf, PortMapping } from '../protocol/messages.ts';
+import { MUX_ACCEPT, MUX_OPEN, MuxSession, type MuxStream } from '../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../protocol/stream.ts';
-import { BINDING_DOMAIN, makeKeepCertificate, reportDataFor, spkiOf } from '../ratls/index.ts';
-import { startWasi, type WasiResult, type WasiRun } from '../wasi/index.ts';
-import type { KeepErrorCode } from './errors.ts';
+import {
+  configDigest,
+  DEFAULT_FILE_SPECS,
+  type NormalizedFile,
+  normalizeFiles,
+} from '../protocol/workload.ts';
+import {
+  BINDING_DOMAIN,
+  makeKeepCertificate,
+  makeServiceCertificate,
+  reportDataFor,
+  SERVICE_BINDING_DOMAIN,
+  spkiOf,
+} from '../ratls/index.ts';
+import { startWasi, type WasiFile, type WasiResult, type WasiRun, type WasiTree } from '../wasi/index.ts';
+import { preopensOf } from './dirs.ts';
+import { KeepError, type KeepErrorCode } from './errors.ts';
+import { KeepSockets, type ServiceTls } from './sockets.ts';
 
 /** What the Keep Loader tells a Keep when it starts it (public values only). */
 export interface KeepConfig {
@@ -22,6 +37,10 @@ const DETACHED_OUTPUT_LIMIT = 4 << 20;
 const RESULT_RETENTION_MS = 10 * 60_000;
 /** Frame limit inside the channel: the workload module is the largest message. */
 const CHANNEL_MAX_FRAME = 256 << 20;
+/** The WASI host's memory limit when neither host nor tenant sets one. */
+const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+/** A service certificate is valid this long, and renewed (with fresh evidence) halfway through. */
+const SERVICE_CERT_VALIDITY_MS = 24 * 3600_000;
 
 function pem(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
@@ -93,6 +112,8 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     if (!ending) exit(1);
   });
   const pipe = new Socket({ fd: 4, readable: true, writable: true });
+  let sockets: KeepSockets | undefined;
+  let serviceTimer: NodeJS.Timeout | undefined;
 
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const keyPem = (privateKey as KeyObject).export({ type: 'pkcs8', format: 'pem' });
@@ -112,6 +133,8 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     if (ending) return;
     ending = true;
     run?.kill();
+    sockets?.close();
+    if (serviceTimer) clearInterval(serviceTimer);
     control.event(event, message);
     const done = (): void => exit(event === 'exited' ? 0 : 1);
     if (session && !session.destroyed) session.end(() => setTimeout(done, 10));
@@ -163,6 +186,91 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     tls.end();
   };
 
+  /**
+   * The certificate of the workload's `tls` files: fresh evidence binding this Keep's key to the workload's
+   * digest and its configuration's, renewed before the certificate expires.
+   */
+  const serviceTls = async (workload: Uint8Array, config: Uint8Array): Promise<ServiceTls> => {
+    const make = async (): Promise<{ context: SecureContext; cert: string }> => {
+      const evidence = await control.evidence(
+        reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki, workload, config }),
+      );
+      const der = makeServiceCertificate({
+        privateKey,
+        workload,
+        config,
+        now: new Date(),
+        validityMs: SERVICE_CERT_VALIDITY_MS,
+        ...(evidence.kind === 'none'
+          ? {}
+          : { evidence: { kind: evidence.kind, report: evidence.report, certs: evidence.certs } }),
+      });
+      const cert = pem('CERTIFICATE', der);
+      return { context: createSecureContext({ key: keyPem, cert, minVersion: 'TLSv1.2' }), cert };
+    };
+    let current = await make();
+    serviceTimer = setInterval(() => {
+      make().then(
+        (next) => {
+          current = next;
+        },
+        () => {},
+      );
+    }, SERVICE_CERT_VALIDITY_MS / 2);
+    serviceTimer.unref();
+    return { context: () => current.context, key: keyPem as string, cert: () => current.cert };
+  };
+
+  /** The descriptor table, sockets and directories of a deploy, set up before the workload starts. */
+  const prepare = async (
+    m: MessageOf<'deploy'>,
+    memoryBytes: number,
+  ): Promise<{
+    files: WasiFile[];
+    table: NormalizedFile[];
+    preopens: Record<string, WasiTree>;
+    ports: PortMapping[];
+  }> => {
+    let table: NormalizedFile[];
+    try {
+      table = normalizeFiles(m.files ?? DEFAULT_FILE_SPECS);
+    } catch (error) {
+      throw new KeepError('ERR_DEPLOY_CONFIG_INVALID', (error as Error).message, { cause: error });
+    }
+    const preopens = m.dirs ? preopensOf(m.dirs) : {};
+    // The copies live in the workload's memory budget, as everything it stores does.
+    const dirBytes = (m.dirs ?? []).reduce(
+      (n, d) => n + d.entries.reduce((k, e) => k + (e.data?.length ?? 0), 0),
+      0,
+    );
+    if (dirBytes > memoryBytes) {
+      throw new KeepError(
+        'ERR_DEPLOY_CONFIG_INVALID',
+        `Cannot pre-open the directories: their ${dirBytes} bytes are over the memory limit of ${memoryBytes}`,
+      );
+    }
+    const usesTls = table.some((f) => (f.kind === 'listen' || f.kind === 'connect') && f.prot === 'tls');
+    const tls = usesTls
+      ? await serviceTls(
+          m.digest,
+          configDigest({ args: m.args, env: m.env, files: table, ...(m.dirs ? { dirs: m.dirs } : {}) }),
+        )
+      : undefined;
+    const net = new KeepSockets(mux);
+    sockets = net;
+    const ports = await net.listen(table, tls);
+    const connected = await net.connect(table).catch((error: unknown) => {
+      net.close();
+      throw error;
+    });
+    const files = table.map((f, fd): WasiFile => {
+      if (f.kind === 'listen') return { kind: 'listen' };
+      if (f.kind === 'connect') return { kind: 'socket', stream: connected.get(fd)! };
+      return { kind: f.kind };
+    });
+    return { files, table, preopens, ports };
+  };
+
   const deploy = async (tls: TLSSocket, m: MessageOf<'deploy'>): Promise<void> => {
     if (config.maxWasmBytes !== undefined && m.wasm.length > config.maxWasmBytes) {
       refuse(
@@ -188,18 +296,35 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     if (wallTimeMs !== undefined) limits.wallTimeMs = wallTimeMs;
     if (outputBytes !== undefined) limits.outputBytes = outputBytes;
     owner = m.owner;
+    let ports: PortMapping[] = [];
     try {
+      const setup = await prepare(m, limits.memoryBytes ?? DEFAULT_MEMORY_BYTES);
+      ports = setup.ports;
+      // Enarx's convention: the workload finds its descriptors by name. These are the Keep's, not the tenant's.
+      const env =
+        m.files === undefined
+          ? m.env
+          : {
+              ...m.env,
+              FD_COUNT: String(setup.table.length),
+              FD_NAMES: setup.table.map((f) => f.name).join(':'),
+            };
       run = await startWasi({
         module: m.wasm,
         args: m.args,
-        env: m.env,
+        env,
         stdin: m.stdin ? 'pipe' : 'null',
         onStdout: (data) => emit({ v: 1, type: 'stdout', data }),
         onStderr: (data) => emit({ v: 1, type: 'stderr', data }),
         limits,
+        files: setup.files,
+        preopens: setup.preopens,
         workerUrl: selfUrl,
       });
+      sockets?.attach(run);
     } catch (error) {
+      sockets?.close();
+      sockets = undefined;
       const e = error as { code?: unknown; message?: unknown };
       refuse(
         tls,
@@ -209,7 +334,12 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
       owner = undefined;
       return;
     }
-    writeFrame(tls, { v: 1, type: 'started' });
+    writeFrame(tls, ports.length > 0 ? { v: 1, type: 'started', ports } : { v: 1, type: 'started' });
+    if (m.detach === true) {
+      // A service's deployer goes away now; its output is kept for whoever attaches with its secret.
+      if (session === tls) session = undefined;
+      tls.end();
+    }
     control.event('deployed');
     run.result.then(onResult, (error: unknown) => {
       emit({
@@ -326,31 +456,19 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     );
   };
 
-  const streams = new Map<number, MuxStream>();
-  const mux = new MuxReader();
-  pipe.on('data', (chunk: Buffer) => {
-    let frames: ReturnType<MuxReader['push']>;
-    try {
-      frames = mux.push(chunk);
-    } catch {
-      finish('failed', 'the channel pipe broke its framing');
-      return;
-    }
-    for (const f of frames) {
-      if (f.kind === MUX_OPEN) {
-        const stream = new MuxStream(pipe, f.id);
-        streams.set(f.id, stream);
-        stream.on('close', () => streams.delete(f.id));
+  const mux = new MuxSession(pipe, {
+    side: 'keep',
+    onStream: ({ stream, kind, payload }) => {
+      if (kind === MUX_OPEN) {
         stream.on('error', () => stream.destroy());
         void serve(stream).catch(() => stream.destroy());
+      } else if (kind === MUX_ACCEPT && sockets) {
+        sockets.accepted(stream, payload);
       } else {
-        const stream = streams.get(f.id);
-        if (!stream) continue;
-        if (f.kind === MUX_DATA) stream.receive(f.payload);
-        else if (f.kind === MUX_END) stream.receiveEnd();
-        else if (f.kind === MUX_RESET) stream.receiveReset();
+        stream.reset('nothing listens here');
       }
-    }
+    },
+    onError: () => finish('failed', 'the channel pipe broke its framing'),
   });
   pipe.on('error', () => finish('failed', 'the channel pipe broke'));
   control.event('ready');

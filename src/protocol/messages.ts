@@ -103,6 +103,7 @@ export const messageSchemas = defineMessages({
     limits: optional(limitsSchema),
     files: optional(arrayOf(fileSchema)),
     dirs: optional(arrayOf(dirSchema)),
+    detach: optional(bool),
   }),
   attach: message('attach', { secret: bstrOfSize(32) }),
   notice: message('notice', { message: tstr }),

@@ -43,7 +43,9 @@ export const MUX_WINDOW_BYTES = 1024 * 1024;
 export const MUX_KEEP_ID_BIT = 0x8000_0000;
 const MAX_REASON_BYTES = 1024;
 
+/** The kind byte of a frame: one of the MUX_* constants. */
 export type MuxKind = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+/** One decoded frame. */
 export type MuxFrame = { kind: MuxKind; id: number; payload: Uint8Array };
 
 /** Encodes one frame. */
@@ -235,6 +237,7 @@ export interface MuxIncoming {
   payload: Uint8Array;
 }
 
+/** How a {@link MuxSession} is set up. */
 export interface MuxSessionOptions {
   /** Which end of the pipe this is: it decides the id space of the streams it opens. */
   side: 'host' | 'keep';
@@ -335,11 +338,11 @@ export class MuxSession {
   }
 
   #dispatch(f: MuxFrame): void {
-    const peerBit = this.#options.side === 'keep' ? 0 : MUX_KEEP_ID_BIT;
+    const peerIsKeep = this.#options.side === 'host';
     if (f.kind === MUX_OPEN || f.kind === MUX_LISTEN || f.kind === MUX_ACCEPT || f.kind === MUX_CONNECT) {
       if (
         !OPENING_KINDS[this.#options.side].includes(f.kind) ||
-        (f.id & MUX_KEEP_ID_BIT) !== peerBit ||
+        f.id >= MUX_KEEP_ID_BIT !== peerIsKeep ||
         f.id === 0 ||
         this.#streams.has(f.id)
       ) {

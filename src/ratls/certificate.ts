@@ -19,6 +19,9 @@ import {
   decodeCmw,
   encodeCmw,
   ID_PE_CMW,
+  isServiceBinding,
+  SERVICE_BINDING_DOMAIN,
+  type ServiceBinding,
 } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
@@ -26,11 +29,15 @@ const ECDSA_WITH_SHA384 = '1.2.840.10045.4.3.3';
 const ID_AT_COMMON_NAME = '2.5.4.3';
 const ALGORITHM = sequence(oid(ECDSA_WITH_SHA384));
 
-/** report_data for a Keep key and a client nonce: SHA-512(domain ‖ SPKI DER ‖ nonce). */
-export function reportDataFor(binding: Binding): Uint8Array {
-  return new Uint8Array(
-    createHash('sha512').update(binding.domain).update(binding.spki).update(binding.nonce).digest(),
-  );
+/**
+ * report_data for a binding: SHA-512(domain ‖ SPKI DER ‖ nonce) for a channel, SHA-512(domain ‖ SPKI DER ‖
+ * workload digest ‖ config digest) for a service. The domain is UTF-8; the other parts are their bytes.
+ */
+export function reportDataFor(binding: Binding | ServiceBinding): Uint8Array {
+  const h = createHash('sha512').update(binding.domain).update(binding.spki);
+  if (isServiceBinding(binding)) h.update(binding.workload).update(binding.config);
+  else h.update(binding.nonce);
+  return new Uint8Array(h.digest());
 }
 
 /** The SubjectPublicKeyInfo (DER) of a public key, or of the public half of a private key. */
@@ -89,6 +96,75 @@ export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8A
   return sequence(tbs, ALGORITHM, bitString(new Uint8Array(signature)));
 }
 
+/** The parts of a service certificate. */
+export interface MakeServiceCertificateOptions {
+  /** The Keep's ECDSA P-384 private key. */
+  privateKey: KeyObject;
+  /** Evidence whose report_data binds this key, the workload and its configuration; absent for a `nil` Keep. */
+  evidence?: CarriedEvidence;
+  /** SHA-256 of the Wasm module. */
+  workload: Uint8Array;
+  /** SHA-256 of the workload's configuration (see the protocol's configDigest). */
+  config: Uint8Array;
+  now: Date;
+  /** How long the certificate is valid; default 24 hours. */
+  validityMs?: number;
+}
+
+/**
+ * Makes the certificate a Keep serves on its workload's `tls` listen files: self-signed with the Keep's key,
+ * carrying evidence bound to that key, the workload's digest and its configuration's digest (a
+ * {@link ServiceBinding} in the id-pe-cmw extension). Its common name names the workload digest too, for a
+ * person reading a browser's certificate viewer.
+ */
+export function makeServiceCertificate(options: MakeServiceCertificateOptions): Uint8Array {
+  if (options.workload.length !== 32 || options.config.length !== 32) {
+    throw new RangeError('Cannot make a service certificate: the digests must be 32 bytes each');
+  }
+  const spki = spkiOf(options.privateKey);
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
+  const short = Buffer.from(options.workload).toString('hex').slice(0, 16);
+  const name = sequence(
+    set(
+      sequence(
+        oid(ID_AT_COMMON_NAME),
+        utf8String(
+          options.evidence ? `Donjon service ${short}` : `Donjon service ${short} (nil, not attested)`,
+        ),
+      ),
+    ),
+  );
+  const validity = options.validityMs ?? 24 * 3600_000;
+  const fields = [
+    explicit(0, integer(2)),
+    integer(BigInt(`0x${serial.toString('hex')}`)),
+    ALGORITHM,
+    name,
+    sequence(
+      time(new Date(options.now.getTime() - 60_000)),
+      time(new Date(options.now.getTime() + validity)),
+    ),
+    name,
+    spki,
+  ];
+  if (options.evidence) {
+    const cmw = encodeCmw({
+      evidence: options.evidence,
+      binding: {
+        domain: SERVICE_BINDING_DOMAIN,
+        spki,
+        workload: options.workload,
+        config: options.config,
+      },
+    });
+    fields.push(explicit(3, sequence(sequence(oid(ID_PE_CMW), octetString(cmw)))));
+  }
+  const tbs = sequence(...fields);
+  const signature = sign('sha384', tbs, { key: options.privateKey, dsaEncoding: 'der' });
+  return sequence(tbs, ALGORITHM, bitString(new Uint8Array(signature)));
+}
+
 /** What a Keep certificate says about itself, before any of it is trusted. */
 export interface KeepCertificate {
   der: Uint8Array;
@@ -96,7 +172,7 @@ export interface KeepCertificate {
   notBefore: Date;
   notAfter: Date;
   /** Absent for a certificate without evidence (a `nil` Keep). */
-  cmw?: { evidence: CarriedEvidence; binding: Binding };
+  cmw?: { evidence: CarriedEvidence; binding: Binding | ServiceBinding };
 }
 
 function selfSigned(cert: Certificate): boolean {

@@ -7,6 +7,13 @@ export const ID_PE_CMW = '1.3.6.1.5.5.7.1.35';
 /** The domain string that opens every report_data preimage, so a report made for Donjon means nothing elsewhere. */
 export const BINDING_DOMAIN = 'donjon/keep/v1';
 
+/**
+ * The domain of a service's evidence: a Keep serving its workload on a `tls` listen file binds its key to the
+ * workload and its configuration rather than to one client's nonce. A distinct domain, so neither kind of
+ * certificate can stand for the other.
+ */
+export const SERVICE_BINDING_DOMAIN = 'donjon/service/v1';
+
 /** Media types of the records inside the collection (vendor tree until registered ones exist). */
 export const MEDIA_TYPES = {
   'sev-snp': 'application/vnd.donjon.sev-snp-report',
@@ -25,16 +32,32 @@ export interface CarriedEvidence {
   certs: Uint8Array[];
 }
 
-/** The claims behind report_data: report_data = SHA-512(domain ‖ spki ‖ nonce [‖ extra]). */
+/** The claims behind a channel's report_data: report_data = SHA-512(domain ‖ spki ‖ nonce). */
 export interface Binding {
   domain: string;
   spki: Uint8Array;
   nonce: Uint8Array;
 }
 
+/**
+ * The claims behind a service's report_data: report_data = SHA-512(domain ‖ spki ‖ workload ‖ config), where
+ * `workload` is the SHA-256 of the Wasm module and `config` the SHA-256 of its configuration (32 bytes each).
+ */
+export interface ServiceBinding {
+  domain: string;
+  spki: Uint8Array;
+  workload: Uint8Array;
+  config: Uint8Array;
+}
+
 export interface CmwContents {
   evidence: CarriedEvidence;
-  binding: Binding;
+  binding: Binding | ServiceBinding;
+}
+
+/** Whether a binding is a service's (workload and configuration) rather than a channel's (nonce). */
+export function isServiceBinding(binding: Binding | ServiceBinding): binding is ServiceBinding {
+  return 'workload' in binding;
 }
 
 const COLLECTION_KEYS = ['binding', 'certs', 'evidence'];
@@ -46,7 +69,16 @@ export function encodeCmw(contents: CmwContents): Uint8Array {
     certs: [MEDIA_TYPES.certs, encode(contents.evidence.certs)],
     binding: [
       MEDIA_TYPES.binding,
-      encode({ domain: contents.binding.domain, spki: contents.binding.spki, nonce: contents.binding.nonce }),
+      encode(
+        isServiceBinding(contents.binding)
+          ? {
+              domain: contents.binding.domain,
+              spki: contents.binding.spki,
+              workload: contents.binding.workload,
+              config: contents.binding.config,
+            }
+          : { domain: contents.binding.domain, spki: contents.binding.spki, nonce: contents.binding.nonce },
+      ),
     ],
   });
 }
@@ -117,15 +149,29 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
   }
   if (
     !isRecord(binding) ||
-    Object.keys(binding).sort().join() !== 'domain,nonce,spki' ||
     typeof binding['domain'] !== 'string' ||
-    !(binding['spki'] instanceof Uint8Array) ||
-    !(binding['nonce'] instanceof Uint8Array)
+    !(binding['spki'] instanceof Uint8Array)
   ) {
-    throw malformed('the binding is not { domain, spki, nonce }');
+    throw malformed('the binding is not { domain, spki, nonce } or { domain, spki, workload, config }');
   }
-  return {
-    evidence: { kind, report, certs: certs as Uint8Array[] },
-    binding: { domain: binding['domain'], spki: binding['spki'], nonce: binding['nonce'] },
-  };
+  const fields = Object.keys(binding).sort().join();
+  const evidence: CarriedEvidence = { kind, report, certs: certs as Uint8Array[] };
+  if (fields === 'domain,nonce,spki' && binding['nonce'] instanceof Uint8Array) {
+    return {
+      evidence,
+      binding: { domain: binding['domain'], spki: binding['spki'], nonce: binding['nonce'] },
+    };
+  }
+  const workload = binding['workload'];
+  const config = binding['config'];
+  if (
+    fields === 'config,domain,spki,workload' &&
+    workload instanceof Uint8Array &&
+    workload.length === 32 &&
+    config instanceof Uint8Array &&
+    config.length === 32
+  ) {
+    return { evidence, binding: { domain: binding['domain'], spki: binding['spki'], workload, config } };
+  }
+  throw malformed('the binding is not { domain, spki, nonce } or { domain, spki, workload, config }');
 }

@@ -6,6 +6,8 @@ export const ratlsErrorCodes = [
   'ERR_KEEP_NOT_ATTESTED',
   'ERR_KEEP_BINDING_MISMATCH',
   'ERR_KEEP_NONCE_MISMATCH',
+  'ERR_SERVICE_WORKLOAD_MISMATCH',
+  'ERR_SERVICE_CONFIG_MISMATCH',
 ] as const;
 
 export type RatlsErrorCode = (typeof ratlsErrorCodes)[number];

@@ -1,11 +1,29 @@
 export {
   type KeepCertificate,
   type MakeKeepCertificateOptions,
+  type MakeServiceCertificateOptions,
   makeKeepCertificate,
+  makeServiceCertificate,
   readKeepCertificate,
   reportDataFor,
   spkiOf,
 } from './certificate.ts';
-export { BINDING_DOMAIN, type Binding, type CarriedEvidence, ID_PE_CMW, MEDIA_TYPES } from './cmw.ts';
+export {
+  BINDING_DOMAIN,
+  type Binding,
+  type CarriedEvidence,
+  ID_PE_CMW,
+  isServiceBinding,
+  MEDIA_TYPES,
+  SERVICE_BINDING_DOMAIN,
+  type ServiceBinding,
+} from './cmw.ts';
 export { RatlsError, type RatlsErrorCode, ratlsErrorCodes } from './errors.ts';
-export { type KeepExpectations, type KeepIdentity, verifyKeepCertificate } from './verify.ts';
+export {
+  type KeepExpectations,
+  type KeepIdentity,
+  type ServiceExpectations,
+  type ServiceIdentity,
+  verifyKeepCertificate,
+  verifyServiceCertificate,
+} from './verify.ts';

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Claims, Policy, TrustRoots } from '../attestation/index.ts';
 import { verify as verifyEvidence } from '../attestation/index.ts';
 import { readKeepCertificate, reportDataFor } from './certificate.ts';
-import { BINDING_DOMAIN } from './cmw.ts';
+import { BINDING_DOMAIN, isServiceBinding, SERVICE_BINDING_DOMAIN } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
 export interface KeepExpectations {
@@ -48,7 +48,7 @@ export function verifyKeepCertificate(der: Uint8Array, expect: KeepExpectations)
     );
   }
   const { binding, evidence } = cert.cmw;
-  if (binding.domain !== BINDING_DOMAIN || !sameBytes(binding.spki, cert.spki)) {
+  if (isServiceBinding(binding) || binding.domain !== BINDING_DOMAIN || !sameBytes(binding.spki, cert.spki)) {
     throw new RatlsError(
       'ERR_KEEP_BINDING_MISMATCH',
       "Cannot trust the Keep: its evidence is bound to another key than the certificate's",
@@ -70,4 +70,118 @@ export function verifyKeepCertificate(der: Uint8Array, expect: KeepExpectations)
     options,
   );
   return { spki: cert.spki, claims };
+}
+
+/** What a relying party requires of a service's certificate. */
+export interface ServiceExpectations {
+  /**
+   * The policy the evidence must satisfy (measurement, TCB, simulated roots, ...); its reportData is set here,
+   * from the certificate's key and the digests it names.
+   */
+  policy: Policy;
+  now: Date;
+  roots?: TrustRoots;
+  /** Allowed SHA-256 digests of the Wasm module (hex); absent: any workload. */
+  workloadDigests?: readonly string[];
+  /** Allowed SHA-256 digests of the workload's configuration (hex); absent: any configuration. */
+  configDigests?: readonly string[];
+  /** Accept a service without evidence (a `nil` Keep), and so without a proven workload. */
+  insecure?: boolean;
+}
+
+/** What a service's certificate proved: `claims` and the digests are null only for an accepted insecure one. */
+export interface ServiceIdentity {
+  spki: Uint8Array;
+  claims: Claims | null;
+  /** SHA-256 of the Wasm module the Keep runs (hex). */
+  workloadDigest: string | null;
+  /** SHA-256 of its configuration (hex). */
+  configDigest: string | null;
+}
+
+function hexDigests(list: readonly string[] | undefined, what: string): Set<string> | undefined {
+  if (list === undefined) return undefined;
+  const out = new Set<string>();
+  for (const d of list) {
+    const hex = typeof d === 'string' ? d.toLowerCase() : '';
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new TypeError(`Cannot check the ${what}: ${String(d)} is not 64 hex digits`);
+    out.add(hex);
+  }
+  return out;
+}
+
+/**
+ * Decides whether the TLS server behind a certificate is a genuine Keep serving the expected workload: the
+ * certificate is self-signed by the key whose SPKI, with the workload's and the configuration's digests, is
+ * hashed into the evidence's report_data; the evidence verifies under the policy; the digests are allowed
+ * ones. Throws RatlsError or AttestationError; returns only on success.
+ *
+ * A service's evidence carries no client nonce: it is made once per Keep (and renewed before the certificate
+ * expires). What makes a replayed certificate useless is the TLS handshake itself, which proves the server
+ * holds the private key the evidence binds.
+ */
+export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpectations): ServiceIdentity {
+  const workloads = hexDigests(expect.workloadDigests, 'workload digest');
+  const configs = hexDigests(expect.configDigests, 'config digest');
+  const cert = readKeepCertificate(der);
+  const t = expect.now.getTime();
+  if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
+    throw new RatlsError(
+      'ERR_KEEP_CERT_EXPIRED',
+      'Cannot trust the service certificate: it is not valid at this time',
+    );
+  }
+  if (!cert.cmw) {
+    // A policy naming a workload cannot be met by a certificate that proves none.
+    if (expect.insecure && workloads === undefined && configs === undefined) {
+      return { spki: cert.spki, claims: null, workloadDigest: null, configDigest: null };
+    }
+    throw new RatlsError(
+      'ERR_KEEP_NOT_ATTESTED',
+      expect.insecure
+        ? 'Cannot trust the service: it presents no attestation evidence, so nothing proves which workload it runs'
+        : 'Cannot trust the service: it presents no attestation evidence (a nil Keep); pass --insecure to accept an unattested service',
+    );
+  }
+  const { binding, evidence } = cert.cmw;
+  if (
+    !isServiceBinding(binding) ||
+    binding.domain !== SERVICE_BINDING_DOMAIN ||
+    !sameBytes(binding.spki, cert.spki)
+  ) {
+    throw new RatlsError(
+      'ERR_KEEP_BINDING_MISMATCH',
+      "Cannot trust the service: its evidence is not a service's evidence for the certificate's key",
+    );
+  }
+  const reportData = reportDataFor({
+    domain: SERVICE_BINDING_DOMAIN,
+    spki: cert.spki,
+    workload: binding.workload,
+    config: binding.config,
+  });
+  const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
+  const claims = verifyEvidence(
+    evidence.kind === 'tdx'
+      ? { kind: 'tdx', quote: evidence.report }
+      : { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
+    { ...expect.policy, reportData },
+    options,
+  );
+  const workloadDigest = Buffer.from(binding.workload).toString('hex');
+  const configDigest = Buffer.from(binding.config).toString('hex');
+  if (workloads !== undefined && !workloads.has(workloadDigest)) {
+    throw new RatlsError(
+      'ERR_SERVICE_WORKLOAD_MISMATCH',
+      `Cannot trust the service: it runs workload ${workloadDigest}, not ${[...workloads].join(' or ')}`,
+    );
+  }
+  if (configs !== undefined && !configs.has(configDigest)) {
+    throw new RatlsError(
+      'ERR_SERVICE_CONFIG_MISMATCH',
+      `Cannot trust the service: its configuration is ${configDigest}, not ${[...configs].join(' or ')}`,
+    );
+  }
+  return { spki: cert.spki, claims, workloadDigest, configDigest };
 }

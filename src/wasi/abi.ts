@@ -12,6 +12,7 @@ export const errno = {
   again: 6,
   badf: 8,
   busy: 10,
+  connreset: 15,
   exist: 20,
   fault: 21,
   fbig: 22,
@@ -25,12 +26,14 @@ export const errno = {
   noent: 44,
   nospc: 51,
   nosys: 52,
+  notconn: 53,
   notdir: 54,
   notempty: 55,
   notsock: 57,
   notsup: 58,
   overflow: 61,
   perm: 63,
+  pipe: 64,
   spipe: 70,
   xdev: 75,
   notcapable: 76,
@@ -148,6 +151,10 @@ export const eventtype = { clock: 0, fdRead: 1, fdWrite: 2 } as const;
 
 /** `subclockflags.subscription_clock_abstime`. */
 export const SUBCLOCK_ABSTIME = 1;
+/** `riflags` of sock_recv: peek, and wait for the whole buffer. */
+export const riflags = { peek: 1, waitall: 2 } as const;
+/** `sdflags` of sock_shutdown: the read side, the write side. */
+export const sdflags = { rd: 1, wr: 2 } as const;
 /** `eventrwflags.fd_readwrite_hangup`. */
 export const EVENTRW_HANGUP = 1;
 

@@ -1,8 +1,11 @@
-import { Worker } from 'node:worker_threads';
+import type { Duplex } from 'node:stream';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';
 import { WasiError } from './errors.ts';
 import { MAX_NODES, measureTree, type WasiTree } from './fs.ts';
 import { inspectWasiModule, limitModuleMemory, WASM_PAGE } from './module.ts';
+import { CallerNet, Doorbell } from './net.ts';
+import type { Preview1File } from './preview1.ts';
 import { ByteRing, splitRecords } from './ring.ts';
 import { type WasmModule, wasm } from './wasm.ts';
 import { makeWorkerData, type WorkerMessage } from './worker.ts';
@@ -10,6 +13,7 @@ import { makeWorkerData, type WorkerMessage } from './worker.ts';
 export { isWasiError, WasiError, type WasiErrorCode, wasiErrorCodes } from './errors.ts';
 export type { WasiTree } from './fs.ts';
 export { validateWasiModule } from './module.ts';
+export { type Preview1Net, RX_WINDOW, TX_WINDOW } from './net.ts';
 export type { WasmModule } from './wasm.ts';
 export { isWasiWorker, wasiWorkerMain } from './worker.ts';
 
@@ -27,6 +31,16 @@ export interface WasiLimits {
    */
   maxFds?: number;
 }
+
+/**
+ * One entry of the descriptor table the module starts with (descriptor n is the n-th): a standard stream,
+ * /dev/null, a listening socket whose connections the caller hands in with {@link WasiRun.offer}, or a
+ * connected socket over `stream` (already through TLS, when the workload is to see plaintext).
+ */
+export type WasiFile =
+  | { kind: 'stdin' | 'stdout' | 'stderr' | 'null' }
+  | { kind: 'listen' }
+  | { kind: 'socket'; stream: Duplex };
 
 /** What to run and how to talk to it. */
 export interface WasiOptions {
@@ -48,6 +62,12 @@ export interface WasiOptions {
    * run, and all files together may hold at most `limits.memoryBytes`. Default: none.
    */
   preopens?: Readonly<Record<string, WasiTree>>;
+  /**
+   * The descriptor table from descriptor 0, in Enarx.toml's `files` model. Default: stdin, stdout and
+   * stderr. Pre-opened directories come after it. The streams of sockets belong to the run from here on: it
+   * destroys them when the module closes them or the run ends.
+   */
+  files?: readonly WasiFile[];
   /**
    * The script the worker thread runs; it must call wasiWorkerMain() when isWasiWorker(workerData) is
    * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL.
@@ -74,6 +94,12 @@ export interface WasiRun {
   writeStdin(chunk: Uint8Array): void;
   /** Ends stdin: once the queued bytes are read, the module reads end of input. */
   endStdin(): void;
+  /**
+   * Hands a connection to the `listen` file at descriptor `fd` of `files` (its index, whatever the module
+   * renumbered since). Returns false when the module closed that listener or the run ended; the stream is
+   * then still the caller's to close. Throws RangeError when `files[fd]` is not a listen file.
+   */
+  offer(fd: number, stream: Duplex): boolean;
   /** Stops the module now; the result is { kind: 'killed' } unless it had already ended. */
   kill(): void;
   /** Settles after every output chunk was delivered. Rejects only with a WasiError (host failure). */
@@ -167,7 +193,22 @@ function checkOptions(options: WasiOptions): Checked {
   if (bytes > checked.memoryBytes || nodes > MAX_NODES) {
     throw new RangeError('Cannot start WASI: the pre-opened files exceed the filesystem capacity');
   }
-  const fixedFds = 3 + Object.keys(preopens).length;
+  const files = options.files;
+  if (files !== undefined) {
+    if (!Array.isArray(files)) throw new TypeError('Cannot start WASI: files must be an array');
+    for (const [i, f] of files.entries()) {
+      const kind = (f as { kind?: unknown } | null)?.kind;
+      if (kind === 'socket') {
+        const stream = (f as { stream?: unknown }).stream as { write?: unknown; on?: unknown } | undefined;
+        if (typeof stream?.write !== 'function' || typeof stream.on !== 'function') {
+          throw new TypeError(`Cannot start WASI: files[${i}] is a socket without a stream`);
+        }
+      } else if (!['stdin', 'stdout', 'stderr', 'null', 'listen'].includes(kind as string)) {
+        throw new TypeError(`Cannot start WASI: files[${i}] has no known kind`);
+      }
+    }
+  }
+  const fixedFds = (files?.length ?? 3) + Object.keys(preopens).length;
   if (limits.maxFds !== undefined) {
     if (!Number.isSafeInteger(limits.maxFds) || limits.maxFds < fixedFds) {
       throw new RangeError(`Cannot start WASI: limits.maxFds must be an integer of at least ${fixedFds}`);
@@ -238,11 +279,35 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
   const input = new ByteRing(stdinBuffer);
   if (!pipe) input.close();
 
+  // Sockets: the caller's thread owns the streams; the worker sees connection ids.
+  let net: CallerNet | undefined;
+  let workerNet: { port: MessagePort; doorbell: SharedArrayBuffer; connected: number[] } | undefined;
+  let files: Preview1File[] | undefined;
+  if (options.files !== undefined) {
+    const wantsNet = options.files.some((f) => f.kind === 'listen' || f.kind === 'socket');
+    if (wantsNet) {
+      const channel = new MessageChannel();
+      const bell = new Doorbell();
+      net = new CallerNet(channel.port1, bell);
+      workerNet = { port: channel.port2, doorbell: bell.buffer, connected: [] };
+    }
+    files = options.files.map((f, i): Preview1File => {
+      if (f.kind === 'listen') return { kind: 'listen', listener: i };
+      if (f.kind === 'socket') {
+        const id = net!.register(f.stream);
+        workerNet!.connected.push(id);
+        return { kind: 'socket', id };
+      }
+      return { kind: f.kind };
+    });
+  }
+
   let worker: Worker;
   try {
     worker = new Worker(options.workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
       name: 'donjon-wasi',
       env: {},
+      ...(workerNet === undefined ? {} : { transferList: [workerNet.port] }),
       workerData: makeWorkerData({
         module,
         args: [...options.args],
@@ -256,9 +321,12 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
         preopens: options.preopens ?? {},
         fsBytes: limits.memoryBytes,
         ...(limits.maxFds === undefined ? {} : { maxFds: limits.maxFds }),
+        ...(files === undefined ? {} : { files }),
+        ...(workerNet === undefined ? {} : { net: workerNet }),
       }),
     });
   } catch (error) {
+    net?.close();
     throw new WasiError('ERR_WASI_WORKER_FAILED', 'Cannot start the WASI worker: the thread did not start', {
       cause: error,
     });
@@ -308,6 +376,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
     // Release the pending asynchronous waits so nothing lingers after the run.
     output.wakeAll();
     input.wakeAll();
+    net?.close();
     if (!exited) void worker.terminate();
     if ('result' in final) {
       resolveResult(final.result);
@@ -416,8 +485,13 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
         break;
       }
     }
+    // A module polling sockets and stdin together waits on the sockets' doorbell.
+    net?.ring();
     if (queue.length === 0) {
-      if (ended && !input.closed()) input.close();
+      if (ended && !input.closed()) {
+        input.close();
+        net?.ring();
+      }
       return;
     }
     if (waitingForRoom) return;
@@ -446,6 +520,13 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
       if (ended) return;
       ended = true;
       pumpStdin();
+    },
+    offer(fd: number, stream: Duplex): boolean {
+      if (options.files?.[fd]?.kind !== 'listen') {
+        throw new RangeError(`Cannot offer a connection: descriptor ${fd} is not a listen file`);
+      }
+      if (settled) return false;
+      return net!.offer(fd, stream);
     },
     kill(): void {
       stop({ kind: 'killed' });

@@ -1,8 +1,9 @@
 import { webcrypto } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { PREVIEW1_MODULE } from './abi.ts';
 import type { WasiTree } from './fs.ts';
-import { Preview1, type Preview1Clock, type Preview1Stdio, WasiStop } from './preview1.ts';
+import { Doorbell, WorkerNet } from './net.ts';
+import { Preview1, type Preview1Clock, type Preview1File, type Preview1Stdio, WasiStop } from './preview1.ts';
 import { ByteRing } from './ring.ts';
 import { type WasmInstance, type WasmModule, wasm } from './wasm.ts';
 
@@ -31,6 +32,15 @@ export interface WasiWorkerData {
   /** Most bytes the in-memory files may hold. */
   readonly fsBytes: number;
   readonly maxFds?: number;
+  /** The descriptor table; absent: stdin, stdout, stderr. */
+  readonly files?: readonly Preview1File[];
+  /** The worker's end of the sockets, when the table has any. */
+  readonly net?: {
+    readonly port: MessagePort;
+    readonly doorbell: SharedArrayBuffer;
+    /** Connections that exist before the module starts (connect files). */
+    readonly connected: readonly number[];
+  };
 }
 
 /** Messages from the worker to the caller's thread. */
@@ -161,6 +171,10 @@ export function wasiWorkerMain(): void {
     preopens: data.preopens,
     fsCapacityBytes: data.fsBytes,
     ...(data.maxFds === undefined ? {} : { maxFds: data.maxFds }),
+    ...(data.files === undefined ? {} : { files: data.files }),
+    ...(data.net === undefined
+      ? {}
+      : { net: new WorkerNet(data.net.port, new Doorbell(data.net.doorbell), data.net.connected) }),
   });
   let instance: WasmInstance;
   try {

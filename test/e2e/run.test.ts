@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -91,14 +92,50 @@ describe('donjon run (embedded host, sim backend)', () => {
     assert.equal(r.stdout, 'Hello, Toml!\n');
   });
 
-  test('an Enarx.toml with a socket says sockets are not supported yet', async () => {
+  test('an Enarx.toml with a nameless listen file is refused, as Enarx refuses it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'donjon-e2e-'));
     const config = join(dir, 'Enarx.toml');
     writeFileSync(config, '[[files]]\nkind = "listen"\nprot = "tls"\nport = 443\n');
     const r = await runCli(['run', '--config', config, hello]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /not supported yet/);
+    assert.match(r.stderr, /files\[0\] is a listen file without a name/);
     noStackTrace(r.stderr);
+  });
+
+  test('a listen file of an Enarx.toml gets a host port that reaches the workload (the echo example)', async () => {
+    let reply = '';
+    const r = await runCli(
+      [
+        'run',
+        '--timeout',
+        '4s',
+        '--config',
+        join(repoRoot, 'examples', 'echo', 'Enarx.toml'),
+        example('echo'),
+      ],
+      {
+        onSpawn: (child) => {
+          let seen = '';
+          let connected = false;
+          child.stderr!.on('data', (c: Buffer) => {
+            seen += c.toString('utf8');
+            const m = /listen file echo is on host port (\d+)/.exec(seen);
+            if (m && !connected) {
+              connected = true;
+              const socket = connect(Number(m[1]), '127.0.0.1');
+              socket.on('data', (d: Buffer) => {
+                reply += d.toString('utf8');
+              });
+              socket.on('error', () => {});
+              socket.end('ping through the Keep');
+            }
+          });
+        },
+      },
+    );
+    assert.equal(reply, 'ping through the Keep');
+    assert.equal(r.code, 124, r.stderr);
+    assert.match(r.stderr, /echo: serving on descriptor 3 \(echo\)/);
   });
 
   test("donjon measure prints the SHA-384 of this version's Keep runtime", async () => {
@@ -116,6 +153,140 @@ describe('donjon run (embedded host, sim backend)', () => {
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /measurement/i);
     assert.doesNotMatch(r.stderr, /workload sent/);
+    await expectGroupGone(r.pid);
+  });
+});
+
+describe('donjon run: connect files', () => {
+  const config = (body: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'donjon-e2e-'));
+    const path = join(dir, 'Enarx.toml');
+    writeFileSync(path, body);
+    return path;
+  };
+
+  test('a tcp connect file is opened by the host for the Keep: cat reads the network on descriptor 0', async () => {
+    const server = createServer((s) => s.end('hello from the network\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const toml = config(
+        `[[files]]\nkind = "connect"\nprot = "tcp"\nhost = "127.0.0.1"\nport = ${port}\n` +
+          '[[files]]\nkind = "stdout"\n[[files]]\nkind = "stderr"\n',
+      );
+      const r = await runCli(['run', '-q', '--config', toml, example('cat')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'hello from the network\n');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a connect file the host cannot open, or whose TLS server does not verify, refuses the deploy', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const refused = await runCli([
+      'run',
+      '--config',
+      config(`[[files]]\nkind = "connect"\nprot = "tcp"\nhost = "127.0.0.1"\nport = ${port}\n`),
+      hello,
+    ]);
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /Cannot connect 127\.0\.0\.1 to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+    // A plain TCP server is no TLS server the public roots vouch for.
+    const plain = createServer((s) => s.end('not tls'));
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
+    try {
+      const tls = await runCli([
+        'run',
+        '--config',
+        config(
+          `[[files]]\nkind = "connect"\nhost = "127.0.0.1"\nport = ${(plain.address() as { port: number }).port}\n`,
+        ),
+        hello,
+      ]);
+      assert.equal(tls.code, 4, tls.stderr);
+      assert.match(tls.stderr, /The Keep refused: Cannot connect 127\.0\.0\.1 to 127\.0\.0\.1:\d+: .*SSL/);
+      noStackTrace(tls.stderr);
+    } finally {
+      plain.close();
+    }
+  });
+});
+
+describe('donjon run --dir', () => {
+  const tree = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'donjon-dir-'));
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'a.txt'), 'from the host\n');
+    writeFileSync(join(dir, 'sub', 'b.txt'), 'nested\n');
+    return dir;
+  };
+
+  test('copies a host directory into the Keep, pre-opened at the guest path', async () => {
+    const dir = tree();
+    const r = await runCli([
+      'run',
+      '-q',
+      '--dir',
+      `${dir}:/data`,
+      example('cat'),
+      '--',
+      '/data/a.txt',
+      '/data/sub/b.txt',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from the host\nnested\n');
+  });
+
+  test('pre-opens the directory at its own path without :GUEST', async () => {
+    const dir = tree();
+    const r = await runCli(['run', '-q', '--dir', dir, example('cat'), '--', join(dir, 'a.txt')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from the host\n');
+  });
+
+  test('the workload sees the copy only: no other host path, and its writes stay in the Keep', async () => {
+    const dir = tree();
+    const r = await runCli([
+      'run',
+      '-q',
+      '--dir',
+      `${dir}:/data`,
+      example('cat'),
+      '--',
+      '/etc/hostname',
+      '/data/../a.txt',
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /cat: \/etc\/hostname: /);
+  });
+
+  test('a missing directory, a repeated guest path and a tree over the limits are usage errors', async () => {
+    const dir = tree();
+    const missing = await runCli(['run', '--dir', join(dir, 'nope'), hello]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Cannot copy directory .*nope: no such directory/);
+    const twice = await runCli(['run', '--dir', `${dir}:/d`, '--dir', `${dir}:/d`, hello]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /\/d is pre-opened twice/);
+    const many = mkdtempSync(join(tmpdir(), 'donjon-many-'));
+    for (let i = 0; i <= 10_000; i++) writeFileSync(join(many, `f${i}`), '');
+    const big = await runCli(['run', '--dir', many, hello]);
+    assert.equal(big.code, 2);
+    assert.match(big.stderr, /more than 10000 files and folders/);
+    noStackTrace(big.stderr);
+  });
+
+  test('a directory larger than the memory limit is refused by the Keep', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'donjon-dir-'));
+    writeFileSync(join(dir, 'big.bin'), Buffer.alloc(3 << 20));
+    const r = await runCli(['run', '--memory', '2MiB', '--dir', `${dir}:/d`, hello]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /over the memory limit/);
     await expectGroupGone(r.pid);
   });
 });

@@ -20,6 +20,7 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
+/** Live Keep Loaders started by this process (tsx's own esbuild helper is not one of ours). */
 function children(): number[] {
   const mine = String(process.pid);
   return readdirSync('/proc')
@@ -28,7 +29,8 @@ function children(): number[] {
       try {
         const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return fields[1] === mine && fields[0] !== 'Z';
+        const cmdline = readFileSync(`/proc/${e}/cmdline`, 'utf8');
+        return fields[1] === mine && fields[0] !== 'Z' && cmdline.includes('keepldr.js');
       } catch {
         return false;
       }
@@ -41,7 +43,9 @@ function rssAfterGc(): number {
   return process.memoryUsage().rss;
 }
 
-test(`${RUNS} sequential runs leave descriptors, processes and memory flat`, { timeout: 3_600_000 }, async () => {
+test(`${RUNS} sequential runs leave descriptors, processes and memory flat`, {
+  timeout: 3_600_000,
+}, async () => {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
@@ -62,14 +66,25 @@ test(`${RUNS} sequential runs leave descriptors, processes and memory flat`, { t
       const out: Buffer[] = [];
       const stdout = new PassThrough();
       stdout.on('data', (c: Buffer) => out.push(c));
-      const r = await runWorkload({ host, backend: 'sim', wasm, args: ['wc'], env: {}, stdin, stdout, stderr: new PassThrough(), policy });
+      const r = await runWorkload({
+        host,
+        backend: 'sim',
+        wasm,
+        args: ['wc'],
+        env: {},
+        stdin,
+        stdout,
+        stderr: new PassThrough(),
+        policy,
+      });
       assert.deepEqual(r.outcome, { kind: 'exit', code: 0 });
       assert.equal(Buffer.concat(out).toString().trim(), `2 4 ${`run ${i}\nsecond line\n`.length}`);
       if (i + 1 === WARMUP) {
         await new Promise((res) => setTimeout(res, 500));
         baseline = { fds: openFds(), rss: rssAfterGc() };
       }
-      if ((i + 1) % 100 === 0) process.stdout.write(`# soak: ${i + 1} runs, ${Math.round((Date.now() - started) / 1000)} s\n`);
+      if ((i + 1) % 100 === 0)
+        process.stdout.write(`# soak: ${i + 1} runs, ${Math.round((Date.now() - started) / 1000)} s\n`);
     }
     // Let the last Keep Loaders finish exiting.
     for (let i = 0; i < 100 && children().length > 0; i++) await new Promise((res) => setTimeout(res, 50));

@@ -1,6 +1,7 @@
 import { PREVIEW1_SIGNATURES } from '../../src/wasi/abi.ts';
 import type { WasiTree } from '../../src/wasi/fs.ts';
-import { Preview1, type Preview1Options } from '../../src/wasi/preview1.ts';
+import type { Preview1Net } from '../../src/wasi/net.ts';
+import { Preview1, type Preview1File, type Preview1Options } from '../../src/wasi/preview1.ts';
 import { type WasmMemory, wasm } from '../../src/wasi/wasm.ts';
 import { buildModule, op, signature, wasiImport } from './wasm-builder.ts';
 
@@ -42,6 +43,8 @@ export interface HarnessOptions {
   preopens?: Record<string, WasiTree>;
   fsCapacityBytes?: number;
   maxFds?: number;
+  files?: Preview1File[];
+  net?: Preview1Net;
 }
 
 export function harness(o: HarnessOptions = {}) {
@@ -99,6 +102,8 @@ export function harness(o: HarnessOptions = {}) {
     ...(o.preopens === undefined ? {} : { preopens: o.preopens }),
     ...(o.fsCapacityBytes === undefined ? {} : { fsCapacityBytes: o.fsCapacityBytes }),
     ...(o.maxFds === undefined ? {} : { maxFds: o.maxFds }),
+    ...(o.files === undefined ? {} : { files: o.files }),
+    ...(o.net === undefined ? {} : { net: o.net }),
   };
   function advance(ms: number): void {
     clock.mono += BigInt(ms) * 1_000_000n;

@@ -38,7 +38,8 @@ function fail(code: AttestationError['code'], message: string): never {
 
 /**
  * Checks the QE report against the QE identity (MRSIGNER, ISVPRODID, MISCSELECT and ATTRIBUTES under
- * their masks) and returns the level its ISVSVN meets. Fails with ERR_QE_IDENTITY_MISMATCH, or
+ * their masks) and returns the level its ISVSVN meets (undefined for an identity without levels, such as
+ * the built-in one used without collateral). Fails with ERR_QE_IDENTITY_MISMATCH, or
  * ERR_TCB_NOT_SUPPORTED when its ISVSVN is below every level.
  */
 export function appraiseQe(

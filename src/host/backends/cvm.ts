@@ -28,7 +28,13 @@ export interface CvmBackend {
 }
 
 /** Where and how to reach configfs-tsm; see {@link TsmRequestOptions}. */
-export type CvmBackendOptions = Pick<TsmRequestOptions, 'root' | 'fs' | 'privlevel'>;
+export type CvmBackendOptions = Pick<TsmRequestOptions, 'root' | 'fs' | 'privlevel'> & {
+  /**
+   * Where to get the VCEK chain when the hypervisor supplied no certificate table (the host's AMD KDS cache,
+   * `CollateralClient.snpCertificates`). A VLEK cannot be fetched: without a table such a report goes without.
+   */
+  snpCertificates?: (report: Uint8Array) => Promise<Uint8Array[]>;
+};
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
@@ -115,8 +121,17 @@ export function cvmBackend(options: CvmBackendOptions = {}): CvmBackend {
   return {
     name: 'cvm',
     evidence(reportData) {
-      const run = async () =>
-        cvmEvidence(await requestTsmReport(reportData, options), reportData, options.privlevel);
+      const run = async () => {
+        const evidence = cvmEvidence(
+          await requestTsmReport(reportData, options),
+          reportData,
+          options.privlevel,
+        );
+        if (evidence.kind === 'sev-snp' && evidence.certs.length === 0 && options.snpCertificates) {
+          evidence.certs = await options.snpCertificates(evidence.report);
+        }
+        return evidence;
+      };
       const result = queue.then(run, run);
       queue = result.catch(() => {});
       return result;

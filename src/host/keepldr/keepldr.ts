@@ -1,11 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { decode } from '../../protocol/cbor.ts';
 import { encodeFrame } from '../../protocol/frames.ts';
-import type { KeepState, Limits, Message } from '../../protocol/messages.ts';
-import { encodeMuxFrame, MUX_DATA, MUX_END, MUX_OPEN, MUX_RESET, MuxReader } from '../../protocol/mux.ts';
+import type { KeepState, Limits, Message, PortMapping } from '../../protocol/messages.ts';
+import {
+  MUX_ACCEPT,
+  MUX_BOUND,
+  MUX_CONNECT,
+  MUX_LISTEN,
+  MUX_OPEN,
+  MuxSession,
+  type MuxStream,
+} from '../../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../../protocol/stream.ts';
 import { type Backend, cvmBackend, nilBackend, simBackend } from '../backends/index.ts';
 
@@ -18,6 +27,64 @@ export interface KeepLoaderConfig {
   simRootPath?: string;
   limits: Limits;
   maxWasmBytes?: number;
+  /**
+   * Where the host ports of the workload's listen files are bound: default the address each file names
+   * (Enarx's default "::", every interface).
+   */
+  listenAddress?: string;
+  /**
+   * Which host port a listen file gets: 'any' (default) a free one the host picks, 'same' the port the
+   * file names.
+   */
+  hostPorts?: 'any' | 'same';
+  /** Refuse the workload's connect files (outbound connections). Default: allowed. */
+  denyConnect?: boolean;
+}
+
+/** Connections one listener relays at once. */
+const MAX_CONNECTIONS_PER_LISTENER = 1024;
+/** How long an outbound connection may take to open. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+function u16(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(2);
+  b.writeUInt16BE(n, 0);
+  return b;
+}
+
+function u32(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n >>> 0, 0);
+  return b;
+}
+
+/** Reads the small CBOR map of a LISTEN or CONNECT request; undefined when it is not one. */
+function request(payload: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v = decode(payload, { maxBytes: 4096, maxDepth: 2, maxItems: 8, maxStringBytes: 1024 });
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Joins a TCP socket and a mux stream both ways. A clean close on one side (both directions ended) lets the
+ * other finish on its own; anything else tears the other down too.
+ */
+function splice(socket: Socket, stream: MuxStream): void {
+  socket.pipe(stream);
+  stream.pipe(socket);
+  socket.on('error', () => socket.destroy());
+  stream.on('error', () => stream.destroy());
+  socket.on('close', () => {
+    if (!(socket.readableEnded && socket.writableFinished)) stream.destroy();
+  });
+  stream.on('close', () => {
+    if (!(stream.readableEnded && stream.writableFinished)) socket.destroy();
+  });
 }
 
 type LdrEvent = Extract<Message, { type: 'ldr-event' }>;
@@ -37,7 +104,8 @@ export class KeepLoader {
   #keep: ChildProcess | undefined;
   #server: Server | undefined;
   #channel: Socket | undefined;
-  #nextStream = 1;
+  #mux: MuxSession | undefined;
+  readonly #listeners = new Map<number, { server: Server; name: string; port: number }>();
   #stopping = false;
 
   constructor(config: KeepLoaderConfig) {
@@ -97,25 +165,23 @@ export class KeepLoader {
       },
       { onError: () => keep.kill('SIGKILL') },
     );
-    const mux = new MuxReader();
-    pipe.on('data', (chunk: Buffer) => {
-      let frames: ReturnType<MuxReader['push']>;
-      try {
-        frames = mux.push(chunk);
-      } catch {
+    this.#mux = new MuxSession(pipe, {
+      side: 'host',
+      onStream: ({ stream, kind, payload }) => {
+        if (kind === MUX_LISTEN) this.#listen(stream, payload);
+        else if (kind === MUX_CONNECT) this.#connect(stream, payload);
+        else stream.reset('not a request a Keep may make');
+      },
+      onError: () => {
+        this.#error = 'the Keep broke the framing of its pipe';
         keep.kill('SIGKILL');
-        return;
-      }
-      for (const f of frames) {
-        const channel = this.#channel;
-        if (!channel || (channel as Socket & { muxId?: number }).muxId !== f.id) continue;
-        if (f.kind === MUX_DATA) channel.write(f.payload);
-        else if (f.kind === MUX_END) channel.end();
-        else if (f.kind === MUX_RESET) channel.destroy();
-      }
+      },
     });
     pipe.on('error', () => {});
     keep.on('exit', (code, signal) => {
+      // Its ports close with it, so the last event reports none.
+      for (const l of this.#listeners.values()) l.server.close();
+      this.#listeners.clear();
       if (this.#stopping) this.#setState('stopped');
       else if (code === 0) this.#setState('exited', 0);
       else {
@@ -127,7 +193,7 @@ export class KeepLoader {
     if (this.#stopping) keep.kill('SIGKILL');
 
     rmSync(this.#config.socketPath, { force: true });
-    this.#server = createServer((socket) => void this.#onConnection(socket, pipe));
+    this.#server = createServer((socket) => void this.#onConnection(socket));
     await new Promise<void>((resolve, reject) => {
       this.#server!.once('error', reject);
       this.#server!.listen(this.#config.socketPath, () => resolve());
@@ -147,9 +213,109 @@ export class KeepLoader {
     return this.#config.simRootPath;
   }
 
+  /** Binds a host port for one of the workload's listen files and relays its connections to the Keep. */
+  #listen(stream: MuxStream, payload: Uint8Array): void {
+    stream.on('error', () => {});
+    const r = request(payload);
+    const name = r?.['name'];
+    const port = r?.['port'];
+    const addr = r?.['addr'];
+    if (
+      typeof name !== 'string' ||
+      typeof port !== 'number' ||
+      !Number.isInteger(port) ||
+      port < 0 ||
+      port > 65535 ||
+      typeof addr !== 'string'
+    ) {
+      stream.reset('a LISTEN request must be { name, port, addr }');
+      return;
+    }
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      if (!this.#mux || stream.destroyed) {
+        socket.destroy();
+        return;
+      }
+      splice(socket, this.#mux.open(MUX_ACCEPT, u32(stream.id)));
+    });
+    server.maxConnections = MAX_CONNECTIONS_PER_LISTENER;
+    const hostPort = this.#config.hostPorts === 'same' ? port : 0;
+    const host = this.#config.listenAddress ?? addr;
+    const bind = (at: string, retry: boolean): void => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        // A host without IPv6 still serves "::" files, on every IPv4 interface.
+        if (retry && at === '::' && (error.code === 'EAFNOSUPPORT' || error.code === 'EADDRNOTAVAIL')) {
+          bind('0.0.0.0', false);
+          return;
+        }
+        stream.reset(`${error.code ?? 'error'} binding ${at} port ${hostPort}`);
+      });
+      server.listen(hostPort, at, () => {
+        if (stream.destroyed) {
+          server.close();
+          return;
+        }
+        const bound = (server.address() as { port: number }).port;
+        this.#listeners.set(stream.id, { server, name, port: bound });
+        stream.sendControl(MUX_BOUND, u16(bound));
+        this.#publish();
+      });
+    };
+    bind(host, true);
+    stream.on('close', () => {
+      // Like closing a listening socket: connections already accepted go on.
+      server.close();
+      if (this.#listeners.delete(stream.id)) this.#publish();
+    });
+    stream.resume();
+  }
+
+  /** Opens an outbound connection for one of the workload's connect files. */
+  #connect(stream: MuxStream, payload: Uint8Array): void {
+    stream.on('error', () => {});
+    if (this.#config.denyConnect) {
+      stream.reset('this host does not open outbound connections');
+      return;
+    }
+    const r = request(payload);
+    const host = r?.['host'];
+    const port = r?.['port'];
+    if (
+      typeof host !== 'string' ||
+      host === '' ||
+      typeof port !== 'number' ||
+      !Number.isInteger(port) ||
+      port < 1 ||
+      port > 65535
+    ) {
+      stream.reset('a CONNECT request must be { host, port }');
+      return;
+    }
+    const socket = tcpConnect({ host, port, allowHalfOpen: true, timeout: CONNECT_TIMEOUT_MS });
+    const fail = (why: string): void => {
+      socket.destroy();
+      stream.reset(why);
+    };
+    socket.once('timeout', () => fail('the connection timed out'));
+    socket.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.removeAllListeners('timeout');
+      socket.removeAllListeners('error');
+      stream.sendControl(MUX_BOUND);
+      splice(socket, stream);
+    });
+    stream.once('close', () => {
+      if (socket.connecting) socket.destroy();
+    });
+  }
+
   #event(): LdrEvent {
     const e: LdrEvent = { v: 1, type: 'ldr-event', state: this.#state, ldrPid: process.pid };
     if (this.#keep?.pid !== undefined) e.keepPid = this.#keep.pid;
+    if (this.#listeners.size > 0) {
+      e.ports = [...this.#listeners.values()].map((l): PortMapping => ({ name: l.name, port: l.port }));
+    }
     if (this.#exitCode !== undefined) e.exitCode = this.#exitCode;
     if (this.#error !== undefined && (this.#state === 'failed' || this.#state === 'stopped'))
       e.error = this.#error;
@@ -167,7 +333,7 @@ export class KeepLoader {
     for (const w of this.#watchers) if (!w.destroyed) writeFrame(w, e);
   }
 
-  async #onConnection(socket: Socket, pipe: Writable): Promise<void> {
+  async #onConnection(socket: Socket): Promise<void> {
     socket.on('error', () => socket.destroy());
     let opening: { message: Message; rest: Buffer };
     try {
@@ -211,29 +377,20 @@ export class KeepLoader {
           );
           return;
         }
-        const id = this.#nextStream++;
-        (socket as Socket & { muxId?: number }).muxId = id;
+        const mux = this.#mux;
+        if (!mux) {
+          socket.destroy();
+          return;
+        }
         this.#channel = socket;
         writeFrame(socket, this.#event());
         // From here on the bytes are the tenant's, to and from the Keep; they are passed, never read.
-        pipe.write(encodeMuxFrame(MUX_OPEN, id));
-        if (rest.length > 0) pipe.write(encodeMuxFrame(MUX_DATA, id, rest));
-        socket.on('data', (chunk: Buffer) => {
-          if (!pipe.write(encodeMuxFrame(MUX_DATA, id, chunk))) {
-            socket.pause();
-            pipe.once('drain', () => socket.resume());
-          }
-        });
-        let ended = false;
-        socket.on('end', () => {
-          ended = true;
-          pipe.write(encodeMuxFrame(MUX_END, id));
-        });
+        const stream = mux.open(MUX_OPEN);
+        if (rest.length > 0) stream.write(rest);
         socket.on('close', () => {
           if (this.#channel === socket) this.#channel = undefined;
-          // A connection that broke rather than ended resets the Keep's side of it.
-          if (!ended) pipe.write(encodeMuxFrame(MUX_RESET, id));
         });
+        splice(socket, stream);
         socket.resume();
         return;
       }
@@ -246,6 +403,9 @@ export class KeepLoader {
     // Let watchers read the final state, then close everything.
     for (const w of this.#watchers) w.end();
     this.#channel?.destroy();
+    for (const l of this.#listeners.values()) l.server.close();
+    this.#listeners.clear();
+    this.#mux?.destroyAll();
     this.#server?.close();
     rmSync(this.#config.socketPath, { force: true });
     setTimeout(() => process.exit(0), 50).unref();

@@ -119,6 +119,7 @@ function keepMessage(r: KeepRecord): KeepMessage {
   if (r.error !== undefined) m.error = r.error;
   if (r.keepldrPid !== undefined) m.keepldrPid = r.keepldrPid;
   if (r.keepPid !== undefined) m.keepPid = r.keepPid;
+  if (r.ports !== undefined && r.ports.length > 0) m.ports = r.ports;
   return m;
 }
 
@@ -578,9 +579,13 @@ export class KeepManager {
       ];
       const memory = config.limits.memoryBytes;
       if (memory !== undefined) args.push(`--property=MemoryMax=${memory + 512 * 1024 * 1024}`);
-      const launcher = spawn('systemd-run', [...args, '--', process.execPath, this.#options.keepldrPath, JSON.stringify(config)], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const launcher = spawn(
+        'systemd-run',
+        [...args, '--', process.execPath, this.#options.keepldrPath, JSON.stringify(config)],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       let stderr = '';
       launcher.stderr?.on('data', (c: Buffer) => {
         stderr += c.toString('utf8');
@@ -591,7 +596,10 @@ export class KeepManager {
       });
       if (code !== 0) {
         this.#setState(id, 'failed', { error: `systemd-run failed: ${stderr.trim() || `status ${code}`}` });
-        throw new ApiError('ERR_KEEP_START_FAILED', `Cannot start the Keep: systemd-run failed (${stderr.trim() || code})`);
+        throw new ApiError(
+          'ERR_KEEP_START_FAILED',
+          `Cannot start the Keep: systemd-run failed (${stderr.trim() || code})`,
+        );
       }
     } else if (this.#options.detachKeeps) {
       const logFd = openSync(join(this.#options.runDir, `${id}.log`), 'a', 0o600);
@@ -694,6 +702,8 @@ export class KeepManager {
         if (m.keepPid !== undefined) patch.keepPid = m.keepPid;
         if (m.exitCode !== undefined) patch.exitCode = m.exitCode;
         if (m.error !== undefined) patch.error = m.error;
+        // Every ldr-event carries the whole current list; none means no ports (any more).
+        patch.ports = m.ports ?? [];
         this.#setState(id, m.state, patch);
       },
       {

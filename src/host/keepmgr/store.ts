@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Backend, KeepState, Limits } from '../../protocol/messages.ts';
+import type { Backend, KeepState, Limits, PortMapping } from '../../protocol/messages.ts';
 
 /** A Keep as the Keep Manager records it. Nothing of the workload's data is ever part of it. */
 export interface KeepRecord {
@@ -17,6 +17,8 @@ export interface KeepRecord {
   keepPid?: number;
   socketPath: string;
   limits: Limits;
+  /** Host ports forwarded to the workload's listen sockets. */
+  ports?: PortMapping[];
 }
 
 export interface KeepEventRecord {
@@ -112,6 +114,7 @@ interface Row {
   keep_pid: number | null;
   socket_path: string;
   limits: string;
+  ports: string | null;
 }
 
 const COLUMNS: Record<string, string> = {
@@ -126,6 +129,7 @@ const COLUMNS: Record<string, string> = {
   keepPid: 'keep_pid',
   socketPath: 'socket_path',
   limits: 'limits',
+  ports: 'ports',
 };
 
 function fromRow(row: Row): KeepRecord {
@@ -143,11 +147,13 @@ function fromRow(row: Row): KeepRecord {
   if (row.error !== null) r.error = row.error;
   if (row.keepldr_pid !== null) r.keepldrPid = row.keepldr_pid;
   if (row.keep_pid !== null) r.keepPid = row.keep_pid;
+  if (row.ports !== null) r.ports = JSON.parse(row.ports) as PortMapping[];
   return r;
 }
 
 function toColumn(key: string, value: unknown): unknown {
   if (key === 'limits') return JSON.stringify(value);
+  if (key === 'ports') return value === undefined ? null : JSON.stringify(value);
   return value === undefined ? null : value;
 }
 
@@ -172,13 +178,16 @@ export class SqliteStore implements KeepStore {
       CREATE TABLE IF NOT EXISTS keeps (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, backend TEXT NOT NULL, state TEXT NOT NULL,
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, exit_code INTEGER, error TEXT,
-        keepldr_pid INTEGER, keep_pid INTEGER, socket_path TEXT NOT NULL, limits TEXT NOT NULL);
+        keepldr_pid INTEGER, keep_pid INTEGER, socket_path TEXT NOT NULL, limits TEXT NOT NULL, ports TEXT);
       CREATE INDEX IF NOT EXISTS keeps_owner ON keeps(owner);
       CREATE TABLE IF NOT EXISTS events (keep_id TEXT NOT NULL, at INTEGER NOT NULL, state TEXT NOT NULL, message TEXT);
       CREATE INDEX IF NOT EXISTS events_keep ON events(keep_id);
       CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
         created_at INTEGER NOT NULL);
     `);
+    // State directories made before port forwarding existed lack the column.
+    const columns = this.#db.prepare('PRAGMA table_info(keeps)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'ports')) this.#db.exec('ALTER TABLE keeps ADD COLUMN ports TEXT');
   }
 
   insert(r: KeepRecord): void {

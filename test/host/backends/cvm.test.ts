@@ -93,6 +93,27 @@ describe('cvmBackend()', () => {
     }
   });
 
+  test('cvmBackend() fetches the VCEK chain from the host cache when the hypervisor supplied no table', async () => {
+    const fake = new FakeTsm({ generate: (r) => ({ outblob: simChip(r).outblob }) });
+    const asked: Uint8Array[] = [];
+    const evidence = await cvmBackend({
+      fs: fake,
+      snpCertificates: async (report) => {
+        asked.push(report);
+        return [root.vcekDer, root.askDer, root.arkDer];
+      },
+    }).evidence(REPORT_DATA);
+    assert.equal(evidence.kind, 'sev-snp');
+    if (evidence.kind !== 'sev-snp') return;
+    assert.deepEqual(asked, [evidence.report]);
+    const claims = verify(
+      { kind: 'sev-snp', report: evidence.report, certs: evidence.certs },
+      { trustSimulatedRoots: [root.fingerprint], reportData: REPORT_DATA },
+      { now: NOW },
+    );
+    assert.equal(claims.kind, 'sev-snp');
+  });
+
   test('cvmBackend() refuses a report made for other report_data', async () => {
     const other = new Uint8Array(64).fill(0xee);
     const fake = new FakeTsm({ generate: (r) => simChip({ ...r, inblob: other }) });

@@ -29,6 +29,18 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       keepldrPid: 4242,
       keepPid: 4243,
     },
+    {
+      v: 1,
+      type: 'keep',
+      id: 'k-3',
+      backend: 'sim',
+      state: 'running',
+      createdAt: 1,
+      ports: [
+        { name: 'https', port: 40443 },
+        { name: 'echo', port: 65535 },
+      ],
+    },
   ],
   'keep-events': [
     { v: 1, type: 'keep-events', id: 'k-1', events: [] },
@@ -70,6 +82,25 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       stdin: true,
       owner: bytes(32, 0x22),
       limits: { memoryBytes: 0, wallTimeMs: 1, outputBytes: 2 ** 32 },
+      files: [
+        { kind: 'stdin' },
+        { kind: 'stdout', name: 'out' },
+        { kind: 'null' },
+        { kind: 'listen', name: 'https', prot: 'tls', port: 443, addr: '::' },
+        { kind: 'connect', name: 'db', prot: 'tcp', port: 5432, host: 'db.example' },
+      ],
+      dirs: [
+        {
+          guest: '/data',
+          entries: [
+            { path: 'sub' },
+            { path: 'sub/a.txt', data: Uint8Array.of(104, 105) },
+            { path: 'empty', data: new Uint8Array(0) },
+          ],
+        },
+        { guest: 'other', entries: [] },
+      ],
+      detach: true,
     },
     {
       v: 1,
@@ -81,13 +112,28 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       stdin: false,
       owner: bytes(32),
     },
+    {
+      v: 1,
+      type: 'deploy',
+      wasm: new Uint8Array(1),
+      digest: bytes(32),
+      args: ['x'],
+      env: {},
+      stdin: false,
+      owner: bytes(32),
+      detach: false,
+    },
   ],
   stdin: [
     { v: 1, type: 'stdin', data: Uint8Array.of(1, 2, 3) },
     { v: 1, type: 'stdin', data: new Uint8Array(0) },
   ],
   'stdin-end': [{ v: 1, type: 'stdin-end' }],
-  started: [{ v: 1, type: 'started' }],
+  started: [
+    { v: 1, type: 'started' },
+    { v: 1, type: 'started', ports: [] },
+    { v: 1, type: 'started', ports: [{ name: 'https', port: 8443 }] },
+  ],
   stdout: [{ v: 1, type: 'stdout', data: bytes(300) }],
   stderr: [{ v: 1, type: 'stderr', data: bytes(70_000) }],
   exit: [
@@ -120,5 +166,6 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
   'ldr-event': [
     { v: 1, type: 'ldr-event', state: 'running', keepPid: 4242 },
     { v: 1, type: 'ldr-event', state: 'exited', exitCode: 3, error: 'exited with 3' },
+    { v: 1, type: 'ldr-event', state: 'running', ports: [{ name: 'echo', port: 1 }] },
   ],
 };

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Rebuilds the benchmark kernels: bench/wasi/<name>.rs -> bench/wasi/<name>.wasm (std only, no Cargo), and
+# records the compiler, flags, sizes and SHA-256 digests in build-info.txt. Uses $RUSTC if set, else
+# Debian's rustc (/usr/bin/rustc, 1.63, which ships the wasm32-wasi standard library), else the first rustc
+# whose sysroot has wasm32-wasi or wasm32-wasip1. The benchmark builds the native programs itself, at run
+# time, with the same compiler and flags minus the target.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+pick() {
+  local rc sysroot
+  for rc in ${RUSTC:-} /usr/bin/rustc rustc; do
+    command -v "$rc" >/dev/null 2>&1 || continue
+    sysroot="$("$rc" --print sysroot)"
+    for target in wasm32-wasi wasm32-wasip1; do
+      if [ -d "$sysroot/lib/rustlib/$target/lib" ]; then
+        echo "$rc $target"
+        return 0
+      fi
+    done
+  done
+  echo "build.sh: no rustc with the wasm32-wasi (or wasm32-wasip1) target found; set RUSTC" >&2
+  return 1
+}
+
+read -r rustc target < <(pick) || true
+[ -n "${rustc:-}" ] || exit 1
+flags=(--edition 2021 -O -C codegen-units=1 -C lto -C strip=symbols)
+{
+  echo "compiler: $("$rustc" --version)"
+  echo "command: rustc ${flags[*]} --target $target NAME.rs"
+  echo
+  echo "| kernel | bytes | sha256 |"
+  echo "|---|---|---|"
+} >build-info.txt
+for src in *.rs; do
+  name="$(basename "$src" .rs)"
+  "$rustc" "${flags[@]}" --target "$target" "$src" -o "$name.wasm"
+  echo "| $name | $(wc -c <"$name.wasm") | $(sha256sum "$name.wasm" | cut -d' ' -f1) |" >>build-info.txt
+  echo "built $name.wasm ($(wc -c <"$name.wasm") bytes)"
+done

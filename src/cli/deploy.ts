@@ -1,0 +1,187 @@
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Policy } from '../attestation/index.ts';
+import {
+  type DeployResult,
+  deployWorkload,
+  KeepManagerClient,
+  measureRuntime,
+  type RunEvent,
+} from '../client/index.ts';
+import type { Limits } from '../protocol/messages.ts';
+import { startEmbeddedHost } from './embedded.ts';
+import { CommandError, EXIT, UsageError } from './errors.ts';
+import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
+import { Reporter } from './report.ts';
+import { commandErrorOf, exitCodeOf, hexList, parseEnv, readConfig, readDirs, readWorkload } from './run.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+/** `donjon help deploy`. */
+export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm [-- ARG...]
+
+Deploys a long-running workload (a service) into a fresh attested Keep on a Keep Manager and returns once it
+runs, printing the Keep's id and the host port of each listen file of its Enarx.toml. The Keep Loader
+forwards each port to the Keep; on tls files, TLS ends inside the Keep, with a certificate whose evidence
+names the workload (see donjon proxy and donjon attest inspect). The workload's output is kept in the Keep
+for 'donjon keeps attach ID'; 'donjon keeps stop ID' ends it.
+
+Options:
+  --config FILE             Enarx.toml with args, env and files (listen and connect sockets)
+  --host URL                the Keep Manager (env DONJON_HOST); needed unless --follow
+  --token TOKEN             bearer token for --host (env DONJON_TOKEN)
+  --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
+  --backend NAME            sim (default) or nil (no attestation: needs --insecure)
+  --insecure                accept a Keep without attestation evidence (nil backend)
+  --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
+  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
+  --env NAME=VALUE          set an environment variable of the workload (repeatable)
+  --dir HOST[:GUEST]        copy directory HOST into the Keep, pre-opened at GUEST (repeatable)
+  --memory SIZE             linear memory limit, e.g. 64MiB
+  --timeout DURATION        wall-time limit, e.g. 12h
+  --max-output SIZE         stdout+stderr volume limit
+  --follow                  stay attached and stream the workload's output until it ends; Ctrl-C detaches
+                            and leaves it running (without --host: an embedded host, ended by Ctrl-C)
+  --json                    print {"id", "ports": [{"name", "hostPort"}], "workloadDigest", "configDigest"}
+  -q, --quiet               print nothing on stderr but errors
+  -h, --help                show this help
+
+Exit status: 0 once the workload runs (with --follow: its own status, or 0 after a detach), 2 for a usage
+error, 3 when the Keep's evidence is refused, 4 when the host or the Keep fails.`;
+
+function print(result: DeployResult, json: boolean): void {
+  if (json) {
+    const out = {
+      id: result.keepId,
+      ports: result.ports.map((p) => ({ name: p.name, hostPort: p.port })),
+      workloadDigest: result.workloadDigest,
+      configDigest: result.configDigest,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const lines = [
+    `Keep ${result.keepId} runs workload sha256:${result.workloadDigest}`,
+    `  config sha256:${result.configDigest}`,
+    ...result.ports.map((p) => `  ${p.name}: host port ${p.port}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** `donjon deploy`: returns the exit status. */
+export async function deployCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      backend: { type: 'string', default: 'sim' },
+      insecure: { type: 'boolean', default: false },
+      ...remoteOptions,
+      'trust-sim-root': { type: 'string', multiple: true, default: [] },
+      'expect-measurement': { type: 'string', multiple: true, default: [] },
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true, default: [] },
+      dir: { type: 'string', multiple: true, default: [] },
+      memory: { type: 'string' },
+      timeout: { type: 'string' },
+      'max-output': { type: 'string' },
+      follow: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [wasmPath, ...workloadArgs] = positionals;
+  if (wasmPath === undefined) {
+    throw new UsageError('Cannot deploy: no workload given (donjon deploy WORKLOAD.wasm)');
+  }
+  const backend = values.backend;
+  if (backend !== 'sim' && backend !== 'nil') {
+    throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
+  }
+  if (backend === 'nil' && !values.insecure) {
+    throw new CommandError(
+      'ERR_KEEP_NOT_ATTESTED',
+      'Cannot trust a nil Keep: it has no attestation, so nothing proves what runs it; pass --insecure to accept that',
+      EXIT.refused,
+    );
+  }
+  const wasm = readWorkload(wasmPath);
+  const config = values.config ? readConfig(values.config) : undefined;
+  const args = [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs];
+  const env = { ...(config?.env ?? {}), ...parseEnv(values.env) };
+  const dirs = readDirs(values.dir);
+  const limits: Limits = {};
+  if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
+  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
+  if (values['max-output']) limits.outputBytes = parseSize(values['max-output'], '--max-output');
+  const measurements =
+    values['expect-measurement'].length > 0
+      ? hexList(values['expect-measurement'], '--expect-measurement', 96)
+      : [measureRuntime()];
+  const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
+
+  // Progress goes to stderr; stdout carries only the result, for scripts.
+  const reporter = new Reporter({ quiet: values.quiet || values.json, json: false });
+  const remote = remoteClient(values, (m) => reporter.note(m));
+  if (!remote && !values.follow) {
+    throw new UsageError(
+      'Cannot deploy without a Keep Manager that outlives this command: give --host URL (or DONJON_HOST), or --follow',
+    );
+  }
+  const embedded = remote ? undefined : await startEmbeddedHost(reporter);
+  if (embedded) trustedSimRoots.push(embedded.simRootFingerprint);
+
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const host: KeepManagerClient = remote ?? new KeepManagerClient(embedded!.url);
+    const policy: Policy =
+      trustedSimRoots.length > 0 ? { measurements, trustSimulatedRoots: trustedSimRoots } : { measurements };
+    let shown = false;
+    const result = await deployWorkload({
+      host,
+      backend,
+      wasm,
+      args,
+      env,
+      policy,
+      insecure: values.insecure,
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(config ? { files: config.files } : {}),
+      ...(dirs.length > 0 ? { dirs } : {}),
+      onSecret: remote ? saveAttachSecret : () => {},
+      onEvent: (e: RunEvent) => {
+        reporter.event(e);
+        if (e.type === 'workload-started' && values.follow && !shown) {
+          shown = true;
+          for (const p of e.ports ?? []) reporter.note(`listen file ${p.name} is on host port ${p.port}`);
+        }
+      },
+      ...(values.follow
+        ? { follow: { stdout: process.stdout, stderr: process.stderr, signal: controller.signal } }
+        : {}),
+    });
+    if (!values.follow) {
+      print(result, values.json);
+      return EXIT.ok;
+    }
+    if (result.outcome === undefined) {
+      reporter.note(
+        remote
+          ? `detached; the workload runs on: donjon keeps attach ${result.keepId}`
+          : 'detached; the embedded host stops the Keep now',
+      );
+      return EXIT.ok;
+    }
+    reporter.outcome(result.outcome);
+    return exitCodeOf(result.outcome);
+  } catch (error) {
+    throw commandErrorOf(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await embedded?.close();
+  }
+}

@@ -1,0 +1,230 @@
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import { encode } from '../protocol/cbor.ts';
+import type { PortMapping } from '../protocol/messages.ts';
+import { MUX_CONNECT, MUX_LISTEN, type MuxSession, type MuxStream } from '../protocol/mux.ts';
+import type { NormalizedFile } from '../protocol/workload.ts';
+import type { WasiRun } from '../wasi/index.ts';
+import { KeepError } from './errors.ts';
+
+/** How long the Keep Loader may take to bind a port or open a connection. */
+const HOST_ANSWER_MS = 15_000;
+/** How long a client may take over its TLS handshake on a `tls` listen file. */
+const HANDSHAKE_MS = 30_000;
+/** Connections completed before the workload runs, per listener, beyond which more are refused. */
+const MAX_EARLY = 128;
+
+type ListenFile = Extract<NormalizedFile, { kind: 'listen' }>;
+type ConnectFile = Extract<NormalizedFile, { kind: 'connect' }>;
+
+interface Listener {
+  /** The listen file's descriptor (its index in the table). */
+  readonly fd: number;
+  readonly file: ListenFile;
+  readonly stream: MuxStream;
+  /** Connections ready before the workload ran. */
+  readonly early: Duplex[];
+}
+
+/** What `tls` files need: the service certificate's context, and its key and certificate for client auth. */
+export interface ServiceTls {
+  context(): SecureContext;
+  key: string;
+  cert(): string;
+}
+
+function waitBound(stream: MuxStream, what: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stream.destroy();
+      done(new Error(`the host did not answer in time (${what})`));
+    }, HOST_ANSWER_MS);
+    const done = (error: Error | null, payload?: Uint8Array): void => {
+      clearTimeout(timer);
+      stream.off('bound', onBound);
+      stream.off('close', onClose);
+      if (error) reject(error);
+      else resolve(payload!);
+    };
+    const onBound = (payload: Uint8Array): void => done(null, payload);
+    const onClose = (): void => done(new Error(stream.resetReason ?? `the host refused (${what})`));
+    stream.on('bound', onBound);
+    stream.on('close', onClose);
+  });
+}
+
+/**
+ * The workload's sockets, on the Keep's side: listen files become host ports the Keep Loader binds and whose
+ * connections it relays as mux streams; connect files become connections the Keep Loader opens on the Keep's
+ * behalf (the Keep itself has no network). `tls` files are terminated here, with the Keep's key, so the Keep
+ * Loader relays only ciphertext; the workload sees plaintext either way.
+ */
+export class KeepSockets {
+  readonly #session: MuxSession;
+  readonly #listeners = new Map<number, Listener>();
+  #run: WasiRun | undefined;
+  #tls: ServiceTls | undefined;
+  #closed = false;
+
+  constructor(session: MuxSession) {
+    this.#session = session;
+  }
+
+  /**
+   * Asks the Keep Loader to bind a host port for each listen file; resolves to the ports it reports.
+   * Throws {@link KeepError} `ERR_DEPLOY_LISTEN_FAILED`.
+   */
+  async listen(files: readonly NormalizedFile[], tls: ServiceTls | undefined): Promise<PortMapping[]> {
+    this.#tls = tls;
+    const ports: PortMapping[] = [];
+    for (const [fd, file] of files.entries()) {
+      if (file.kind !== 'listen') continue;
+      const stream = this.#session.open(
+        MUX_LISTEN,
+        encode({ name: file.name, port: file.port, addr: file.addr }),
+      );
+      stream.on('error', () => {});
+      let payload: Uint8Array;
+      try {
+        payload = await waitBound(stream, `listen ${file.name}`);
+      } catch (error) {
+        this.close();
+        throw new KeepError(
+          'ERR_DEPLOY_LISTEN_FAILED',
+          `Cannot listen on ${file.name} (port ${file.port}): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      const port = payload.length === 2 ? Buffer.from(payload).readUInt16BE(0) : 0;
+      this.#listeners.set(stream.id, { fd, file, stream, early: [] });
+      ports.push({ name: file.name, port });
+    }
+    return ports;
+  }
+
+  /**
+   * Opens each connect file's connection through the Keep Loader (and its TLS, verified against the public
+   * roots by the file's host name). Resolves to the streams by descriptor. Throws {@link KeepError}
+   * `ERR_DEPLOY_CONNECT_FAILED`.
+   */
+  async connect(files: readonly NormalizedFile[]): Promise<Map<number, Duplex>> {
+    const out = new Map<number, Duplex>();
+    try {
+      for (const [fd, file] of files.entries()) {
+        if (file.kind !== 'connect') continue;
+        out.set(fd, await this.#connectOne(file));
+      }
+    } catch (error) {
+      for (const s of out.values()) s.destroy();
+      throw error;
+    }
+    return out;
+  }
+
+  async #connectOne(file: ConnectFile): Promise<Duplex> {
+    const stream = this.#session.open(MUX_CONNECT, encode({ host: file.host, port: file.port }));
+    stream.on('error', () => {});
+    const fail = (error: unknown): KeepError =>
+      new KeepError(
+        'ERR_DEPLOY_CONNECT_FAILED',
+        `Cannot connect ${file.name} to ${file.host}:${file.port}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    try {
+      await waitBound(stream, `connect ${file.name}`);
+    } catch (error) {
+      throw fail(error);
+    }
+    if (file.prot === 'tcp') return stream;
+    const tls = this.#tls;
+    return new Promise<Duplex>((resolve, reject) => {
+      const socket = tlsConnect({
+        socket: stream,
+        ...(isIP(file.host) === 0 ? { servername: file.host } : {}),
+        host: file.host,
+        minVersion: 'TLSv1.2',
+        // The Keep's service certificate, for a server that asks who is calling.
+        ...(tls ? { key: tls.key, cert: tls.cert() } : {}),
+      });
+      const timer = setTimeout(
+        () => socket.destroy(new Error('the TLS handshake took too long')),
+        HOST_ANSWER_MS,
+      );
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.on('error', () => socket.destroy());
+        resolve(socket);
+      });
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        stream.destroy();
+        reject(fail(error));
+      });
+    });
+  }
+
+  /** A connection the Keep Loader accepted on the listener whose LISTEN stream is `listenerId`. */
+  accepted(stream: MuxStream, payload: Uint8Array): void {
+    stream.on('error', () => stream.destroy());
+    const listener =
+      payload.length === 4 ? this.#listeners.get(Buffer.from(payload).readUInt32BE(0)) : undefined;
+    if (!listener || this.#closed) {
+      stream.reset('no such listener');
+      return;
+    }
+    if (listener.file.prot === 'tcp') {
+      this.#hand(listener, stream);
+      return;
+    }
+    const tls = this.#tls;
+    if (!tls) {
+      stream.reset('no service certificate');
+      return;
+    }
+    const socket = new TLSSocket(stream, { isServer: true, secureContext: tls.context() });
+    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS);
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      this.#hand(listener, socket);
+    });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      stream.destroy();
+    });
+  }
+
+  /** Starts handing connections to the workload, first those that arrived while it was being set up. */
+  attach(run: WasiRun): void {
+    this.#run = run;
+    for (const l of this.#listeners.values()) {
+      for (const s of l.early.splice(0)) this.#hand(l, s);
+    }
+  }
+
+  #hand(listener: Listener, stream: Duplex): void {
+    if (this.#closed) {
+      stream.destroy();
+      return;
+    }
+    if (!this.#run) {
+      if (listener.early.length >= MAX_EARLY) stream.destroy();
+      else listener.early.push(stream);
+      return;
+    }
+    if (!this.#run.offer(listener.fd, stream)) stream.destroy();
+  }
+
+  /** Closes every listener (the Keep Loader unbinds its ports) and drops connections not yet handed over. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const l of this.#listeners.values()) {
+      l.stream.destroy();
+      for (const s of l.early.splice(0)) s.destroy();
+    }
+    this.#listeners.clear();
+  }
+}
