@@ -25,7 +25,11 @@ await Promise.all([
   // The CLI and the SDK entry points share chunks; each CLI command is its own chunk, loaded when it runs.
   build({
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts', client: 'src/client/index.ts', attestation: 'src/attestation/index.ts' },
+    entryPoints: {
+      cli: 'src/cli/main.ts',
+      client: 'src/client/index.ts',
+      attestation: 'src/attestation/index.ts',
+    },
     outdir: 'dist',
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',

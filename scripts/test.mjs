@@ -11,8 +11,7 @@ function walk(dir, out) {
     if (statSync(p).isDirectory()) {
       if (dir === 'test' && (name === 'soak' || name === 'compat')) continue;
       walk(p, out);
-    }
-    else if (name.endsWith('.test.ts')) out.push(p);
+    } else if (name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }

@@ -12,7 +12,9 @@ import { example, testHome } from '../helpers.ts';
 
 const CONCURRENT = Number(process.env['DONJON_CONCURRENT_RUNS'] ?? 50);
 
-test(`${CONCURRENT} concurrent runs each get their own attested Keep and their own output`, { timeout: 180_000 }, async () => {
+test(`${CONCURRENT} concurrent runs each get their own attested Keep and their own output`, {
+  timeout: 180_000,
+}, async () => {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),

@@ -37,7 +37,11 @@ before(async () => {
     const child = spawn(
       process.execPath,
       [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state, '--launcher', 'systemd'],
-      { cwd: repoRoot, env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` }, stdio: ['ignore', 'ignore', 'pipe'] },
+      {
+        cwd: repoRoot,
+        env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
     );
     let log = '';
     child.stderr!.on('data', (c: Buffer) => {
