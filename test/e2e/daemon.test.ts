@@ -240,6 +240,58 @@ describe('donjon host (the Keep Manager daemon)', () => {
     );
   });
 
+  test('trusts an unpinned host on first use, remembers it, and takes DONJON_HOST and DONJON_TOKEN', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'donjon-tofu-'));
+    const envs = { DONJON_HOME: home, DONJON_HOST: `https://127.0.0.1:${port}`, DONJON_TOKEN: token };
+    const first = await runCli(['keeps', 'ls', '--json'], { env: envs });
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(
+      first.stderr.includes(
+        `trusting https://127.0.0.1:${port} on first use (certificate SHA-256 ${fingerprint})`,
+      ),
+      first.stderr,
+    );
+    const second = await runCli(['keeps', 'ls', '--json'], { env: envs });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, '');
+    // Another certificate at the same address is refused, as SSH refuses a changed host key.
+    writeFileSync(join(home, 'known_hosts'), `https://127.0.0.1:${port} ${'ab'.repeat(32)}\n`);
+    const changed = await runCli(['keeps', 'ls', '--json'], { env: envs });
+    assert.notEqual(changed.code, 0);
+    assert.match(changed.stderr, /fingerprint/);
+  });
+
+  test('serves Prometheus metrics', async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsGet(`https://127.0.0.1:${port}/metrics`, { rejectUnauthorized: false }, (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => {
+          text += c.toString('utf8');
+        });
+        r.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+    });
+    assert.match(body, /^donjon_keeps\{state="running"\} \d+$/m);
+    assert.match(body, /^donjon_keeps_created_total \d+$/m);
+  });
+
+  test('on SIGTERM the daemon ends cleanly and its Keeps run on for the next start', async () => {
+    const r = await runCli(['run', ...remote(), '--trust-sim-root', simFingerprint, example('hello')], {
+      env: env(),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const before = await keeps();
+    daemon!.kill('SIGTERM');
+    const code = await new Promise<number | null>((res) => daemon!.on('exit', res));
+    assert.equal(code, 0);
+    daemon = await startDaemon();
+    assert.deepEqual(
+      (await keeps()).map((k) => [k.id, k.state]),
+      before.map((k) => [k.id, k.state]),
+    );
+  });
+
   test("stop and rm manage a tenant's Keeps", async () => {
     const [k] = (await keeps()).filter((x) => x.state === 'exited');
     assert.ok(k);

@@ -5,13 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { Policy } from '../../src/attestation/index.ts';
-import {
-  ClientError,
-  type KeepInfo,
-  KeepManagerClient,
-  measureRuntime,
-  runWorkload,
-} from '../../src/client/index.ts';
+import { ClientError, KeepManagerClient, measureRuntime, runWorkload } from '../../src/client/index.ts';
 import { KeepManager, keepmgrChannel } from '../../src/host/keepmgr/keepmgr.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { builtFile } from '../../src/paths.ts';
