@@ -1,6 +1,7 @@
 // Bundles the three programs of Donjon (the CLI, the Keep Loader and the Keep runtime) and the SDK entry
 // points. The Keep runtime is one self-contained file on purpose: its SHA-384 is the measurement a
 // simulated Keep reports and `donjon measure` prints, so the build must be deterministic.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const common = {
@@ -18,6 +19,9 @@ const common = {
     js: "import { createRequire as __donjonRequire } from 'node:module'; const require = __donjonRequire(import.meta.url);",
   },
 };
+
+// Chunk names carry content hashes: start from an empty folder so that old chunks do not pile up.
+rmSync('dist', { recursive: true, force: true });
 
 await Promise.all([
   build({ ...common, entryPoints: { keep: 'src/keep/main.ts' }, outdir: 'dist' }),

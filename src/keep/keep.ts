@@ -18,7 +18,14 @@ import {
   SERVICE_BINDING_DOMAIN,
   spkiOf,
 } from '../ratls/index.ts';
-import { startWasi, type WasiFile, type WasiResult, type WasiRun, type WasiTree } from '../wasi/index.ts';
+import {
+  startWasi,
+  startWasiWorker,
+  type WasiFile,
+  type WasiResult,
+  type WasiRun,
+  type WasiTree,
+} from '../wasi/index.ts';
 import { preopensOf } from './dirs.ts';
 import { KeepError, type KeepErrorCode } from './errors.ts';
 import { KeepSockets, type ServiceTls } from './sockets.ts';
@@ -115,6 +122,8 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
   let sockets: KeepSockets | undefined;
   let serviceTimer: NodeJS.Timeout | undefined;
 
+  // The workload's thread starts now, while the Keep waits for a channel and a workload, not after them.
+  const standby = startWasiWorker(selfUrl);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const keyPem = (privateKey as KeyObject).export({ type: 'pkcs8', format: 'pem' });
   const spki = spkiOf(privateKey);
@@ -320,6 +329,7 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
         files: setup.files,
         preopens: setup.preopens,
         workerUrl: selfUrl,
+        standby,
       });
       sockets?.attach(run);
     } catch (error) {

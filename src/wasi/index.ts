@@ -8,7 +8,7 @@ import { CallerNet, Doorbell } from './net.ts';
 import type { Preview1File } from './preview1.ts';
 import { ByteRing, splitRecords } from './ring.ts';
 import { type WasmModule, wasm } from './wasm.ts';
-import { makeWorkerData, type WorkerMessage } from './worker.ts';
+import { makeStandbyData, makeWorkerData, type StartMessage, type WorkerMessage } from './worker.ts';
 
 export { isWasiError, WasiError, type WasiErrorCode, wasiErrorCodes } from './errors.ts';
 export type { WasiTree } from './fs.ts';
@@ -68,6 +68,11 @@ export interface WasiOptions {
    * destroys them when the module closes them or the run ends.
    */
   files?: readonly WasiFile[];
+  /**
+   * A worker started ahead with {@link startWasiWorker}, so that the thread's start-up (loading its script)
+   * is not on the run's critical path. It must have been started with the same `workerUrl`.
+   */
+  standby?: WasiStandbyWorker;
   /**
    * The script the worker thread runs; it must call wasiWorkerMain() when isWasiWorker(workerData) is
    * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL.
@@ -266,6 +271,35 @@ async function prepare(
  *   onStdout: (b) => process.stdout.write(b), onStderr: (b) => process.stderr.write(b) });
  * const result = await run.result; // { kind: 'exit', code: 0 }
  */
+/** A WASI worker thread started before the module it will run is known. */
+export interface WasiStandbyWorker {
+  readonly worker: Worker;
+  /** False once the thread failed or ended: startWasi then starts a fresh one. */
+  usable(): boolean;
+}
+
+/**
+ * Starts a WASI worker thread ahead of its run: the thread loads its script and waits. A Keep does this while
+ * it waits for its workload, so a deploy does not wait for a thread to start. The thread does not keep the
+ * process alive while it waits.
+ */
+export function startWasiWorker(workerUrl?: URL): WasiStandbyWorker {
+  const worker = new Worker(workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
+    name: 'donjon-wasi',
+    env: {},
+    workerData: makeStandbyData(),
+  });
+  let alive = true;
+  worker.on('error', () => {
+    alive = false;
+  });
+  worker.on('exit', () => {
+    alive = false;
+  });
+  worker.unref();
+  return { worker, usable: () => alive };
+}
+
 export async function startWasi(options: WasiOptions): Promise<WasiRun> {
   const limits = checkOptions(options);
   const { module, checkMemoryAtCalls } = await prepare(options.module, limits.memoryBytes);
@@ -304,27 +338,35 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
 
   let worker: Worker;
   try {
-    worker = new Worker(options.workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
-      name: 'donjon-wasi',
-      env: {},
-      ...(workerNet === undefined ? {} : { transferList: [workerNet.port] }),
-      workerData: makeWorkerData({
-        module,
-        args: [...options.args],
-        env: { ...options.env },
-        stdin: options.stdin,
-        stdinRing: stdinBuffer,
-        outputRing: outputBuffer,
-        memoryBytes: limits.memoryBytes,
-        checkMemoryAtCalls,
-        ...(limits.outputBytes === undefined ? {} : { outputBytes: limits.outputBytes }),
-        preopens: options.preopens ?? {},
-        fsBytes: limits.memoryBytes,
-        ...(limits.maxFds === undefined ? {} : { maxFds: limits.maxFds }),
-        ...(files === undefined ? {} : { files }),
-        ...(workerNet === undefined ? {} : { net: workerNet }),
-      }),
+    const data = makeWorkerData({
+      module,
+      args: [...options.args],
+      env: { ...options.env },
+      stdin: options.stdin,
+      stdinRing: stdinBuffer,
+      outputRing: outputBuffer,
+      memoryBytes: limits.memoryBytes,
+      checkMemoryAtCalls,
+      ...(limits.outputBytes === undefined ? {} : { outputBytes: limits.outputBytes }),
+      preopens: options.preopens ?? {},
+      fsBytes: limits.memoryBytes,
+      ...(limits.maxFds === undefined ? {} : { maxFds: limits.maxFds }),
+      ...(files === undefined ? {} : { files }),
+      ...(workerNet === undefined ? {} : { net: workerNet }),
     });
+    const transferList = workerNet === undefined ? [] : [workerNet.port];
+    if (options.standby?.usable()) {
+      worker = options.standby.worker;
+      worker.ref();
+      worker.postMessage({ type: 'start', data } satisfies StartMessage, transferList);
+    } else {
+      worker = new Worker(options.workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
+        name: 'donjon-wasi',
+        env: {},
+        transferList,
+        workerData: data,
+      });
+    }
   } catch (error) {
     net?.close();
     throw new WasiError('ERR_WASI_WORKER_FAILED', 'Cannot start the WASI worker: the thread did not start', {

@@ -60,6 +60,23 @@ export function makeWorkerData(fields: Omit<WasiWorkerData, 'marker'>): WasiWork
   return { marker: MARKER, ...fields };
 }
 
+/** The data of a worker started ahead of its run: it waits for its {@link WasiWorkerData} in a message. */
+export interface WasiStandbyData {
+  readonly marker: typeof MARKER;
+  readonly standby: true;
+}
+
+/** Builds the data of a worker started before the module it will run is known. */
+export function makeStandbyData(): WasiStandbyData {
+  return { marker: MARKER, standby: true };
+}
+
+/** The message that hands a standby worker its run. */
+export interface StartMessage {
+  readonly type: 'start';
+  readonly data: WasiWorkerData;
+}
+
 /**
  * Whether `workerData` is the data of a WASI worker. A script given as `workerUrl` calls
  * {@link wasiWorkerMain} when this is true, so one bundled file can serve as both the program and its
@@ -153,11 +170,20 @@ function classify(host: Preview1, error: unknown, memoryBytes: number): WorkerRe
  * Call it only when {@link isWasiWorker} says the thread is one.
  */
 export function wasiWorkerMain(): void {
-  const data = workerData as WasiWorkerData;
+  const data = workerData as WasiWorkerData | WasiStandbyData;
   const port = parentPort;
   if (!isWasiWorker(data) || port === null) {
     throw new TypeError('Cannot run the WASI worker: this thread was not started by startWasi()');
   }
+  if ('standby' in data) {
+    // Started ahead (its start-up off the critical path); the run arrives when the workload does.
+    port.once('message', (m: StartMessage) => runWorker(m.data, port));
+    return;
+  }
+  runWorker(data, port);
+}
+
+function runWorker(data: WasiWorkerData, port: NonNullable<typeof parentPort>): void {
   const post = (m: WorkerMessage): void => port.postMessage(m);
   const host = new Preview1({
     args: data.args,

@@ -9,7 +9,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { isWasiError, startWasi, type WasiOptions, type WasiRun } from '../../src/wasi/index.ts';
+import {
+  isWasiError,
+  startWasi,
+  startWasiWorker,
+  type WasiOptions,
+  type WasiRun,
+} from '../../src/wasi/index.ts';
 import { wasm } from '../../src/wasi/wasm.ts';
 import { buildModule, op, startFunc, wasiImport } from './wasm-builder.ts';
 
@@ -59,6 +65,24 @@ test('hello prints "Hello, world!" without arguments and exits 0', async () => {
   assert.deepEqual(await c.run.result, { kind: 'exit', code: 0 });
   assert.equal(c.stdout(), 'Hello, world!\n');
   assert.equal(c.stderr(), '');
+});
+
+test('a worker started ahead with startWasiWorker() runs the module it is later given', async () => {
+  const standby = startWasiWorker(workerUrl);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(standby.usable());
+  const c = await start(example('hello'), { args: ['hello', 'Standby'], standby });
+  assert.deepEqual(await c.run.result, { kind: 'exit', code: 0 });
+  assert.equal(c.stdout(), 'Hello, Standby!\n');
+});
+
+test('startWasi() starts a fresh worker when the standby one has ended', async () => {
+  const standby = startWasiWorker(workerUrl);
+  await standby.worker.terminate();
+  assert.equal(standby.usable(), false);
+  const c = await start(example('hello'), { standby });
+  assert.deepEqual(await c.run.result, { kind: 'exit', code: 0 });
+  assert.equal(c.stdout(), 'Hello, world!\n');
 });
 
 test('hello greets its first argument and exits with EXIT_CODE', async () => {

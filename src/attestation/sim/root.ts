@@ -275,6 +275,15 @@ export function parseSimRoot(bytes: Uint8Array): SimRootMaterial {
       invalid('the VCEK TCB extensions are not the stored TCB');
     }
     const key = createPrivateKey({ key: Buffer.from(vcekPrivateKeyPkcs8), format: 'der', type: 'pkcs8' });
+    // Only the canonical encoding is accepted: OpenSSL reads some altered encodings (other optional fields, a
+    // different stored public key) as the same key, and stored material must be exactly what was written.
+    // (The export of an imported key repeats its input, so the canonical form is rebuilt from the key's values.)
+    const canonical = createPrivateKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }).export({
+      type: 'pkcs8',
+      format: 'der',
+    });
+    if (!canonical.equals(Buffer.from(vcekPrivateKeyPkcs8)))
+      invalid('the private key is not in canonical PKCS#8');
     // PKCS#8 may carry the public key next to the scalar, and the public key derived from it is that
     // copy: only a signature made with the scalar proves the pair matches.
     const probe = new TextEncoder().encode('donjon/sim/key-check');

@@ -400,14 +400,18 @@ export class KeepLoader {
   }
 
   #shutdown(): void {
-    // Let watchers read the final state, then close everything.
-    for (const w of this.#watchers) w.end();
+    // Let watchers read the final state (the process ends once their sockets have flushed it), then close
+    // everything.
+    const flushed = [...this.#watchers].map(
+      (w) => new Promise<void>((resolve) => (w.destroyed ? resolve() : w.end(() => resolve()))),
+    );
     this.#channel?.destroy();
     for (const l of this.#listeners.values()) l.server.close();
     this.#listeners.clear();
     this.#mux?.destroyAll();
     this.#server?.close();
     rmSync(this.#config.socketPath, { force: true });
-    setTimeout(() => process.exit(0), 50).unref();
+    void Promise.all(flushed).then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 200).unref();
   }
 }

@@ -161,6 +161,17 @@ describe('serializeSimRoot() and parseSimRoot()', () => {
     rejectsInvalid(new Uint8Array([0xff, 0xfe]));
   });
 
+  test('parseSimRoot() refuses a private key in a non-canonical encoding that OpenSSL would still read', () => {
+    const doc = JSON.parse(new TextDecoder().decode(serializeSimRoot(root))) as Record<string, unknown>;
+    const der = Buffer.from(doc['vcekPrivateKey'] as string, 'base64');
+    // ECPrivateKey ::= SEQUENCE { version INTEGER (1), ... }: the version byte follows `02 01`.
+    const at = der.indexOf(Buffer.from([0x02, 0x01, 0x01, 0x04]));
+    assert.ok(at > 0);
+    der[at + 2] = 0x34;
+    doc['vcekPrivateKey'] = der.toString('base64');
+    rejectsInvalid(new TextEncoder().encode(JSON.stringify(doc)));
+  });
+
   test('parseSimRoot() on random bytes throws only AttestationError', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => rejectsInvalid(bytes)),
