@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Claims, Policy, TrustRoots } from '../attestation/index.ts';
 import { verify as verifyEvidence } from '../attestation/index.ts';
 import { readKeepCertificate, reportDataFor } from './certificate.ts';
-import { BINDING_DOMAIN, isServiceBinding, SERVICE_BINDING_DOMAIN } from './cmw.ts';
+import { BINDING_DOMAIN, type CarriedEvidence, isServiceBinding, SERVICE_BINDING_DOMAIN } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
 export interface KeepExpectations {
@@ -24,6 +24,28 @@ export interface KeepIdentity {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Verifies the evidence a Keep's certificate carries, bound to `reportData`, under the caller's policy. A
+ * DCAP quote must come with checked collateral (TCB status, revocation) unless the policy says otherwise:
+ * without it nothing says the platform is not out of date or revoked.
+ */
+function appraise(
+  evidence: CarriedEvidence,
+  reportData: Uint8Array,
+  expect: { policy: Policy; now: Date; roots?: TrustRoots },
+): Claims {
+  const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
+  if (evidence.kind === 'tdx') {
+    const policy: Policy = { requireCollateral: true, ...expect.policy, reportData };
+    return verifyEvidence({ kind: 'tdx', quote: evidence.report }, policy, options);
+  }
+  return verifyEvidence(
+    { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
+    { ...expect.policy, reportData },
+    options,
+  );
 }
 
 /**
@@ -61,14 +83,7 @@ export function verifyKeepCertificate(der: Uint8Array, expect: KeepExpectations)
     );
   }
   const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: cert.spki, nonce: expect.nonce });
-  const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
-  const claims = verifyEvidence(
-    evidence.kind === 'tdx'
-      ? { kind: 'tdx', quote: evidence.report }
-      : { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
-    { ...expect.policy, reportData },
-    options,
-  );
+  const claims = appraise(evidence, reportData, expect);
   return { spki: cert.spki, claims };
 }
 
@@ -161,14 +176,7 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
     workload: binding.workload,
     config: binding.config,
   });
-  const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
-  const claims = verifyEvidence(
-    evidence.kind === 'tdx'
-      ? { kind: 'tdx', quote: evidence.report }
-      : { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
-    { ...expect.policy, reportData },
-    options,
-  );
+  const claims = appraise(evidence, reportData, expect);
   const workloadDigest = Buffer.from(binding.workload).toString('hex');
   const configDigest = Buffer.from(binding.config).toString('hex');
   if (workloads !== undefined && !workloads.has(workloadDigest)) {

@@ -15,6 +15,7 @@ import {
   spkiOf,
   verifyKeepCertificate,
 } from '../../src/ratls/index.ts';
+import { buildQuote, chainPem, makePki, qeBody, SCENARIO_NOW, tdBody } from '../attestation/dcap/forge.ts';
 import { testHome } from '../helpers.ts';
 
 let root: SimRootMaterial;
@@ -171,5 +172,47 @@ describe('decodeCmw()', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('verifyKeepCertificate() with a TDX quote', () => {
+  const pki = makePki();
+  function tdxKeep(): { der: Uint8Array; nonce: Uint8Array } {
+    const nonce = new Uint8Array(randomBytes(32));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: spkiOf(privateKey), nonce });
+    const quote = buildQuote({
+      version: 4,
+      body: tdBody({ reportData }),
+      qeReport: qeBody('tdx'),
+      pck: pki.pck,
+      chainPem: chainPem(pki.pck.der, pki.pckCa.der, pki.root.der),
+    });
+    const der = makeKeepCertificate({
+      privateKey,
+      nonce,
+      now: SCENARIO_NOW,
+      evidence: { kind: 'tdx', report: quote, certs: [] },
+    });
+    return { der, nonce };
+  }
+
+  test('requires checked collateral by default, as the Keep flow does for DCAP evidence', () => {
+    const { der, nonce } = tdxKeep();
+    assert.throws(
+      () => verifyKeepCertificate(der, { nonce, now: SCENARIO_NOW, roots: pki.roots, policy: {} }),
+      (e: unknown) => (e as { code?: string; field?: string }).field === 'requireCollateral',
+    );
+  });
+
+  test('accepts the quote without collateral when the policy says so', () => {
+    const { der, nonce } = tdxKeep();
+    const id = verifyKeepCertificate(der, {
+      nonce,
+      now: SCENARIO_NOW,
+      roots: pki.roots,
+      policy: { requireCollateral: false },
+    });
+    assert.equal(id.claims?.kind, 'tdx');
   });
 });
