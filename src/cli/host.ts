@@ -142,6 +142,7 @@ async function serve(argv: string[]): Promise<number> {
     simRootPath: simRoot.path,
     runDir,
     backends,
+    collateralCacheDir: join(dir, 'collateral'),
     store: new SqliteStore(join(dir, 'keepmgr.db')),
     requireTokens: true,
     detachKeeps: true,

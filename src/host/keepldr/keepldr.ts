@@ -17,6 +17,7 @@ import {
 } from '../../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../../protocol/stream.ts';
 import { type Backend, cvmBackend, nilBackend, simBackend } from '../backends/index.ts';
+import { CollateralClient } from '../collateral/index.ts';
 
 /** The Keep Manager's instructions to one Keep Loader (public values only). */
 export interface KeepLoaderConfig {
@@ -27,6 +28,11 @@ export interface KeepLoaderConfig {
   simRootPath?: string;
   limits: Limits;
   maxWasmBytes?: number;
+  /**
+   * `cvm`: the host's collateral cache, where the VCEK chain is fetched from AMD's KDS when the hypervisor
+   * supplied no certificate table with a report.
+   */
+  collateralCacheDir?: string;
   /**
    * Where the host ports of the workload's listen files are bound: default the address each file names
    * (Enarx's default "::", every interface).
@@ -129,7 +135,7 @@ export class KeepLoader {
       this.#config.backend === 'sim'
         ? simBackend(this.#requireSimRoot(), measurement)
         : this.#config.backend === 'cvm'
-          ? cvmBackend()
+          ? cvmBackend(this.#cvmOptions())
           : nilBackend();
     const control = keep.stdio[3] as unknown as Readable & Writable;
     const pipe = keep.stdio[4] as unknown as Readable & Writable;
@@ -206,6 +212,18 @@ export class KeepLoader {
     this.#stopping = true;
     if (this.#keep && this.#keep.exitCode === null && this.#keep.signalCode === null)
       this.#keep.kill('SIGKILL');
+  }
+
+  #cvmOptions(): Parameters<typeof cvmBackend>[0] {
+    const cacheDir = this.#config.collateralCacheDir;
+    if (cacheDir === undefined) return {};
+    let client: CollateralClient | undefined;
+    return {
+      snpCertificates: (report) => {
+        client ??= new CollateralClient({ cacheDir });
+        return client.snpCertificates(report);
+      },
+    };
   }
 
   #requireSimRoot(): string {

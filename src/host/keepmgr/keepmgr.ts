@@ -55,6 +55,8 @@ export interface KeepManagerOptions {
   backends?: readonly BackendName[];
   /** Host ceilings for every Keep; a tenant's own limits may lower them, not raise them. */
   limits?: Limits;
+  /** The host's collateral cache (AMD KDS, Intel PCS), for the `cvm` backend. */
+  collateralCacheDir?: string;
   /** Largest workload module a Keep accepts (enforced inside the Keep, which alone sees it). */
   maxWasmBytes?: number;
   quotas?: Quotas;
@@ -552,6 +554,8 @@ export class KeepManager {
     };
     if (this.#options.simRootPath) config.simRootPath = this.#options.simRootPath;
     if (this.#options.maxWasmBytes !== undefined) config.maxWasmBytes = this.#options.maxWasmBytes;
+    if (this.#options.collateralCacheDir !== undefined)
+      config.collateralCacheDir = this.#options.collateralCacheDir;
     const now = Date.now();
     this.#store.insert({
       id,
