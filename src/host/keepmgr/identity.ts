@@ -14,6 +14,7 @@ import {
   tlv,
   utf8String,
 } from '../../attestation/der.ts';
+import { toPem } from '../collateral/pem.ts';
 
 /** The Keep Manager's own TLS identity: tenants pin its certificate's SHA-256 fingerprint. */
 export interface HostIdentity {
@@ -25,11 +26,6 @@ export interface HostIdentity {
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const SUBJECT_ALT_NAME = '2.5.29.17';
-
-function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
 
 function derOf(certPem: string): Buffer {
   return Buffer.from(certPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
@@ -67,7 +63,7 @@ function makeIdentity(now: Date): { keyPem: string; certPem: string } {
   const der = sequence(tbs, algorithm, bitString(new Uint8Array(signature)));
   return {
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    certPem: pem('CERTIFICATE', der),
+    certPem: toPem(der),
   };
 }
 
