@@ -1,20 +1,11 @@
-import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Policy } from '../attestation/index.ts';
-import {
-  type DeployResult,
-  deployWorkload,
-  KeepManagerClient,
-  measureRuntime,
-  type RunEvent,
-} from '../client/index.ts';
-import type { Limits } from '../protocol/messages.ts';
+import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } from '../client/index.ts';
 import { startEmbeddedHost } from './embedded.ts';
-import { CommandError, EXIT, UsageError } from './errors.ts';
-import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
+import { EXIT, UsageError } from './errors.ts';
+import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
-import { commandErrorOf, exitCodeOf, hexList, parseEnv, readConfig, readDirs, readWorkload } from './run.ts';
-import { parseDuration, parseSize } from './units.ts';
+import { commandErrorOf, exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm [-- ARG...]
@@ -73,52 +64,13 @@ export async function deployCommand(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      backend: { type: 'string', default: 'sim' },
-      insecure: { type: 'boolean', default: false },
-      ...remoteOptions,
-      'trust-sim-root': { type: 'string', multiple: true, default: [] },
-      'expect-measurement': { type: 'string', multiple: true, default: [] },
-      config: { type: 'string' },
-      env: { type: 'string', multiple: true, default: [] },
-      dir: { type: 'string', multiple: true, default: [] },
-      memory: { type: 'string' },
-      timeout: { type: 'string' },
-      'max-output': { type: 'string' },
-      follow: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', short: 'q', default: false },
-      json: { type: 'boolean', default: false },
-    },
+    options: { ...workloadOptions, follow: { type: 'boolean', default: false } },
   });
-  const [wasmPath, ...workloadArgs] = positionals;
-  if (wasmPath === undefined) {
-    throw new UsageError('Cannot deploy: no workload given (donjon deploy WORKLOAD.wasm)');
-  }
-  const backend = values.backend;
-  if (backend !== 'sim' && backend !== 'nil') {
-    throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
-  }
-  if (backend === 'nil' && !values.insecure) {
-    throw new CommandError(
-      'ERR_KEEP_NOT_ATTESTED',
-      'Cannot trust a nil Keep: it has no attestation, so nothing proves what runs it; pass --insecure to accept that',
-      EXIT.refused,
-    );
-  }
-  const wasm = readWorkload(wasmPath);
-  const config = values.config ? readConfig(values.config) : undefined;
-  const args = [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs];
-  const env = { ...(config?.env ?? {}), ...parseEnv(values.env) };
-  const dirs = readDirs(values.dir);
-  const limits: Limits = {};
-  if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
-  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
-  if (values['max-output']) limits.outputBytes = parseSize(values['max-output'], '--max-output');
-  const measurements =
-    values['expect-measurement'].length > 0
-      ? hexList(values['expect-measurement'], '--expect-measurement', 96)
-      : [measureRuntime()];
-  const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots } = workloadFrom(
+    'deploy',
+    values,
+    positionals,
+  );
 
   // Progress goes to stderr; stdout carries only the result, for scripts.
   const reporter = new Reporter({ quiet: values.quiet || values.json, json: false });

@@ -176,30 +176,60 @@ export function exitCodeOf(outcome: RunOutcome): number {
   }
 }
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      backend: { type: 'string', default: 'sim' },
-      insecure: { type: 'boolean', default: false },
-      ...remoteOptions,
-      'trust-sim-root': { type: 'string', multiple: true, default: [] },
-      'expect-measurement': { type: 'string', multiple: true, default: [] },
-      config: { type: 'string' },
-      env: { type: 'string', multiple: true, default: [] },
-      dir: { type: 'string', multiple: true, default: [] },
-      memory: { type: 'string' },
-      timeout: { type: 'string' },
-      'max-output': { type: 'string' },
-      quiet: { type: 'boolean', short: 'q', default: false },
-      json: { type: 'boolean', default: false },
-    },
-  });
+/** The flags `run` and `deploy` share: what to run, where, under which limits and which trust. */
+export const workloadOptions = {
+  backend: { type: 'string', default: 'sim' },
+  insecure: { type: 'boolean', default: false },
+  ...remoteOptions,
+  'trust-sim-root': { type: 'string', multiple: true, default: [] as string[] },
+  'expect-measurement': { type: 'string', multiple: true, default: [] as string[] },
+  config: { type: 'string' },
+  env: { type: 'string', multiple: true, default: [] as string[] },
+  dir: { type: 'string', multiple: true, default: [] as string[] },
+  memory: { type: 'string' },
+  timeout: { type: 'string' },
+  'max-output': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** The values of {@link workloadOptions} as parseArgs returns them. */
+export interface WorkloadValues {
+  backend: string;
+  insecure: boolean;
+  'trust-sim-root': string[];
+  'expect-measurement': string[];
+  config?: string | undefined;
+  env: string[];
+  dir: string[];
+  memory?: string | undefined;
+  timeout?: string | undefined;
+  'max-output'?: string | undefined;
+}
+
+/** A workload as the command line describes it, checked and read. */
+export interface WorkloadSpec {
+  backend: 'sim' | 'nil';
+  wasm: Uint8Array;
+  config: WorkloadConfig | undefined;
+  args: string[];
+  env: Record<string, string>;
+  dirs: DirSpec[];
+  limits: Limits;
+  measurements: string[];
+  trustedSimRoots: string[];
+}
+
+/** Checks and reads what `run` and `deploy` are asked to run (`verb` names the command in messages). */
+export function workloadFrom(
+  verb: string,
+  values: WorkloadValues,
+  positionals: readonly string[],
+): WorkloadSpec {
   const [wasmPath, ...workloadArgs] = positionals;
-  if (wasmPath === undefined)
-    throw new UsageError('Cannot run: no workload given (donjon run WORKLOAD.wasm)');
+  if (wasmPath === undefined) {
+    throw new UsageError(`Cannot ${verb}: no workload given (donjon ${verb} WORKLOAD.wasm)`);
+  }
   const backend = values.backend;
   if (backend !== 'sim' && backend !== 'nil') {
     throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
@@ -213,21 +243,40 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const wasm = readWorkload(wasmPath);
   const config = values.config ? readConfig(values.config) : undefined;
-  const args = [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs];
-  const env = { ...(config?.env ?? {}), ...parseEnv(values.env) };
-  const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
-  const dirs = readDirs(values.dir);
   const limits: Limits = {};
   if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
   if (values['max-output']) limits.outputBytes = parseSize(values['max-output'], '--max-output');
+  return {
+    backend,
+    wasm,
+    config,
+    args: [basename(wasmPath), ...(config?.args ?? []), ...workloadArgs],
+    env: { ...(config?.env ?? {}), ...parseEnv(values.env) },
+    dirs: readDirs(values.dir),
+    limits,
+    measurements:
+      values['expect-measurement'].length > 0
+        ? hexList(values['expect-measurement'], '--expect-measurement', 96)
+        : [measureRuntime()],
+    trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
+  };
+}
 
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: workloadOptions,
+  });
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots } = workloadFrom(
+    'run',
+    values,
+    positionals,
+  );
+  const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
-  const measurements =
-    values['expect-measurement'].length > 0
-      ? hexList(values['expect-measurement'], '--expect-measurement', 96)
-      : [measureRuntime()];
-  const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
 
   const remote = remoteClient(values, (m) => reporter.note(m));
   const embedded = remote ? undefined : await startEmbeddedHost(reporter);
