@@ -160,6 +160,8 @@ export class KeepManager {
   readonly #sockets = new Set<Duplex>();
   #server: Server | undefined;
   #closing = false;
+  /** Set once the store is closed: late events from Keep Loaders are then left for the next start. */
+  #closed = false;
   #filling = false;
 
   constructor(options: KeepManagerOptions) {
@@ -269,6 +271,7 @@ export class KeepManager {
         for (const s of this.#sockets) s.destroy();
       }
     });
+    this.#closed = true;
     this.#store.close();
   }
 
@@ -524,6 +527,7 @@ export class KeepManager {
   }
 
   #event(id: string, state: KeepState, message?: string): void {
+    if (this.#closed) return;
     this.#store.addEvent(
       id,
       message === undefined ? { at: Date.now(), state } : { at: Date.now(), state, message },
@@ -536,6 +540,7 @@ export class KeepManager {
   }
 
   #setState(id: string, state: KeepState, extra: Partial<KeepRecord> = {}): void {
+    if (this.#closed) return;
     const before = this.#store.get(id);
     if (!before) return;
     this.#store.update(id, { ...extra, state, updatedAt: Date.now() });
@@ -633,6 +638,7 @@ export class KeepManager {
       exited = true;
       // The Keep Loader's last word arrives on the watch socket, which may still be draining.
       setTimeout(() => {
+        if (this.#closing) return;
         const r = this.#store.get(id);
         if (r && !isTerminal(r.state) && (!live.watch || live.watch.destroyed)) {
           this.#setState(id, 'failed', { error: r.error ?? 'the Keep Loader ended unexpectedly' });
@@ -718,8 +724,9 @@ export class KeepManager {
     socket.on('close', () => {
       // A Keep Loader that vanished without saying how its Keep ended: the Keep is gone with it.
       setTimeout(() => {
+        if (this.#closing) return;
         const now = this.#store.get(id);
-        if (now && !isTerminal(now.state) && !this.#closing) {
+        if (now && !isTerminal(now.state)) {
           this.#setState(id, 'failed', { error: 'the Keep Loader ended unexpectedly' });
         }
       }, 50).unref();
