@@ -17,6 +17,7 @@ import {
   parseDcapQuote,
   parsePolicy,
   parseSnpReport,
+  tcbStatuses,
   verify,
 } from '../attestation/index.ts';
 import { inspectService, type ServiceReport } from '../client/index.ts';
@@ -37,6 +38,17 @@ import {
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { parseHostPort } from './proxy.ts';
+
+/**
+ * Without --policy, "verified" means authentic and nothing more: every signature, chain and binding holds and
+ * nothing is revoked. Debug mode, a migration agent or an out-of-date TCB are then reported in the claims (and
+ * `tcbStatus`), not refused; a policy file refuses them.
+ */
+function authenticityOnly(kind: 'sev-snp' | 'sgx' | 'tdx'): Policy {
+  return kind === 'sev-snp'
+    ? parsePolicy({ allowDebug: true, allowMigrationAgent: true })
+    : parsePolicy({ allowDebug: true, acceptedTcbStatuses: tcbStatuses.filter((s) => s !== 'Revoked') });
+}
 
 export const attestHelp = `Usage: donjon attest verify EVIDENCE [options]
        donjon attest inspect HOST:PORT [options]
@@ -60,7 +72,8 @@ Options:
   --qe-identity FILE     Intel PCS QE identity response ({"enclaveIdentity":{...},"signature":"..."})
   --crl FILE             Intel Root CA CRL or PCK CRL, DER or PEM (repeatable)
   --at TIME              verify as of this RFC 3339 time, e.g. 2025-07-01T00:00:00Z (default now)
-  --policy FILE          appraisal policy, JSON or TOML (default: debug and migration agents refused)
+  --policy FILE          appraisal policy, JSON or TOML (default: none: verified means authentic and not
+                         revoked; debug mode and the TCB status are reported, not judged)
   --fetch                fetch what is missing: the VCEK chain from AMD KDS, DCAP collateral from Intel PCS
   --cache DIR            where fetched collateral is kept (default: the data directory's collateral/)
   --kds-url URL          AMD KDS to fetch from (a proxy or mirror)
@@ -653,7 +666,7 @@ async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
     bytes = decodeEvidenceFile(readInput(evidencePath, 'evidence'), evidencePath);
     kind = detectKind(bytes, evidencePath);
     const now = values.at === undefined ? new Date() : parseTime(values.at);
-    const policy = values.policy === undefined ? parsePolicy({}) : readPolicy(values.policy);
+    const policy = values.policy === undefined ? authenticityOnly(kind) : readPolicy(values.policy);
     const evidence =
       kind === 'sev-snp'
         ? await snpEvidence(bytes, parsed, warnings, io)

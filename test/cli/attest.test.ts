@@ -222,16 +222,46 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
     assert.equal(r['measurement'], Buffer.from(bytes.subarray(0x90, 0xc0)).toString('hex'));
   });
 
-  test('attestCommand() rejects a debuggable guest under the default policy (exit 1)', async () => {
+  test('attestCommand() verifies an authentic debuggable guest without a policy and reports debug', async () => {
     const run = await verify(
       ev('go-sev-guest/attestation.bin'),
       '--cert',
       ev('go-sev-guest/vcek.testcer'),
       '--json',
     );
+    assert.equal(run.code, 0);
+    assert.equal(result(run)['verified'], true);
+    assert.equal(result(run)['debug'], true);
+  });
+
+  test('attestCommand() refuses a debuggable guest under a policy that does not allow debug (exit 1)', async () => {
+    const policy = temp(JSON.stringify({}), '.json');
+    const run = await verify(
+      ev('go-sev-guest/attestation.bin'),
+      '--cert',
+      ev('go-sev-guest/vcek.testcer'),
+      '--policy',
+      policy,
+      '--json',
+    );
     assert.equal(run.code, 1);
     assert.equal((result(run)['error'] as { code: string }).code, 'ERR_POLICY_VIOLATION');
     assert.equal(result(run)['debug'], true);
+  });
+
+  test('attestCommand() reports the TCB status and advisories of an authentic quote without a policy', async () => {
+    const run = await verify(
+      ev('dcap-qvl/sgx_quote'),
+      '--collateral',
+      ev('dcap-qvl/sgx_quote_collateral.json'),
+      '--at',
+      '2025-07-01T00:00:00Z',
+      '--json',
+    );
+    assert.equal(run.code, 0);
+    assert.equal(result(run)['verified'], true);
+    assert.equal(result(run)['tcbStatus'], 'ConfigurationAndSWHardeningNeeded');
+    assert.deepEqual(result(run)['advisoryIds'], ['INTEL-SA-00289', 'INTEL-SA-00615']);
   });
 
   test('attestCommand() enforces a JSON policy file: another measurement is refused (exit 1)', async () => {
