@@ -66,11 +66,8 @@ export async function deployCommand(argv: string[]): Promise<number> {
     strict: true,
     options: { ...workloadOptions, follow: { type: 'boolean', default: false } },
   });
-  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots } = workloadFrom(
-    'deploy',
-    values,
-    positionals,
-  );
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
+    workloadFrom('deploy', values, positionals);
 
   // Progress goes to stderr; stdout carries only the result, for scripts.
   const reporter = new Reporter({ quiet: values.quiet || values.json, json: false });
@@ -103,6 +100,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
+      tier,
       onSecret: remote ? saveAttachSecret : () => {},
       onEvent: (e: RunEvent) => {
         reporter.event(e);

@@ -80,7 +80,10 @@ export class Reporter {
         );
         return;
       case 'workload-started':
-        this.#emit({ event: 'workload-started' }, 'workload started');
+        this.#emit(
+          e.tier === undefined ? { event: 'workload-started' } : { event: 'workload-started', tier: e.tier },
+          e.tier === undefined ? 'workload started' : `workload started (compiler tier: ${e.tier})`,
+        );
         return;
       case 'attached':
         this.#emit({ event: 'attached' }, 'attached to the workload');

@@ -42,6 +42,7 @@ Options:
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 30s
   --max-output SIZE         stdout+stderr volume limit
+  --wasm-tier TIER          default (fast start) or optimizing (TurboFan only: long-running compute kernels)
   -q, --quiet               print nothing but the workload's own output
   --json                    report progress on stderr as JSON lines
   -h, --help                show this help
@@ -189,6 +190,7 @@ export const workloadOptions = {
   memory: { type: 'string' },
   timeout: { type: 'string' },
   'max-output': { type: 'string' },
+  'wasm-tier': { type: 'string', default: 'default' },
   quiet: { type: 'boolean', short: 'q', default: false },
   json: { type: 'boolean', default: false },
 } as const;
@@ -205,6 +207,7 @@ export interface WorkloadValues {
   memory?: string | undefined;
   timeout?: string | undefined;
   'max-output'?: string | undefined;
+  'wasm-tier': string;
 }
 
 /** A workload as the command line describes it, checked and read. */
@@ -218,6 +221,7 @@ export interface WorkloadSpec {
   limits: Limits;
   measurements: string[];
   trustedSimRoots: string[];
+  tier: 'default' | 'optimizing';
 }
 
 /** Checks and reads what `run` and `deploy` are asked to run (`verb` names the command in messages). */
@@ -241,6 +245,10 @@ export function workloadFrom(
       EXIT.refused,
     );
   }
+  const tier = values['wasm-tier'];
+  if (tier !== 'default' && tier !== 'optimizing') {
+    throw new UsageError(`Cannot use --wasm-tier ${tier}: use default or optimizing`);
+  }
   const wasm = readWorkload(wasmPath);
   const config = values.config ? readConfig(values.config) : undefined;
   const limits: Limits = {};
@@ -260,6 +268,7 @@ export function workloadFrom(
         ? hexList(values['expect-measurement'], '--expect-measurement', 96)
         : [measureRuntime()],
     trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
+    tier,
   };
 }
 
@@ -270,11 +279,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     strict: true,
     options: workloadOptions,
   });
-  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots } = workloadFrom(
-    'run',
-    values,
-    positionals,
-  );
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
+    workloadFrom('run', values, positionals);
   const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
 
@@ -309,6 +315,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
+      tier,
       onEvent: (e: RunEvent) => {
         reporter.event(e);
         if (e.type === 'workload-started') {

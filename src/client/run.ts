@@ -2,7 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Policy, TrustRoots } from '../attestation/index.ts';
-import type { Backend, DirSpec, FileSpec, Limits, Message, PortMapping } from '../protocol/messages.ts';
+import type {
+  Backend,
+  DirSpec,
+  FileSpec,
+  Limits,
+  Message,
+  MessageOf,
+  PortMapping,
+} from '../protocol/messages.ts';
 import { readFrames, writeFrame } from '../protocol/stream.ts';
 import { configDigest, DEFAULT_FILE_SPECS, normalizeFiles } from '../protocol/workload.ts';
 import type { KeepIdentity } from '../ratls/index.ts';
@@ -21,7 +29,7 @@ export type RunEvent =
   | { type: 'keep-created'; keep: KeepInfo }
   | { type: 'evidence-verified'; identity: KeepIdentity }
   | { type: 'workload-sent'; bytes: number; digest: string }
-  | { type: 'workload-started'; ports?: PortMapping[] }
+  | { type: 'workload-started'; ports?: PortMapping[]; tier?: 'default' | 'optimizing' }
   | { type: 'attached' }
   | { type: 'notice'; message: string };
 
@@ -51,6 +59,12 @@ export interface WorkloadOptions {
   files?: readonly FileSpec[];
   /** Directories to pre-open, copied into the Keep (see readHostDirectory). */
   dirs?: readonly DirSpec[];
+  /**
+   * V8's compiler tier for the module: 'default' (Liftoff first, then tier-up: fast start, but a hot loop in a
+   * function called once stays in Liftoff) or 'optimizing' (TurboFan only: a slower start, full speed from
+   * the first iteration). bench/RESULTS.md measures both.
+   */
+  tier?: 'default' | 'optimizing';
 }
 
 export interface RunOptions extends StreamOptions, WorkloadOptions {
@@ -159,11 +173,7 @@ function stream(
       (m: Message) => {
         switch (m.type) {
           case 'started':
-            options.onEvent?.(
-              m.ports === undefined
-                ? { type: 'workload-started' }
-                : { type: 'workload-started', ports: m.ports },
-            );
+            options.onEvent?.(startedEvent(m));
             return;
           case 'notice':
             options.onEvent?.({ type: 'notice', message: m.message });
@@ -238,6 +248,14 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   }
 }
 
+/** The progress event for the Keep's `started` message. */
+function startedEvent(m: MessageOf<'started'>): RunEvent {
+  const e: RunEvent = { type: 'workload-started' };
+  if (m.ports !== undefined) e.ports = m.ports;
+  if (m.tier !== undefined) e.tier = m.tier;
+  return e;
+}
+
 /** Sends the deploy message; returns the module's SHA-256 (hex). */
 function sendDeploy(
   tls: TLSSocket,
@@ -260,6 +278,7 @@ function sendDeploy(
   if (options.files) deploy.files = options.files.map((f) => ({ ...f }));
   if (options.dirs && options.dirs.length > 0) deploy.dirs = [...options.dirs];
   if (flags.detach) deploy.detach = true;
+  if (options.tier !== undefined && options.tier !== 'default') deploy.tier = options.tier;
   writeFrame(tls, deploy);
   return digest.toString('hex');
 }
@@ -380,11 +399,7 @@ export async function deployWorkload(options: DeployOptions): Promise<DeployResu
       tls,
       (m) => {
         if (m.type === 'started') {
-          options.onEvent?.(
-            m.ports === undefined
-              ? { type: 'workload-started' }
-              : { type: 'workload-started', ports: m.ports },
-          );
+          options.onEvent?.(startedEvent(m));
           settle(null, m.ports ?? []);
         } else if (m.type === 'error') {
           settle(new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, { hostCode: m.code }));

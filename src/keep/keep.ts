@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { setFlagsFromString } from 'node:v8';
 import type { Limits, Message, MessageOf, PortMapping } from '../protocol/messages.ts';
 import { MUX_ACCEPT, MUX_OPEN, MuxSession, type MuxStream } from '../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../protocol/stream.ts';
@@ -318,6 +319,9 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
               FD_COUNT: String(setup.table.length),
               FD_NAMES: setup.table.map((f) => f.name).join(':'),
             };
+      // One workload per Keep: the process-wide compiler flag is this workload's alone. It must be set before
+      // startWasi compiles the module.
+      if (m.tier === 'optimizing') setFlagsFromString('--no-liftoff');
       run = await startWasi({
         module: m.wasm,
         args: m.args,
@@ -344,7 +348,10 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
       owner = undefined;
       return;
     }
-    writeFrame(tls, ports.length > 0 ? { v: 1, type: 'started', ports } : { v: 1, type: 'started' });
+    const started: MessageOf<'started'> = { v: 1, type: 'started' };
+    if (ports.length > 0) started.ports = ports;
+    if (m.tier !== undefined) started.tier = m.tier;
+    writeFrame(tls, started);
     if (m.detach === true) {
       // A service's deployer goes away now; its output is kept for whoever attaches with its secret.
       if (session === tls) session = undefined;

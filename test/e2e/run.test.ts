@@ -291,6 +291,26 @@ describe('donjon run --dir', () => {
   });
 });
 
+describe('donjon run --wasm-tier', () => {
+  test('runs the workload with the optimizing tier when asked, and the Keep says it did', async () => {
+    const r = await runCli(['run', '--json', '--wasm-tier', 'optimizing', hello, '--', 'Turbo']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Hello, Turbo!\n');
+    const started = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e['event'] === 'workload-started');
+    assert.equal(started?.['tier'], 'optimizing');
+  });
+
+  test('refuses an unknown tier', async () => {
+    const r = await runCli(['run', '--wasm-tier', 'turbo', hello]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--wasm-tier turbo/);
+  });
+});
+
 describe('donjon run: bad input ends with one line and no stack trace', () => {
   test('a missing workload file', async () => {
     const r = await runCli(['run', 'no/such/file.wasm']);

@@ -81,6 +81,7 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       env: { HOME: '/', LANG: 'C.UTF-8', '': 'empty key', ü水𐅑: 'x' },
       stdin: true,
       owner: bytes(32, 0x22),
+      tier: 'optimizing',
       limits: { memoryBytes: 0, wallTimeMs: 1, outputBytes: 2 ** 32 },
       files: [
         { kind: 'stdin' },
