@@ -96,6 +96,15 @@ function splice(socket: Socket, stream: MuxStream): void {
 type LdrEvent = Extract<Message, { type: 'ldr-event' }>;
 
 /**
+ * What an embedding may replace: the backend (a test drives the cvm backend over a fake configfs-tsm in its own
+ * process) and what happens when the Keep Loader is done (the program exits).
+ */
+export interface KeepLoaderHooks {
+  backend?: Pick<Backend, 'evidence'>;
+  exit?: (code: number) => void;
+}
+
+/**
  * The Keep Loader: one process per Keep. It launches the Keep on its backend (measuring the runtime it starts),
  * answers the Keep's evidence requests, relays tenants' byte streams to the Keep without reading them (one at a
  * time, multiplexed on one pipe so a later channel can attach), and reports the Keep's lifecycle to the Keep
@@ -114,8 +123,11 @@ export class KeepLoader {
   readonly #listeners = new Map<number, { server: Server; name: string; port: number }>();
   #stopping = false;
 
-  constructor(config: KeepLoaderConfig) {
+  readonly #hooks: KeepLoaderHooks;
+
+  constructor(config: KeepLoaderConfig, hooks: KeepLoaderHooks = {}) {
     this.#config = config;
+    this.#hooks = hooks;
   }
 
   /** Launches the Keep and starts listening; resolves once the socket accepts connections. */
@@ -132,11 +144,12 @@ export class KeepLoader {
     });
     this.#keep = keep;
     const backend: Pick<Backend, 'evidence'> =
-      this.#config.backend === 'sim'
+      this.#hooks.backend ??
+      (this.#config.backend === 'sim'
         ? simBackend(this.#requireSimRoot(), measurement)
         : this.#config.backend === 'cvm'
           ? cvmBackend(this.#cvmOptions())
-          : nilBackend();
+          : nilBackend());
     const control = keep.stdio[3] as unknown as Readable & Writable;
     const pipe = keep.stdio[4] as unknown as Readable & Writable;
     keep.stderr?.on('data', (chunk: Buffer) => {
@@ -429,7 +442,14 @@ export class KeepLoader {
     this.#mux?.destroyAll();
     this.#server?.close();
     rmSync(this.#config.socketPath, { force: true });
-    void Promise.all(flushed).then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 200).unref();
+    const exit = this.#hooks.exit ?? ((code: number) => process.exit(code));
+    let exited = false;
+    const once = (): void => {
+      if (exited) return;
+      exited = true;
+      exit(0);
+    };
+    void Promise.all(flushed).then(once);
+    setTimeout(once, 200).unref();
   }
 }
