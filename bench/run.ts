@@ -141,22 +141,13 @@ then does the cryptography of steps 4–7 and compiles the module.
 `;
 }
 
-/** A section that may not exist in every checkout; a missing one is reported, not fatal. */
-function optional(name: string): string {
-  return `./${name}.ts`;
-}
-
-// Sections from other files, each optional so that one missing piece does not stop the others.
+// Each section is loaded when it runs; one that fails is reported in the results and the others still run.
 const sections: [string, () => Promise<string>][] = [
   ['run', benchRun],
   ['attestation', async () => (await import('./attestation.ts')).benchAttestation()],
   ['keepmgr', async () => (await import('./keepmgr.ts')).benchKeepmgr()],
-  ['wasi', async () => ((await import(optional('wasi'))) as { benchWasi(): Promise<string> }).benchWasi()],
-  [
-    'services',
-    async () =>
-      ((await import(optional('services'))) as { benchServices(): Promise<string> }).benchServices(),
-  ],
+  ['wasi', async () => (await import('./wasi.ts')).benchWasi()],
+  ['services', async () => (await import('./services.ts')).benchServices()],
 ];
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 let md = `# Benchmark results

@@ -6,23 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-pick() {
-  local rc sysroot
-  for rc in ${RUSTC:-} rustc /usr/bin/rustc; do
-    command -v "$rc" >/dev/null 2>&1 || continue
-    sysroot="$("$rc" --print sysroot)"
-    for target in wasm32-wasi wasm32-wasip1; do
-      if [ -d "$sysroot/lib/rustlib/$target/lib" ]; then
-        echo "$rc $target"
-        return 0
-      fi
-    done
-  done
-  echo "build.sh: no rustc with the wasm32-wasi (or wasm32-wasip1) target found; set RUSTC" >&2
-  return 1
-}
-
-read -r rustc target < <(pick) || true
+read -r rustc target < <(bash ../scripts/wasi-rustc.sh) || true
 [ -n "${rustc:-}" ] || exit 1
 echo "using $("$rustc" --version) --target $target"
 for src in */*.rs; do
