@@ -4,8 +4,10 @@
 //
 // Positions are free-running 32-bit counters; their difference is the fill level, which stays correct
 // across wrap-around because the capacity is far below 2^31. Each side bumps its own sequence word on
-// every change and notifies it, so a waiter that read the sequence before checking the state cannot miss
-// a wake-up.
+// every change, so a waiter that read the sequence before checking the state cannot miss a wake-up. A
+// waiter counts itself in before it checks the state and out when it wakes, and a side only calls
+// Atomics.notify while someone is counted in: a chatty producer (a module printing a million short lines)
+// then pays for a notification only when the consumer has caught up and gone to sleep.
 
 const WRITE = 0;
 const READ = 1;
@@ -14,6 +16,12 @@ const CLOSED = 2;
 const PRODUCER_SEQ = 3;
 /** Bumped by the consumer (data read). */
 const CONSUMER_SEQ = 4;
+/** How many waiters are waiting (or about to wait) on PRODUCER_SEQ. */
+const PRODUCER_WAITERS = 5;
+/** How many waiters are waiting (or about to wait) on CONSUMER_SEQ. */
+const CONSUMER_WAITERS = 6;
+/** Payloads up to this size are copied byte by byte: cheaper than TypedArray#set on shared memory. */
+const SMALL_COPY = 64;
 const HEADER_BYTES = 64;
 
 /** Bytes of record header in an output ring: the descriptor, then the payload length (24 bits). */
@@ -102,7 +110,12 @@ export class ByteRing {
     if (payload.length >= 2 ** 24 || n > this.free()) return false;
     const w = Atomics.load(this.#ctrl, WRITE);
     const len = payload.length;
-    this.#copyIn(w, Uint8Array.of(fd, len & 0xff, (len >>> 8) & 0xff, len >>> 16));
+    const data = this.#data;
+    const mask = this.#mask;
+    data[w & mask] = fd;
+    data[(w + 1) & mask] = len & 0xff;
+    data[(w + 2) & mask] = (len >>> 8) & 0xff;
+    data[(w + 3) & mask] = len >>> 16;
     this.#copyIn((w + RECORD_HEADER) | 0, payload);
     this.#publish(w, n);
     return true;
@@ -126,30 +139,48 @@ export class ByteRing {
     if (first < n) dst.set(this.#data.subarray(0, n - first), first);
     Atomics.store(this.#ctrl, READ, (r + n) | 0);
     Atomics.add(this.#ctrl, CONSUMER_SEQ, 1);
-    Atomics.notify(this.#ctrl, CONSUMER_SEQ);
+    if (Atomics.load(this.#ctrl, CONSUMER_WAITERS) !== 0) Atomics.notify(this.#ctrl, CONSUMER_SEQ);
     return n;
   }
 
   /** Blocks the calling thread until the producer's sequence differs from `seq` or `timeoutMs` passes. */
   waitProducer(seq: number, timeoutMs = Number.POSITIVE_INFINITY): void {
-    Atomics.wait(this.#ctrl, PRODUCER_SEQ, seq, timeoutMs);
+    this.#wait(PRODUCER_SEQ, PRODUCER_WAITERS, seq, timeoutMs);
   }
 
   /** Blocks the calling thread until the consumer's sequence differs from `seq`. */
   waitConsumer(seq: number): void {
-    Atomics.wait(this.#ctrl, CONSUMER_SEQ, seq);
+    this.#wait(CONSUMER_SEQ, CONSUMER_WAITERS, seq, Number.POSITIVE_INFINITY);
   }
 
   /** Resolves once the producer's sequence differs from `seq` (or at once if it already does). */
   producerChanged(seq: number): Promise<unknown> | undefined {
-    const r = waitAsync(this.#ctrl, PRODUCER_SEQ, seq);
-    return r.async ? r.value : undefined;
+    return this.#waitAsync(PRODUCER_SEQ, PRODUCER_WAITERS, seq);
   }
 
   /** Resolves once the consumer's sequence differs from `seq` (or at once if it already does). */
   consumerChanged(seq: number): Promise<unknown> | undefined {
-    const r = waitAsync(this.#ctrl, CONSUMER_SEQ, seq);
-    return r.async ? r.value : undefined;
+    return this.#waitAsync(CONSUMER_SEQ, CONSUMER_WAITERS, seq);
+  }
+
+  #wait(word: number, waiters: number, seq: number, timeoutMs: number): void {
+    Atomics.add(this.#ctrl, waiters, 1);
+    try {
+      Atomics.wait(this.#ctrl, word, seq, timeoutMs);
+    } finally {
+      Atomics.sub(this.#ctrl, waiters, 1);
+    }
+  }
+
+  #waitAsync(word: number, waiters: number, seq: number): Promise<unknown> | undefined {
+    // Counted in before the sequence is compared, so a change after the comparison is always notified.
+    Atomics.add(this.#ctrl, waiters, 1);
+    const r = waitAsync(this.#ctrl, word, seq);
+    if (!r.async) {
+      Atomics.sub(this.#ctrl, waiters, 1);
+      return undefined;
+    }
+    return r.value.finally(() => Atomics.sub(this.#ctrl, waiters, 1));
   }
 
   /** Wakes every waiter on either sequence without changing state, so pending waits can re-check. */
@@ -161,6 +192,12 @@ export class ByteRing {
   }
 
   #copyIn(pos: number, src: Uint8Array): void {
+    if (src.length <= SMALL_COPY) {
+      const data = this.#data;
+      const mask = this.#mask;
+      for (let i = 0; i < src.length; i++) data[(pos + i) & mask] = src[i]!;
+      return;
+    }
     const start = pos & this.#mask;
     const first = Math.min(src.length, this.#data.length - start);
     this.#data.set(src.subarray(0, first), start);
@@ -170,7 +207,7 @@ export class ByteRing {
   #publish(w: number, n: number): void {
     Atomics.store(this.#ctrl, WRITE, (w + n) | 0);
     Atomics.add(this.#ctrl, PRODUCER_SEQ, 1);
-    Atomics.notify(this.#ctrl, PRODUCER_SEQ);
+    if (Atomics.load(this.#ctrl, PRODUCER_WAITERS) !== 0) Atomics.notify(this.#ctrl, PRODUCER_SEQ);
   }
 }
 
