@@ -13,6 +13,7 @@ import {
 } from '../protocol/workload.ts';
 import {
   BINDING_DOMAIN,
+  type CarriedEvidence,
   makeKeepCertificate,
   makeServiceCertificate,
   reportDataFor,
@@ -67,6 +68,17 @@ function sha256(bytes: Uint8Array): Buffer {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * What the certificate carries of the Keep Loader's evidence: the report or quote, the certificates, and for a
+ * TDX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
+ */
+function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
+  if (evidence.kind === 'none') return undefined;
+  const out: CarriedEvidence = { kind: evidence.kind, report: evidence.report, certs: evidence.certs };
+  if (evidence.kind === 'tdx' && evidence.collateral !== undefined) out.collateral = evidence.collateral;
+  return out;
 }
 
 /** The Keep's side of the control pipe to its Keep Loader: evidence requests and lifecycle events. */
@@ -202,8 +214,8 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
    */
   const serviceTls = async (workload: Uint8Array, config: Uint8Array): Promise<ServiceTls> => {
     const make = async (): Promise<{ context: SecureContext; cert: string }> => {
-      const evidence = await control.evidence(
-        reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki, workload, config }),
+      const evidence = carried(
+        await control.evidence(reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki, workload, config })),
       );
       const der = makeServiceCertificate({
         privateKey,
@@ -211,9 +223,7 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
         config,
         now: new Date(),
         validityMs: SERVICE_CERT_VALIDITY_MS,
-        ...(evidence.kind === 'none'
-          ? {}
-          : { evidence: { kind: evidence.kind, report: evidence.report, certs: evidence.certs } }),
+        ...(evidence === undefined ? {} : { evidence }),
       });
       const cert = pem('CERTIFICATE', der);
       return { context: createSecureContext({ key: keyPem, cert, minVersion: 'TLSv1.2' }), cert };
@@ -410,19 +420,15 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
       stream.destroy();
       return;
     }
-    const evidence = await control.evidence(
-      reportDataFor({ domain: BINDING_DOMAIN, spki, nonce: hello.nonce }),
+    const evidence = carried(
+      await control.evidence(reportDataFor({ domain: BINDING_DOMAIN, spki, nonce: hello.nonce })),
     );
-    const certDer = makeKeepCertificate(
-      evidence.kind === 'none'
-        ? { privateKey, nonce: hello.nonce, now: new Date() }
-        : {
-            privateKey,
-            nonce: hello.nonce,
-            now: new Date(),
-            evidence: { kind: evidence.kind, report: evidence.report, certs: evidence.certs },
-          },
-    );
+    const certDer = makeKeepCertificate({
+      privateKey,
+      nonce: hello.nonce,
+      now: new Date(),
+      ...(evidence === undefined ? {} : { evidence }),
+    });
     const tls = new TLSSocket(stream, {
       isServer: true,
       key: keyPem,

@@ -125,6 +125,7 @@ export const messageSchemas = defineMessages({
     kind: oneOf('sev-snp', 'tdx', 'none'),
     report: bstr,
     certs: arrayOf(bstr),
+    collateral: optional(bstr),
   }),
   'keep-event': message('keep-event', {
     event: oneOf('ready', 'deployed', 'exited', 'failed'),

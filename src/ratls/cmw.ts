@@ -1,3 +1,4 @@
+import type { DcapCollateral } from '../attestation/index.ts';
 import { decode, encode } from '../protocol/cbor.ts';
 import { RatlsError } from './errors.ts';
 
@@ -20,16 +21,20 @@ export const MEDIA_TYPES = {
   tdx: 'application/vnd.donjon.tdx-quote',
   certs: 'application/vnd.donjon.cert-chain+cbor',
   binding: 'application/vnd.donjon.report-data-binding+cbor',
+  collateral: 'application/vnd.donjon.dcap-collateral+cbor',
 } as const;
 
 /**
- * Evidence as carried by a Keep certificate: the raw SNP report or TDX quote, and the certificates the host
- * supplied (DER; none for a quote, which carries its PCK chain).
+ * Evidence as carried by a Keep certificate: the raw SNP report or TDX quote, the certificates the host
+ * supplied (DER; none for a quote, which carries its PCK chain), and for a quote the DCAP collateral the host
+ * fetched from Intel's PCS (its encoding, {@link encodeDcapCollateral}). The Keep carries what the host gave
+ * without reading it: everything in it is signed by Intel and checked by the relying party.
  */
 export interface CarriedEvidence {
   kind: 'sev-snp' | 'tdx';
   report: Uint8Array;
   certs: Uint8Array[];
+  collateral?: Uint8Array;
 }
 
 /** The claims behind a channel's report_data: report_data = SHA-512(domain ‖ spki ‖ nonce). */
@@ -61,10 +66,67 @@ export function isServiceBinding(binding: Binding | ServiceBinding): binding is 
 }
 
 const COLLECTION_KEYS = ['binding', 'certs', 'evidence'];
+const COLLECTION_KEYS_WITH_COLLATERAL = ['binding', 'certs', 'collateral', 'evidence'];
+
+const TEXT_FIELDS = [
+  'pckCrlIssuerChain',
+  'tcbInfoIssuerChain',
+  'tcbInfo',
+  'qeIdentityIssuerChain',
+  'qeIdentity',
+] as const;
+const BYTE_FIELDS = ['rootCaCrl', 'pckCrl', 'tcbInfoSignature', 'qeIdentitySignature'] as const;
+const COLLATERAL_FIELDS = [...TEXT_FIELDS, ...BYTE_FIELDS].sort();
+
+function bytesOf(v: Uint8Array | string): Uint8Array {
+  return typeof v === 'string' ? new Uint8Array(Buffer.from(v, 'hex')) : v;
+}
+
+/**
+ * Encodes DCAP collateral for a Keep certificate's `collateral` record: a CBOR map with the nine fields of
+ * {@link DcapCollateral}, texts as text (the signed JSON exactly as Intel served it), CRLs and signatures as
+ * bytes.
+ */
+export function encodeDcapCollateral(collateral: DcapCollateral): Uint8Array {
+  const out: Record<string, string | Uint8Array> = {};
+  for (const k of TEXT_FIELDS) out[k] = collateral[k];
+  for (const k of BYTE_FIELDS) out[k] = bytesOf(collateral[k]);
+  return encode(out);
+}
+
+/**
+ * Decodes a `collateral` record. Only the shape is checked here; the relying party's verifier checks every
+ * signature, chain and validity window. Throws RatlsError ERR_KEEP_CERT_MALFORMED.
+ */
+export function decodeDcapCollateral(bytes: Uint8Array): DcapCollateral {
+  let v: unknown;
+  try {
+    v = decode(bytes, { maxBytes: 1 << 20, maxDepth: 2 });
+  } catch (cause) {
+    throw malformed('the DCAP collateral is not canonical CBOR', cause);
+  }
+  if (!isRecord(v) || Object.keys(v).sort().join() !== COLLATERAL_FIELDS.join()) {
+    throw malformed(`the DCAP collateral is not a map of ${COLLATERAL_FIELDS.join(', ')}`);
+  }
+  for (const k of TEXT_FIELDS) {
+    if (typeof v[k] !== 'string') throw malformed(`the DCAP collateral's ${k} is not text`);
+  }
+  for (const k of BYTE_FIELDS) {
+    if (!(v[k] instanceof Uint8Array)) throw malformed(`the DCAP collateral's ${k} is not bytes`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of COLLATERAL_FIELDS) out[k] = v[k];
+  return out as unknown as DcapCollateral;
+}
 
 /** Encodes the CMW collection (CBOR form) that a Keep certificate carries in its id-pe-cmw extension. */
 export function encodeCmw(contents: CmwContents): Uint8Array {
+  const { collateral } = contents.evidence;
+  if (collateral !== undefined && contents.evidence.kind !== 'tdx') {
+    throw new TypeError('Cannot encode the evidence: only a TDX quote carries DCAP collateral');
+  }
   return encode({
+    ...(collateral === undefined ? {} : { collateral: [MEDIA_TYPES.collateral, collateral] }),
     evidence: [MEDIA_TYPES[contents.evidence.kind], contents.evidence.report],
     certs: [MEDIA_TYPES.certs, encode(contents.evidence.certs)],
     binding: [
@@ -115,8 +177,10 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
     throw malformed('the extension is not canonical CBOR', cause);
   }
   if (!isRecord(collection)) throw malformed('the collection is not a map');
-  const keys = Object.keys(collection).sort();
-  if (keys.join() !== COLLECTION_KEYS.join()) throw malformed(`unexpected labels ${keys.join(', ')}`);
+  const keys = Object.keys(collection).sort().join();
+  if (keys !== COLLECTION_KEYS.join() && keys !== COLLECTION_KEYS_WITH_COLLATERAL.join()) {
+    throw malformed(`unexpected labels ${keys}`);
+  }
 
   const [evidenceType, report] = cmwRecord(collection, 'evidence');
   const kind =
@@ -156,6 +220,14 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
   }
   const fields = Object.keys(binding).sort().join();
   const evidence: CarriedEvidence = { kind, report, certs: certs as Uint8Array[] };
+  if (collection['collateral'] !== undefined) {
+    const [collateralType, collateral] = cmwRecord(collection, 'collateral');
+    if (collateralType !== MEDIA_TYPES.collateral)
+      throw malformed(`unexpected collateral type ${collateralType}`);
+    if (kind !== 'tdx') throw malformed('DCAP collateral comes with evidence that is not a TDX quote');
+    decodeDcapCollateral(collateral);
+    evidence.collateral = collateral;
+  }
   if (fields === 'domain,nonce,spki' && binding['nonce'] instanceof Uint8Array) {
     return {
       evidence,

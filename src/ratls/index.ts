@@ -12,6 +12,8 @@ export {
   BINDING_DOMAIN,
   type Binding,
   type CarriedEvidence,
+  decodeDcapCollateral,
+  encodeDcapCollateral,
   ID_PE_CMW,
   isServiceBinding,
   MEDIA_TYPES,

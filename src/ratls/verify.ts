@@ -2,7 +2,13 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Claims, Policy, TrustRoots } from '../attestation/index.ts';
 import { verify as verifyEvidence } from '../attestation/index.ts';
 import { readKeepCertificate, reportDataFor } from './certificate.ts';
-import { BINDING_DOMAIN, type CarriedEvidence, isServiceBinding, SERVICE_BINDING_DOMAIN } from './cmw.ts';
+import {
+  BINDING_DOMAIN,
+  type CarriedEvidence,
+  decodeDcapCollateral,
+  isServiceBinding,
+  SERVICE_BINDING_DOMAIN,
+} from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
 export interface KeepExpectations {
@@ -29,7 +35,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Verifies the evidence a Keep's certificate carries, bound to `reportData`, under the caller's policy. A
  * DCAP quote must come with checked collateral (TCB status, revocation) unless the policy says otherwise:
- * without it nothing says the platform is not out of date or revoked.
+ * without it nothing says the platform is not out of date or revoked. The collateral the host put beside the
+ * quote is Intel-signed, so the client checks it as if it had fetched it itself.
  */
 function appraise(
   evidence: CarriedEvidence,
@@ -39,7 +46,13 @@ function appraise(
   const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
   if (evidence.kind === 'tdx') {
     const policy: Policy = { requireCollateral: true, ...expect.policy, reportData };
-    return verifyEvidence({ kind: 'tdx', quote: evidence.report }, policy, options);
+    const collateral =
+      evidence.collateral === undefined ? undefined : decodeDcapCollateral(evidence.collateral);
+    return verifyEvidence(
+      { kind: 'tdx', quote: evidence.report, ...(collateral === undefined ? {} : { collateral }) },
+      policy,
+      options,
+    );
   }
   return verifyEvidence(
     { kind: evidence.kind, report: evidence.report, certs: evidence.certs },

@@ -5,7 +5,13 @@ import fc from 'fast-check';
 import { type SimRootMaterial, signSimReport } from '../../src/attestation/index.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { encode } from '../../src/protocol/cbor.ts';
-import { decodeCmw } from '../../src/ratls/cmw.ts';
+import {
+  decodeCmw,
+  decodeDcapCollateral,
+  encodeCmw,
+  encodeDcapCollateral,
+  MEDIA_TYPES,
+} from '../../src/ratls/cmw.ts';
 import {
   BINDING_DOMAIN,
   makeKeepCertificate,
@@ -15,7 +21,15 @@ import {
   spkiOf,
   verifyKeepCertificate,
 } from '../../src/ratls/index.ts';
-import { buildQuote, chainPem, makePki, qeBody, SCENARIO_NOW, tdBody } from '../attestation/dcap/forge.ts';
+import {
+  buildQuote,
+  chainPem,
+  makePki,
+  qeBody,
+  SCENARIO_NOW,
+  scenario,
+  tdBody,
+} from '../attestation/dcap/forge.ts';
 import { testHome } from '../helpers.ts';
 
 let root: SimRootMaterial;
@@ -214,5 +228,110 @@ describe('verifyKeepCertificate() with a TDX quote', () => {
       policy: { requireCollateral: false },
     });
     assert.equal(id.claims?.kind, 'tdx');
+  });
+});
+
+describe('DCAP collateral carried in a Keep certificate', () => {
+  const pki = makePki();
+  function tdxKeepWithCollateral(mutate: (c: Uint8Array) => Uint8Array = (c) => c) {
+    const nonce = new Uint8Array(randomBytes(32));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: spkiOf(privateKey), nonce });
+    const s = scenario('tdx', { pki, body: tdBody({ reportData }) });
+    const der = makeKeepCertificate({
+      privateKey,
+      nonce,
+      now: SCENARIO_NOW,
+      evidence: {
+        kind: 'tdx',
+        report: s.quote,
+        certs: [],
+        collateral: mutate(encodeDcapCollateral(s.collateral)),
+      },
+    });
+    return { der, nonce, collateral: s.collateral };
+  }
+
+  test('the client checks the carried collateral: TCB status and revocation, under the default policy', () => {
+    const { der, nonce } = tdxKeepWithCollateral();
+    const id = verifyKeepCertificate(der, { nonce, now: SCENARIO_NOW, roots: pki.roots, policy: {} });
+    assert.ok(id.claims?.kind === 'tdx');
+    assert.equal(id.claims.collateralChecked, true);
+    assert.equal(id.claims.tcbStatus, 'UpToDate');
+  });
+
+  test('carried collateral past its nextUpdate is refused', () => {
+    const { der, nonce } = tdxKeepWithCollateral();
+    const late = new Date('2025-08-01T00:00:00Z');
+    assert.throws(
+      () => verifyKeepCertificate(der, { nonce, now: late, roots: pki.roots, policy: {} }),
+      (e: unknown) =>
+        ['ERR_COLLATERAL_EXPIRED', 'ERR_KEEP_CERT_EXPIRED'].includes(String((e as { code?: string }).code)),
+    );
+  });
+
+  test('encodeDcapCollateral() and decodeDcapCollateral() round-trip, hex fields becoming bytes', () => {
+    const { collateral } = tdxKeepWithCollateral();
+    const hexed = { ...collateral, pckCrl: Buffer.from(collateral.pckCrl as Uint8Array).toString('hex') };
+    const back = decodeDcapCollateral(encodeDcapCollateral(hexed));
+    assert.deepEqual(back, { ...collateral, pckCrl: new Uint8Array(collateral.pckCrl as Uint8Array) });
+  });
+
+  test('decodeDcapCollateral() refuses a missing field, a field of the wrong type, and an extra field', () => {
+    const { collateral } = tdxKeepWithCollateral();
+    const good = decodeDcapCollateral(encodeDcapCollateral(collateral)) as unknown as Record<string, unknown>;
+    const { tcbInfo: _dropped, ...missing } = good;
+    for (const bad of [
+      missing,
+      { ...good, tcbInfo: new Uint8Array(4) },
+      { ...good, pckCrl: 'ab' },
+      { ...good, x: 1 },
+    ]) {
+      assert.throws(() => decodeDcapCollateral(encode(bad as never)), code('ERR_KEEP_CERT_MALFORMED'));
+    }
+    assert.throws(() => decodeDcapCollateral(Uint8Array.of(0xff)), code('ERR_KEEP_CERT_MALFORMED'));
+  });
+
+  test('decodeCmw() refuses collateral beside an SEV-SNP report, and under another media type', () => {
+    const { collateral } = tdxKeepWithCollateral();
+    const bytes = encodeDcapCollateral(collateral);
+    const binding = { domain: BINDING_DOMAIN, spki: new Uint8Array(8), nonce: new Uint8Array(32) };
+    const tdx = encodeCmw({
+      evidence: { kind: 'tdx', report: new Uint8Array(8), certs: [], collateral: bytes },
+      binding,
+    });
+    assert.deepEqual(decodeCmw(tdx).evidence.collateral, bytes);
+    const collection = (evidenceType: string, collateralType: string) =>
+      encode({
+        binding: [MEDIA_TYPES.binding, encode(binding)],
+        certs: [MEDIA_TYPES.certs, encode([])],
+        collateral: [collateralType, bytes],
+        evidence: [evidenceType, new Uint8Array(8)],
+      });
+    assert.doesNotThrow(() => decodeCmw(collection(MEDIA_TYPES.tdx, MEDIA_TYPES.collateral)));
+    assert.throws(
+      () => decodeCmw(collection(MEDIA_TYPES['sev-snp'], MEDIA_TYPES.collateral)),
+      code('ERR_KEEP_CERT_MALFORMED'),
+    );
+    assert.throws(
+      () => decodeCmw(collection(MEDIA_TYPES.tdx, MEDIA_TYPES.certs)),
+      code('ERR_KEEP_CERT_MALFORMED'),
+    );
+    assert.throws(
+      () =>
+        encodeCmw({
+          evidence: { kind: 'sev-snp', report: new Uint8Array(8), certs: [], collateral: bytes },
+          binding,
+        }),
+      TypeError,
+    );
+  });
+
+  test('collateral bytes the host damaged are refused as a malformed certificate', () => {
+    const { der, nonce } = tdxKeepWithCollateral((c) => c.subarray(0, c.length - 1));
+    assert.throws(
+      () => verifyKeepCertificate(der, { nonce, now: SCENARIO_NOW, roots: pki.roots, policy: {} }),
+      code('ERR_KEEP_CERT_MALFORMED'),
+    );
   });
 });

@@ -2,17 +2,21 @@
 // it. Evidence comes from the guest kernel's configfs-tsm interface: an SEV-SNP attestation report with the
 // certificate table the hypervisor supplied, or a TDX DCAP quote carrying its PCK chain. Before handing it to
 // the Keep, the backend checks that it is well formed and binds exactly the report_data the Keep asked for.
-import { AttestationError, parseSnpReport } from '../../attestation/index.ts';
+import { AttestationError, type DcapCollateral, parseSnpReport } from '../../attestation/index.ts';
 import type { BackendEvidence } from './index.ts';
 import { parseSnpCertTable } from './tsm/certs.ts';
 import { TsmError } from './tsm/errors.ts';
 import { requestTsmReport, type TsmReport, type TsmRequestOptions } from './tsm/report.ts';
 import { readTdxQuote } from './tsm/tdx.ts';
 
-/** TDX evidence: a DCAP quote (v4 or v5) as the kernel returned it, PCK certificate chain inside. */
+/**
+ * TDX evidence: a DCAP quote (v4 or v5) as the kernel returned it, PCK certificate chain inside, and the
+ * quote's collateral from the host's PCS cache when it could be had.
+ */
 export interface TdxBackendEvidence {
   kind: 'tdx';
   quote: Uint8Array;
+  collateral?: DcapCollateral;
 }
 
 /** SEV-SNP evidence, as the other backends hand it over. */
@@ -34,6 +38,14 @@ export type CvmBackendOptions = Pick<TsmRequestOptions, 'root' | 'fs' | 'privlev
    * `CollateralClient.snpCertificates`). A VLEK cannot be fetched: without a table such a report goes without.
    */
   snpCertificates?: (report: Uint8Array) => Promise<Uint8Array[]>;
+  /**
+   * Where to get a TDX quote's collateral (TCB info, QE identity, CRLs: the host's Intel PCS cache,
+   * `CollateralClient.dcapCollateral`). Without it, or when it fails, the quote goes alone and relying parties
+   * that require collateral (the default) refuse the Keep.
+   */
+  dcapCollateral?: (quote: Uint8Array) => Promise<DcapCollateral>;
+  /** Told why a TDX quote goes without its collateral. */
+  onCollateralError?: (error: unknown) => void;
 };
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -114,7 +126,7 @@ export function cvmEvidence(report: TsmReport, reportData: Uint8Array, privlevel
  *
  * @example
  * const backend = cvmBackend();
- * const evidence = await backend.evidence(reportData); // { kind: 'sev-snp', report, certs } | { kind: 'tdx', quote }
+ * const evidence = await backend.evidence(reportData); // { kind: 'sev-snp', report, certs } | { kind: 'tdx', quote, collateral? }
  */
 export function cvmBackend(options: CvmBackendOptions = {}): CvmBackend {
   let queue: Promise<unknown> = Promise.resolve();
@@ -129,6 +141,15 @@ export function cvmBackend(options: CvmBackendOptions = {}): CvmBackend {
         );
         if (evidence.kind === 'sev-snp' && evidence.certs.length === 0 && options.snpCertificates) {
           evidence.certs = await options.snpCertificates(evidence.report);
+        }
+        if (evidence.kind === 'tdx' && options.dcapCollateral) {
+          // The collateral is public and Intel-signed: when PCS cannot be reached the quote still goes, and
+          // the relying party decides whether a quote without it will do.
+          try {
+            evidence.collateral = await options.dcapCollateral(evidence.quote);
+          } catch (error) {
+            options.onCollateralError?.(error);
+          }
         }
         return evidence;
       };

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { parseSimRoot, signSimReport } from '../../attestation/index.ts';
+import { type DcapCollateral, parseSimRoot, signSimReport } from '../../attestation/index.ts';
 
 /**
  * Evidence as a backend hands it to a Keep: an SNP report and the certificates a verifier needs (DER), a TDX
- * quote (which carries its own PCK chain), or nothing.
+ * quote (which carries its own PCK chain) with its DCAP collateral when the host could get it, or nothing.
  */
 export type BackendEvidence =
   | { kind: 'sev-snp'; report: Uint8Array; certs: Uint8Array[] }
-  | { kind: 'tdx'; quote: Uint8Array }
+  | { kind: 'tdx'; quote: Uint8Array; collateral?: DcapCollateral }
   | { kind: 'none' };
 
 /** What the Keep Loader needs of a backend once the Keep runs: evidence for the report_data the Keep supplies. */

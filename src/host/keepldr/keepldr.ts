@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { parseDcapCollateral } from '../../attestation/index.ts';
 import { decode } from '../../protocol/cbor.ts';
 import { encodeFrame } from '../../protocol/frames.ts';
 import type { KeepState, Limits, Message, PortMapping } from '../../protocol/messages.ts';
@@ -16,6 +17,8 @@ import {
   type MuxStream,
 } from '../../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../../protocol/stream.ts';
+import { encodeDcapCollateral } from '../../ratls/cmw.ts';
+import type { CvmBackendOptions } from '../backends/cvm.ts';
 import { type Backend, cvmBackend, nilBackend, simBackend } from '../backends/index.ts';
 import { CollateralClient } from '../collateral/index.ts';
 
@@ -93,6 +96,25 @@ function splice(socket: Socket, stream: MuxStream): void {
   });
 }
 
+/**
+ * How the `cvm` backend completes evidence from the host's collateral cache: the VCEK chain of an SEV-SNP
+ * report the hypervisor gave no certificates for, the DCAP collateral of a TDX quote. `warn` hears why a
+ * quote goes without collateral.
+ */
+export function cvmCollateralOptions(
+  client: () => Pick<CollateralClient, 'snpCertificates' | 'dcapCollateral'>,
+  warn: (message: string) => void,
+): Pick<CvmBackendOptions, 'snpCertificates' | 'dcapCollateral' | 'onCollateralError'> {
+  return {
+    snpCertificates: (report) => client().snpCertificates(report),
+    dcapCollateral: async (quote) => parseDcapCollateral(await client().dcapCollateral(quote)),
+    onCollateralError: (error) =>
+      warn(
+        `the TDX quote goes without collateral: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+  };
+}
+
 type LdrEvent = Extract<Message, { type: 'ldr-event' }>;
 
 /**
@@ -168,7 +190,16 @@ export class KeepLoader {
                 e.kind === 'none'
                   ? { v: 1, type: 'evidence', kind: 'none', report: new Uint8Array(0), certs: [] }
                   : e.kind === 'tdx'
-                    ? { v: 1, type: 'evidence', kind: 'tdx', report: e.quote, certs: [] }
+                    ? {
+                        v: 1,
+                        type: 'evidence',
+                        kind: 'tdx',
+                        report: e.quote,
+                        certs: [],
+                        ...(e.collateral === undefined
+                          ? {}
+                          : { collateral: encodeDcapCollateral(e.collateral) }),
+                      }
                     : { v: 1, type: 'evidence', kind: e.kind, report: e.report, certs: e.certs },
               ),
             (error: unknown) => {
@@ -231,12 +262,13 @@ export class KeepLoader {
     const cacheDir = this.#config.collateralCacheDir;
     if (cacheDir === undefined) return {};
     let client: CollateralClient | undefined;
-    return {
-      snpCertificates: (report) => {
+    return cvmCollateralOptions(
+      () => {
         client ??= new CollateralClient({ cacheDir });
-        return client.snpCertificates(report);
+        return client;
       },
-    };
+      (message) => process.stderr.write(`keepldr ${this.#config.id}: ${message}\n`),
+    );
   }
 
   #requireSimRoot(): string {

@@ -11,6 +11,9 @@ import { cvmBackend, cvmEvidence } from '../../../src/host/backends/cvm.ts';
 import { encodeSnpCertTable, SNP_CERT_GUID } from '../../../src/host/backends/tsm/certs.ts';
 import { TsmError, type TsmErrorCode } from '../../../src/host/backends/tsm/errors.ts';
 import { readTdxQuote } from '../../../src/host/backends/tsm/tdx.ts';
+import { CollateralClient } from '../../../src/host/collateral/index.ts';
+import { cvmCollateralOptions } from '../../../src/host/keepldr/keepldr.ts';
+import { decodeDcapCollateral, encodeDcapCollateral } from '../../../src/ratls/index.ts';
 import {
   NEEDS_EVIDENCE,
   reportBytes,
@@ -19,6 +22,7 @@ import {
   snpResults,
   timeInside,
 } from '../../attestation/evidence.ts';
+import { dcapQvlPcsRoutes, FakeServices, file } from '../collateral/fake-services.ts';
 import { type FakeBlobs, type FakeRequest, FakeTsm, fakeTdxQuote } from './tsm/fake-tsm.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -271,6 +275,63 @@ describe('cvmBackend()', () => {
       const wrong = Uint8Array.from(parsed.reportData);
       wrong[0]! ^= 1;
       await rejects(cvmBackend({ fs: fake }).evidence(wrong), 'ERR_TSM_REPORT_DATA_MISMATCH');
+    }
+  });
+});
+
+describe("cvmBackend() with the host's collateral cache", { skip: NEEDS_EVIDENCE }, () => {
+  test("a real TDX quote goes with its collateral from the host's PCS cache, and verifies with it", async () => {
+    // dcap-qvl's TDX sample: a 5006-byte buffer, the quote then zero padding, as the kernel hands it over.
+    const quote = file('dcap-qvl/tdx_quote');
+    const at = new Date('2025-07-01T00:00:00Z');
+    const pcs = await FakeServices.start(dcapQvlPcsRoutes('tdx_quote', 'tdx', 'b0c06f000000', 'platform'));
+    const warnings: string[] = [];
+    try {
+      const client = new CollateralClient({
+        pcsUrl: pcs.url,
+        intelRootCaCrlUrl: `${pcs.url}/IntelSGXRootCA.der`,
+        timeoutMs: 2_000,
+        retryDelayMs: 10,
+        now: () => at,
+      });
+      const fake = new FakeTsm({ provider: 'tdx_guest', generate: () => ({ outblob: quote }) });
+      const backend = cvmBackend({
+        fs: fake,
+        ...cvmCollateralOptions(
+          () => client,
+          (m) => warnings.push(m),
+        ),
+      });
+      const evidence = await backend.evidence(readTdxQuote(quote).reportData);
+      assert.ok(evidence.kind === 'tdx' && evidence.collateral !== undefined);
+      assert.equal(warnings.length, 0);
+      // As the Keep's certificate carries it and the client reads it back.
+      const carried = decodeDcapCollateral(encodeDcapCollateral(evidence.collateral));
+      const claims = verify({ kind: 'tdx', quote: evidence.quote, collateral: carried }, {}, { now: at });
+      assert.ok(claims.kind === 'tdx');
+      assert.equal(claims.collateralChecked, true);
+      assert.equal(claims.tcbStatus, 'UpToDate');
+      assert.equal(pcs.requests.length, 4);
+
+      // PCS gone: the quote still goes, without collateral, and the operator hears why.
+      await pcs.close();
+      const offline = new CollateralClient({
+        pcsUrl: pcs.url,
+        intelRootCaCrlUrl: `${pcs.url}/x`,
+        timeoutMs: 500,
+        retryDelayMs: 1,
+      });
+      const alone = await cvmBackend({
+        fs: fake,
+        ...cvmCollateralOptions(
+          () => offline,
+          (m) => warnings.push(m),
+        ),
+      }).evidence(readTdxQuote(quote).reportData);
+      assert.ok(alone.kind === 'tdx' && alone.collateral === undefined);
+      assert.match(warnings[0] ?? '', /goes without collateral/);
+    } finally {
+      await pcs.close().catch(() => {});
     }
   });
 });

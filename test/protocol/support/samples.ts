@@ -156,6 +156,7 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       certs: [bytes(1300), bytes(1600), bytes(1500)],
     },
     { v: 1, type: 'evidence', kind: 'none', report: new Uint8Array(0), certs: [] },
+    { v: 1, type: 'evidence', kind: 'tdx', report: bytes(5000), certs: [], collateral: bytes(9000) },
   ],
   'keep-event': [
     { v: 1, type: 'keep-event', event: 'ready' },
