@@ -6,11 +6,12 @@
 // `node --import tsx bench/wasi.ts` to print it.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { TierHistory } from '../src/client/tiers.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const kernelDir = join(repoRoot, 'bench', 'wasi');
@@ -162,14 +163,29 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
     }
   }
 
-  type Runner = { key: string; argv: (wasm: string, k: Kernel) => [string, string[]] | undefined };
+  // `donjon run` chooses the compiler tier from a module's earlier runs (--wasm-tier auto, its default): one
+  // runner always uses the default tier (a module's first run), another a data directory of its own in which
+  // each kernel ran twice before the rounds (its first run, then the try of the other tier if it was long).
+  const autoHome = join(tmp, 'auto-home');
+  const simRoot = join(donjonHome, 'sim-root.cbor');
+  if (existsSync(simRoot)) {
+    mkdirSync(autoHome, { recursive: true });
+    copyFileSync(simRoot, join(autoHome, 'sim-root.cbor'));
+  }
+  const donjonArgv = (w: string, k: Kernel, tier: string[]): [string, string[]] => [
+    node,
+    [cli, 'run', '-q', '--backend', 'nil', '--insecure', ...tier, w, '--', ...k.args],
+  ];
+  type Runner = {
+    key: string;
+    argv: (wasm: string, k: Kernel) => [string, string[]] | undefined;
+    home?: string;
+  };
   const runners: Runner[] = [
     { key: 'native', argv: (_w, k) => (native.has(k.name) ? [native.get(k.name)!, k.args] : undefined) },
     { key: 'node:wasi', argv: (w, k) => [node, [nodeWasi, w, ...k.args]] },
-    {
-      key: 'donjon',
-      argv: (w, k) => [node, [cli, 'run', '-q', '--backend', 'nil', '--insecure', w, '--', ...k.args]],
-    },
+    { key: 'donjon', argv: (w, k) => donjonArgv(w, k, ['--wasm-tier', 'default']) },
+    { key: 'donjon auto', argv: (w, k) => (k === LINES ? undefined : donjonArgv(w, k, [])), home: autoHome },
     ...TIERS.map(
       (t): Runner => ({
         key: `host ${t.flags}`,
@@ -179,6 +195,18 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
     // The same flag given on Node's command line: shows whether setFlagsFromString has the same effect.
     { key: 'host-cli --no-liftoff', argv: (w, k) => [node, ['--no-liftoff', tierRunner, '', w, ...k.args]] },
   ];
+
+  for (const k of KERNELS) {
+    for (let i = 0; i < 2; i++) {
+      const [cmd, args] = donjonArgv(join(kernelDir, `${k.name}.wasm`), k, []);
+      await measure(cmd, args, { DONJON_HOME: autoHome });
+    }
+  }
+  const history = new TierHistory(join(autoHome, 'tiers.json'));
+  const autoTier = (k: Kernel): string => {
+    const wasm = readFileSync(join(kernelDir, `${k.name}.wasm`));
+    return history.choose(createHash('sha256').update(wasm).digest('hex'), wasm.length).tier;
+  };
 
   // Interleaved: every runner of every kernel once per round, so that all see the same machine load.
   const results = new Map<string, Measured[]>();
@@ -193,7 +221,7 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
         if (k === LINES && r.key.startsWith('host') && r.key !== 'host ') continue;
         const argv = r.argv(wasm, k);
         if (argv === undefined) continue;
-        add(`${k.name}|${r.key}`, await measure(argv[0], argv[1], { DONJON_HOME: donjonHome }));
+        add(`${k.name}|${r.key}`, await measure(argv[0], argv[1], { DONJON_HOME: r.home ?? donjonHome }));
       }
     }
   }
@@ -223,7 +251,7 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
   const ratio = (a: number | undefined, b: number | undefined): string =>
     a === undefined || b === undefined ? '–' : `${(a / b).toFixed(2)}×`;
   const goal = (k: string): string => {
-    const d = kernelMs(k, 'donjon');
+    const d = kernelMs(k, 'donjon auto');
     const n = kernelMs(k, 'native');
     const b = kernelMs(k, 'node:wasi');
     if (d === undefined) return '–';
@@ -246,7 +274,10 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
     '- **node:wasi**: `node bench/wasi/node-wasi.mjs K.wasm`, Node’s built-in WASI with default V8 flags, on the main thread.',
   );
   lines.push(
-    '- **donjon run**: `donjon run -q --backend nil --insecure K.wasm`: the CLI, an embedded Keep Manager, a Keep Loader and a Keep process, the TLS channel, the deploy message, compilation, and the WASI worker thread with default V8 flags. No attestation (nil backend).',
+    '- **donjon run, first run**: `donjon run -q --backend nil --insecure --wasm-tier default K.wasm`: the CLI, an embedded Keep Manager, a Keep Loader and a Keep process, the TLS channel, the deploy message, compilation, and the WASI worker thread with default V8 flags. No attestation (nil backend). This is what `donjon run` does the first time it sees a module.',
+  );
+  lines.push(
+    '- **donjon run, learned**: the same without `--wasm-tier`, so with `auto`, its default, in a data directory where each kernel already ran twice: the tier comes from those runs (the tier column; see src/client/tiers.ts). The goals are checked on this column, what `donjon run` does from then on.',
   );
   lines.push(
     '- **host, FLAGS**: `bench/wasi/tier-runner.ts` bundled: startWasi() in a plain Node process, no Keep, V8 flags set with `v8.setFlagsFromString` before compiling.',
@@ -258,26 +289,33 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
   lines.push('');
   lines.push('### Kernel time (ms)');
   lines.push('');
-  lines.push('| kernel | native | node:wasi | donjon run | donjon / native | donjon / node:wasi | goals |');
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push(
+    '| kernel | native | node:wasi | donjon run, first run | donjon run, learned | tier | learned / native | learned / node:wasi | goals |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const k of KERNELS) {
     const n = kernelMs(k.name, 'native');
     const b = kernelMs(k.name, 'node:wasi');
-    const d = kernelMs(k.name, 'donjon');
+    const first = kernelMs(k.name, 'donjon');
+    const d = kernelMs(k.name, 'donjon auto');
     lines.push(
-      `| ${k.name} (${k.what}) | ${f0(n)}${mark(k.name, 'native')} | ${f0(b)}${mark(k.name, 'node:wasi')} | ${f0(d)}${mark(k.name, 'donjon')} | ${ratio(d, n)} | ${ratio(d, b)} | ${goal(k.name)} |`,
+      `| ${k.name} (${k.what}) | ${f0(n)}${mark(k.name, 'native')} | ${f0(b)}${mark(k.name, 'node:wasi')} | ${f0(first)}${mark(k.name, 'donjon')} | ${f0(d)}${mark(k.name, 'donjon auto')} | ${autoTier(k)} | ${ratio(d, n)} | ${ratio(d, b)} | ${goal(k.name)} |`,
     );
   }
   lines.push('');
   lines.push('### Wall time of the whole process (ms)');
   lines.push('');
-  lines.push('| kernel | native | node:wasi | donjon run | donjon / native | donjon / node:wasi |');
-  lines.push('|---|---|---|---|---|---|');
+  lines.push(
+    '| kernel | native | node:wasi | donjon run, first run | donjon run, learned | learned / native | learned / node:wasi |',
+  );
+  lines.push('|---|---|---|---|---|---|---|');
   for (const k of KERNELS) {
     const n = wallMs(k.name, 'native');
     const b = wallMs(k.name, 'node:wasi');
-    const d = wallMs(k.name, 'donjon');
-    lines.push(`| ${k.name} | ${f0(n)} | ${f0(b)} | ${f0(d)} | ${ratio(d, n)} | ${ratio(d, b)} |`);
+    const d = wallMs(k.name, 'donjon auto');
+    lines.push(
+      `| ${k.name} | ${f0(n)} | ${f0(b)} | ${f0(wallMs(k.name, 'donjon'))} | ${f0(d)} | ${ratio(d, n)} | ${ratio(d, b)} |`,
+    );
   }
   lines.push('');
   lines.push('### Compiler tiers: kernel time under the host alone (ms)');
@@ -326,7 +364,10 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
       { label: 'node:wasi', argv: [node, [nodeWasi, yosys, '-V']] },
       {
         label: 'donjon run',
-        argv: [node, [cli, 'run', '-q', '--backend', 'nil', '--insecure', yosys, '--', '-V']],
+        argv: [
+          node,
+          [cli, 'run', '-q', '--backend', 'nil', '--insecure', '--wasm-tier', 'default', yosys, '--', '-V'],
+        ],
       },
       ...TIERS.map((t) => ({
         label: `host, ${t.flags || 'default'}`,
@@ -373,7 +414,7 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
   for (const [key, label] of [
     ['native', 'native'],
     ['node:wasi', 'node:wasi'],
-    ['donjon', 'donjon run'],
+    ['donjon', 'donjon run (default tier)'],
     ['host ', 'host alone, default flags'],
   ] as const) {
     const ms = get('lines', key);

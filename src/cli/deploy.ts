@@ -100,7 +100,8 @@ export async function deployCommand(argv: string[]): Promise<number> {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
-      tier,
+      // workloadFrom('deploy', ...) never answers auto.
+      tier: tier === 'optimizing' ? 'optimizing' : 'default',
       onSecret: remote ? saveAttachSecret : () => {},
       onEvent: (e: RunEvent) => {
         reporter.event(e);

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Policy } from '../attestation/index.ts';
 import {
@@ -11,11 +12,13 @@ import {
   type RunOutcome,
   readHostDirectory,
   runWorkload,
+  TierHistory,
   type WorkloadConfig,
 } from '../client/index.ts';
 import type { DirSpec, Limits } from '../protocol/messages.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
+import { dataDir } from './paths.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -42,7 +45,8 @@ Options:
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 30s
   --max-output SIZE         stdout+stderr volume limit
-  --wasm-tier TIER          default (fast start) or optimizing (TurboFan only: long-running compute kernels)
+  --wasm-tier TIER          auto (default: chosen from this module's earlier runs), default (Liftoff
+                            first: fast start) or optimizing (TurboFan only: long-running compute kernels)
   -q, --quiet               print nothing but the workload's own output
   --json                    report progress on stderr as JSON lines
   -h, --help                show this help
@@ -190,7 +194,7 @@ export const workloadOptions = {
   memory: { type: 'string' },
   timeout: { type: 'string' },
   'max-output': { type: 'string' },
-  'wasm-tier': { type: 'string', default: 'default' },
+  'wasm-tier': { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   json: { type: 'boolean', default: false },
 } as const;
@@ -207,7 +211,7 @@ export interface WorkloadValues {
   memory?: string | undefined;
   timeout?: string | undefined;
   'max-output'?: string | undefined;
-  'wasm-tier': string;
+  'wasm-tier'?: string | undefined;
 }
 
 /** A workload as the command line describes it, checked and read. */
@@ -221,7 +225,8 @@ export interface WorkloadSpec {
   limits: Limits;
   measurements: string[];
   trustedSimRoots: string[];
-  tier: 'default' | 'optimizing';
+  /** `auto` (only for `run`): chosen from the module's earlier runs, see TierHistory. */
+  tier: 'auto' | 'default' | 'optimizing';
 }
 
 /** Checks and reads what `run` and `deploy` are asked to run (`verb` names the command in messages). */
@@ -245,9 +250,12 @@ export function workloadFrom(
       EXIT.refused,
     );
   }
-  const tier = values['wasm-tier'];
-  if (tier !== 'default' && tier !== 'optimizing') {
-    throw new UsageError(`Cannot use --wasm-tier ${tier}: use default or optimizing`);
+  // `run` learns from a module's earlier runs; a service has no end to time, so `deploy` takes a fixed tier.
+  const tiers: readonly string[] =
+    verb === 'run' ? ['auto', 'default', 'optimizing'] : ['default', 'optimizing'];
+  const tier = values['wasm-tier'] ?? tiers[0]!;
+  if (!tiers.includes(tier)) {
+    throw new UsageError(`Cannot use --wasm-tier ${tier}: use ${tiers.join(', ')}`);
   }
   const wasm = readWorkload(wasmPath);
   const config = values.config ? readConfig(values.config) : undefined;
@@ -268,7 +276,7 @@ export function workloadFrom(
         ? hexList(values['expect-measurement'], '--expect-measurement', 96)
         : [measureRuntime()],
     trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
-    tier,
+    tier: tier as WorkloadSpec['tier'],
   };
 }
 
@@ -299,6 +307,19 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   try {
     const host: KeepManagerClient = remote ?? new KeepManagerClient(embedded!.url);
+    const digest = createHash('sha256').update(wasm).digest('hex');
+    const history = new TierHistory(join(dataDir(), 'tiers.json'));
+    let chosen: 'default' | 'optimizing';
+    if (tier === 'auto') {
+      const choice = history.choose(digest, wasm.length);
+      chosen = choice.tier;
+      reporter.note(`compiler tier ${choice.tier}: ${choice.reason}`);
+    } else chosen = tier;
+    // Timed from the hand-over of the module (right after the evidence is verified) to the workload's end, so
+    // that each tier's compilation counts.
+    let handedOverAt: number | undefined;
+    let started = false;
+    let startedTier: 'default' | 'optimizing' = 'default';
     const policy: Policy =
       trustedSimRoots.length > 0 ? { measurements, trustSimulatedRoots: trustedSimRoots } : { measurements };
     const result = await runWorkload({
@@ -315,10 +336,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
-      tier,
+      tier: chosen,
       onEvent: (e: RunEvent) => {
         reporter.event(e);
+        if (e.type === 'evidence-verified') handedOverAt = performance.now();
         if (e.type === 'workload-started') {
+          started = true;
+          startedTier = e.tier ?? 'default';
           for (const p of e.ports ?? []) reporter.note(`listen file ${p.name} is on host port ${p.port}`);
         }
       },
@@ -326,6 +350,14 @@ export async function runCommand(argv: string[]): Promise<number> {
       // A remote Keep may outlive this command (a lost connection); keep the way back in.
       ...(remote ? { onSecret: saveAttachSecret } : {}),
     });
+    // A finished run teaches the tier choice; a trap or a limit says nothing about how long it would take.
+    if (result.outcome.kind === 'exit' && started && handedOverAt !== undefined) {
+      try {
+        history.record(digest, startedTier, performance.now() - handedOverAt);
+      } catch (error) {
+        reporter.note(`could not record the run time: ${(error as Error).message}`);
+      }
+    }
     reporter.outcome(result.outcome);
     return exitCodeOf(result.outcome);
   } catch (error) {

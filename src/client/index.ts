@@ -48,3 +48,4 @@ export {
   type ServicePolicy,
   type ServiceReport,
 } from './service.ts';
+export { optimizingCostMs, type Tier, type TierChoice, TierHistory, TRY_FACTOR } from './tiers.ts';

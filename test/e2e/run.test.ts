@@ -5,7 +5,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { example, expectGroupGone, repoRoot, runCli } from '../helpers.ts';
+import { example, expectGroupGone, repoRoot, runCli, testHome } from '../helpers.ts';
 
 const hello = example('hello');
 const wc = example('wc');
@@ -308,6 +308,58 @@ describe('donjon run --wasm-tier', () => {
     const r = await runCli(['run', '--wasm-tier', 'turbo', hello]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--wasm-tier turbo/);
+  });
+
+  test('auto, the default, chooses the tier from the run times it recorded for the module', async () => {
+    // A data directory of its own (with the shared simulated root), so no other test's runs mix in.
+    const home = mkdtempSync(join(tmpdir(), 'donjon-tier-home-'));
+    writeFileSync(join(home, 'sim-root.cbor'), readFileSync(join(testHome, 'sim-root.cbor')));
+    const digest = createHash('sha256').update(readFileSync(hello)).digest('hex');
+    const events = (stderr: string) =>
+      stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const tiers = () =>
+      JSON.parse(readFileSync(join(home, 'tiers.json'), 'utf8')) as Record<
+        string,
+        { default?: number; optimizing?: number }
+      >;
+
+    const first = await runCli(['run', '--json', hello, '--', 'First'], { env: { DONJON_HOME: home } });
+    assert.equal(first.code, 0, first.stderr);
+    const firstEvents = events(first.stderr);
+    assert.match(
+      String(firstEvents.find((e) => e['event'] === 'note')?.['message']),
+      /tier default: first run/,
+    );
+    // The Keep names the tier only when it is not the default one.
+    assert.equal(
+      firstEvents.find((e) => e['event'] === 'workload-started')?.['tier'] ?? 'default',
+      'default',
+    );
+    const recorded = tiers()[digest]?.default;
+    assert.ok(recorded !== undefined && recorded < 1000, String(recorded));
+
+    // As if the module's last run had taken 2.5 s: the next is tried with the optimizing tier, and timed.
+    writeFileSync(join(home, 'tiers.json'), JSON.stringify({ [digest]: { at: Date.now(), default: 2500 } }));
+    const second = await runCli(['run', '--json', hello, '--', 'Second'], { env: { DONJON_HOME: home } });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, 'Hello, Second!\n');
+    const secondEvents = events(second.stderr);
+    assert.match(
+      String(secondEvents.find((e) => e['event'] === 'note')?.['message']),
+      /tier optimizing: its last run took 2\.5 s/,
+    );
+    assert.equal(secondEvents.find((e) => e['event'] === 'workload-started')?.['tier'], 'optimizing');
+    assert.equal(tiers()[digest]?.default, 2500);
+    assert.ok(tiers()[digest]?.optimizing !== undefined);
+  });
+
+  test('deploy takes a fixed tier: auto is refused', async () => {
+    const r = await runCli(['deploy', '--wasm-tier', 'auto', hello]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--wasm-tier auto/);
   });
 });
 

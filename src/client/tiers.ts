@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+// Choosing V8's compiler tier for a workload from how its earlier runs went. V8 starts a module in Liftoff
+// (its baseline compiler) and moves a function to TurboFan once it is hot, but only for the function's next
+// call: a hot loop in a function called once (a compute kernel in `main`) stays in Liftoff to the end, up to
+// 2.8x slower (bench/RESULTS.md). Compiling everything with TurboFan first fixes that but costs start-up:
+// about +40 ms for a small module, +290 ms to the first output of the 29 MiB Yosys. Nothing in a module says
+// beforehand which kind of workload it is, so the choice is made from measurements: a module's first run
+// uses the default tier; a run long enough that the optimizing tier could save several times what it costs
+// is tried with it next time; once both tiers have been timed, the faster one is used. Times run from the
+// module's hand-over to the workload's end, so they include what each tier spends compiling.
+
+/** The compiler tiers a Keep offers. */
+export type Tier = 'default' | 'optimizing';
+
+/**
+ * What compiling with the optimizing tier first costs a module of `bytes`, over the default tier, in ms: a
+ * fit of bench/RESULTS.md's start-up measurements (40 ms for a 70 KB module, 290 ms for a 29 MiB one).
+ */
+export function optimizingCostMs(bytes: number): number {
+  return 40 + (10 * bytes) / 2 ** 20;
+}
+
+/** A default-tier run this many times the optimizing tier's cost is worth one try with the optimizing tier. */
+export const TRY_FACTOR = 5;
+/** The optimizing tier is kept only if it runs the workload at least this much faster than the default one. */
+const MIN_GAIN = 0.9;
+/** Modules remembered; the least recently used are forgotten first. */
+const MAX_ENTRIES = 512;
+
+/** What is remembered of one module: its latest run time under each tier, and when it last ran. */
+interface Entry {
+  default?: number;
+  optimizing?: number;
+  at: number;
+}
+
+/** Why a tier was chosen, for the user. */
+export interface TierChoice {
+  tier: Tier;
+  reason: string;
+}
+
+function isEntry(v: unknown): v is Entry {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const e = v as Record<string, unknown>;
+  const ms = (x: unknown) => x === undefined || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
+  return typeof e['at'] === 'number' && ms(e['default']) && ms(e['optimizing']);
+}
+
+const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+/**
+ * Run times per module digest (SHA-256, hex), kept in a small JSON file, and the tier choice made from them.
+ * The file is a cache: one that is missing, unreadable or damaged counts as empty and is rewritten whole
+ * (to a temporary file, then renamed) at the next record.
+ *
+ * @example
+ * const history = new TierHistory(join(dataDir(), 'tiers.json'));
+ * const { tier } = history.choose(digest, wasm.length);
+ * // ... run the workload with `tier`, timing it from the deploy to its end ...
+ * history.record(digest, tier, runMs);
+ */
+export class TierHistory {
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  #load(): Map<string, Entry> {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(this.#path, 'utf8'));
+    } catch {
+      return new Map();
+    }
+    const out = new Map<string, Entry>();
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return out;
+    for (const [digest, entry] of Object.entries(json)) {
+      if (/^[0-9a-f]{64}$/.test(digest) && isEntry(entry)) out.set(digest, entry);
+    }
+    return out;
+  }
+
+  /** The tier for the next run of the module with this digest and size, and why. */
+  choose(digest: string, moduleBytes: number): TierChoice {
+    const e = this.#load().get(digest);
+    if (e === undefined || (e.default === undefined && e.optimizing === undefined)) {
+      return { tier: 'default', reason: 'first run of this module' };
+    }
+    if (e.default !== undefined && e.optimizing !== undefined) {
+      return e.optimizing <= e.default * MIN_GAIN
+        ? {
+            tier: 'optimizing',
+            reason: `it ran in ${seconds(e.optimizing)} optimizing, ${seconds(e.default)} default`,
+          }
+        : {
+            tier: 'default',
+            reason: `it ran in ${seconds(e.default)} default, ${seconds(e.optimizing)} optimizing`,
+          };
+    }
+    const worth = TRY_FACTOR * optimizingCostMs(moduleBytes);
+    if (e.default !== undefined) {
+      return e.default >= worth
+        ? {
+            tier: 'optimizing',
+            reason: `its last run took ${seconds(e.default)}: trying the optimizing tier`,
+          }
+        : { tier: 'default', reason: `its last run took ${seconds(e.default)}` };
+    }
+    const optimizing = e.optimizing!;
+    return optimizing >= worth
+      ? { tier: 'optimizing', reason: `its last run took ${seconds(optimizing)} optimizing` }
+      : {
+          tier: 'default',
+          reason: `its last run took ${seconds(optimizing)}: too short to need the optimizing tier`,
+        };
+  }
+
+  /** Records how long a run of the module took under `tier`, from the module's hand-over to the workload's end. */
+  record(digest: string, tier: Tier, runMs: number): void {
+    if (!/^[0-9a-f]{64}$/.test(digest))
+      throw new TypeError('Cannot record a run: the digest is not 64 hex digits');
+    if (!Number.isFinite(runMs) || runMs < 0) throw new TypeError('Cannot record a run: bad run time');
+    const entries = this.#load();
+    const entry: Entry = { ...(entries.get(digest) ?? {}), at: Date.now() };
+    entry[tier] = Math.round(runMs);
+    entries.delete(digest);
+    entries.set(digest, entry);
+    // The map keeps the file's order, which is the order of last use: the most recently run last.
+    const kept = [...entries].slice(-MAX_ENTRIES);
+    const tmp = `${this.#path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
+      writeFileSync(tmp, `${JSON.stringify(Object.fromEntries(kept))}\n`, { mode: 0o600 });
+      renameSync(tmp, this.#path);
+    } catch (error) {
+      rmSync(tmp, { force: true });
+      throw error;
+    }
+  }
+}
