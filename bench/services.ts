@@ -255,8 +255,9 @@ export async function benchServices(): Promise<string> {
       `| plain Node TCP echo | ${plainRound.p50Us.toFixed(0)} | ${plainRound.p99Us.toFixed(0)} |`,
       `| examples/echo in a Keep (tcp listen file) | ${keepRound.p50Us.toFixed(0)} | ${keepRound.p99Us.toFixed(0)} |`,
       '',
-      'A Keep adds two hops on the host (Keep Loader, then the mux pipe into the Keep) and one inside it (the',
-      "Keep's main thread to the WASI worker, over a MessagePort and Atomics.wait).",
+      'The Keep Loader hands each connection to the Keep process, so a Keep adds no hop on the host; inside it',
+      "the bytes go from the Keep's main thread, which owns the socket, to the WASI worker and back (a",
+      'MessagePort and Atomics.wait one way, a MessagePort the other).',
       '',
     ].join('\n');
   } finally {

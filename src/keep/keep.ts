@@ -30,7 +30,7 @@ import {
 } from '../wasi/index.ts';
 import { preopensOf } from './dirs.ts';
 import { KeepError, type KeepErrorCode } from './errors.ts';
-import { KeepSockets, type ServiceTls } from './sockets.ts';
+import { KeepSockets, receiveHandOff, type ServiceTls } from './sockets.ts';
 
 /** What the Keep Loader tells a Keep when it starts it (public values only). */
 export interface KeepConfig {
@@ -506,5 +506,16 @@ export async function runKeep(config: KeepConfig, selfUrl: URL): Promise<void> {
     onError: () => finish('failed', 'the channel pipe broke its framing'),
   });
   pipe.on('error', () => finish('failed', 'the channel pipe broke'));
+  // fd 5, when the Keep Loader opened it, is the IPC channel it hands the connections of listen files over on.
+  if (process.channel) {
+    process.on('message', (m: unknown, handle: unknown) => {
+      receiveHandOff(m, handle, (listener, socket) => {
+        if (sockets) sockets.handedOver(listener, socket);
+        else socket.destroy();
+      });
+    });
+    // It does not keep the Keep alive.
+    process.channel.unref();
+  }
   control.event('ready');
 }

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
 import { encode } from '../protocol/cbor.ts';
@@ -34,6 +34,52 @@ export interface ServiceTls {
   cert(): string;
 }
 
+/**
+ * Reads one message of the Keep's IPC channel, on which the Keep Loader hands over the connections it accepts
+ * on listen files: `{ t: 'accept', listener, id }` with the socket attached. `listener` is the id of the file's
+ * LISTEN stream; `id` names the hand-off, and once the connection has closed the Keep answers
+ * `{ t: 'closed', id }`, so that the Keep Loader can count a listener's open connections. The host is not
+ * trusted: a socket that comes with a message of any other shape is closed, as is any other kind of handle.
+ */
+export function receiveHandOff(
+  m: unknown,
+  handle: unknown,
+  take: (listener: number, socket: Socket) => void,
+  report: (id: number) => void = reportClosed,
+): void {
+  if (!(handle instanceof Socket)) {
+    closeHandle(handle);
+    return;
+  }
+  // A listen file's connection ends one direction at a time.
+  handle.allowHalfOpen = true;
+  handle.on('error', () => handle.destroy());
+  const { t, listener, id } = typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
+  if (typeof id === 'number' && Number.isSafeInteger(id)) handle.once('close', () => report(id));
+  if (t !== 'accept' || typeof listener !== 'number' || !Number.isInteger(listener)) {
+    handle.destroy();
+    return;
+  }
+  take(listener, handle);
+}
+
+/** Tells the Keep Loader, if it is still there, that the connection of hand-off `id` closed. */
+function reportClosed(id: number): void {
+  if (process.connected) process.send?.({ t: 'closed', id }, undefined, {}, () => {});
+}
+
+/** Closes a handle that is not a socket (a server, a datagram socket, a raw handle). */
+function closeHandle(handle: unknown): void {
+  if (typeof handle !== 'object' || handle === null) return;
+  const close = (handle as { close?: unknown }).close;
+  if (typeof close !== 'function') return;
+  try {
+    (close as () => void).call(handle);
+  } catch {
+    // nothing more can be done with it
+  }
+}
+
 function waitBound(stream: MuxStream, what: string): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -55,10 +101,11 @@ function waitBound(stream: MuxStream, what: string): Promise<Uint8Array> {
 }
 
 /**
- * The workload's sockets, on the Keep's side: listen files become host ports the Keep Loader binds and whose
- * connections it relays as mux streams; connect files become connections the Keep Loader opens on the Keep's
- * behalf (the Keep itself has no network). `tls` files are terminated here, with the Keep's key, so the Keep
- * Loader relays only ciphertext; the workload sees plaintext either way.
+ * The workload's sockets, on the Keep's side: listen files become host ports the Keep Loader binds, and each
+ * connection it accepts there either arrives here as the TCP socket itself, handed over on the Keep's IPC
+ * channel, or is relayed as a mux stream; connect files become connections the Keep Loader opens on the Keep's
+ * behalf (the Keep itself has no network). `tls` files are terminated here, with the Keep's key, so the host
+ * sees only ciphertext; the workload sees plaintext either way.
  */
 export class KeepSockets {
   readonly #session: MuxSession;
@@ -85,6 +132,8 @@ export class KeepSockets {
         encode({ name: file.name, port: file.port, addr: file.addr }),
       );
       stream.on('error', () => {});
+      // Known before the answer: a connection handed over on the IPC channel may overtake BOUND on the pipe.
+      this.#listeners.set(stream.id, { fd, file, stream, early: [] });
       let payload: Uint8Array;
       try {
         payload = await waitBound(stream, `listen ${file.name}`);
@@ -97,7 +146,6 @@ export class KeepSockets {
         );
       }
       const port = payload.length === 2 ? Buffer.from(payload).readUInt16BE(0) : 0;
-      this.#listeners.set(stream.id, { fd, file, stream, early: [] });
       ports.push({ name: file.name, port });
     }
     return ports;
@@ -165,7 +213,10 @@ export class KeepSockets {
     });
   }
 
-  /** A connection the Keep Loader accepted on the listener whose LISTEN stream is `listenerId`. */
+  /**
+   * A connection the Keep Loader accepted and relays as a mux stream, on the listener whose LISTEN stream's id
+   * is the ACCEPT payload.
+   */
   accepted(stream: MuxStream, payload: Uint8Array): void {
     stream.on('error', () => stream.destroy());
     const listener =
@@ -174,13 +225,31 @@ export class KeepSockets {
       stream.reset('no such listener');
       return;
     }
+    this.#accept(listener, stream);
+  }
+
+  /**
+   * A connection the Keep Loader accepted and handed over: the socket itself, now this process's, on the
+   * listener whose LISTEN stream's id is `listenerId`. Anything that does not fit is closed.
+   */
+  handedOver(listenerId: number, socket: Socket): void {
+    const listener = this.#listeners.get(listenerId);
+    if (!listener || this.#closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.#accept(listener, socket);
+  }
+
+  #accept(listener: Listener, stream: Duplex): void {
     if (listener.file.prot === 'tcp') {
       this.#hand(listener, stream);
       return;
     }
     const tls = this.#tls;
     if (!tls) {
-      stream.reset('no service certificate');
+      stream.destroy();
       return;
     }
     const socket = new TLSSocket(stream, { isServer: true, secureContext: tls.context() });

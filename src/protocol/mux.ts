@@ -4,7 +4,8 @@ import { ProtocolError } from './errors.ts';
 /**
  * Multiplexing of many byte streams over the one pipe between a Keep Loader and its Keep: the attested channels
  * (one after another, so a later client can attach), the TCP connections the Keep Loader accepts for the
- * workload's `listen` files, and the connections the Keep asks it to open for `connect` files. Each frame is
+ * workload's `listen` files when it relays them (by default it hands the sockets themselves to the Keep
+ * process instead), and the connections the Keep asks it to open for `connect` files. Each frame is
  * `[kind u8][stream id u32 BE][length u32 BE][payload]`. The payload of a data stream is TLS records (after
  * one plaintext hello for a channel; for a `tcp` file, whatever the workload's peer sends): the Keep Loader
  * forwards it and, except for `tcp` files, cannot read it.
@@ -27,7 +28,10 @@ export const MUX_RESET = 4;
 export const MUX_LISTEN = 5;
 /** Host → Keep: the answer to LISTEN (payload: the host port, u16 BE) or to CONNECT (empty). */
 export const MUX_BOUND = 6;
-/** Host → Keep: a new stream, a connection accepted on a listener; payload: the LISTEN stream's id (u32 BE). */
+/**
+ * Host → Keep: a new stream, a connection accepted on a listener and relayed; payload: the LISTEN stream's id
+ * (u32 BE).
+ */
 export const MUX_ACCEPT = 7;
 /** Keep → host: open a TCP connection for a `connect` file; payload: CBOR `{ host, port }`. */
 export const MUX_CONNECT = 8;

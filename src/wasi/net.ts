@@ -63,6 +63,8 @@ interface CallerConn {
   readonly stream: Duplex;
   /** Bytes posted to the worker that it has not yet consumed. */
   unconsumed: number;
+  /** Bytes of the worker's written out and not yet reported to it. */
+  written: number;
   paused: boolean;
   closed: boolean;
 }
@@ -88,7 +90,7 @@ export class CallerNet {
   /** Registers a connected stream and returns its id; the worker learns of it from the descriptor table. */
   register(stream: Duplex): number {
     const id = this.#nextId++;
-    const conn: CallerConn = { stream, unconsumed: 0, paused: false, closed: false };
+    const conn: CallerConn = { stream, unconsumed: 0, written: 0, paused: false, closed: false };
     this.#conns.set(id, conn);
     const post = (m: ToWorker, transfer: ArrayBuffer[] = []): void => {
       if (this.#ended || conn.closed) return;
@@ -165,7 +167,12 @@ export class CallerNet {
         const bytes = m[2];
         conn.stream.write(bytes, () => {
           if (this.#ended || conn.closed) return;
-          this.#port.postMessage(['sent', id, bytes.length] satisfies ToWorker);
+          // Reported in quarters of the window, like 'consumed': the worker waits for room only once it has a
+          // whole window in flight, so a write that empties a small one need not wake it.
+          conn.written += bytes.length;
+          if (conn.written < TX_WINDOW / 4) return;
+          this.#port.postMessage(['sent', id, conn.written] satisfies ToWorker);
+          conn.written = 0;
           this.#bell.ring();
         });
         return;

@@ -98,6 +98,26 @@ test('the worker may hand over at most the send window until the caller has writ
   close();
 });
 
+test('written bytes are returned to the worker in quarters of the send window, ringing only then', async () => {
+  const { near, far } = pair();
+  const { worker, ids, bell, close } = bridge([near]);
+  const id = ids[0]!;
+  far.output.resume();
+  const seq = bell.seq();
+  for (let i = 0; i < 10; i++) assert.equal(worker.send(id, new Uint8Array(64)), 64);
+  await tick();
+  await tick();
+  assert.equal(bell.seq(), seq, 'small writes written out do not wake the worker');
+  assert.equal(worker.state(id).sendRoom, TX_WINDOW - 640, 'their room comes back with a later report');
+  // The rest of the window: once a quarter of it is written out, the worker has room again and is woken.
+  assert.equal(worker.send(id, new Uint8Array(TX_WINDOW)), TX_WINDOW - 640);
+  assert.equal(worker.state(id).sendRoom, 0);
+  for (let i = 0; i < 10 && bell.seq() === seq; i++) await tick();
+  assert.ok(bell.seq() > seq, 'the doorbell rang');
+  assert.ok(worker.state(id).sendRoom >= TX_WINDOW / 4);
+  close();
+});
+
 test('a reset arrives as reset, and a connection the worker closes is ended', async () => {
   const a = pair();
   const b = pair();

@@ -48,9 +48,17 @@ export interface KeepLoaderConfig {
   hostPorts?: 'any' | 'same';
   /** Refuse the workload's connect files (outbound connections). Default: allowed. */
   denyConnect?: boolean;
+  /**
+   * How a connection accepted on a listen file reaches the Keep: 'hand-off' (default) passes the socket itself
+   * to the Keep process, which then owns it; 'relay' keeps it here and relays its bytes over the channel pipe.
+   * Either way the Keep Loader never reads them.
+   */
+  connections?: 'hand-off' | 'relay';
+  /** Connections one listener has open at once, relayed or handed off; more are closed on arrival. */
+  maxConnectionsPerListener?: number;
 }
 
-/** Connections one listener relays at once. */
+/** Connections one listener has open at once, by default. */
 const MAX_CONNECTIONS_PER_LISTENER = 1024;
 /** How long an outbound connection may take to open. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -129,7 +137,8 @@ export interface KeepLoaderHooks {
 /**
  * The Keep Loader: one process per Keep. It launches the Keep on its backend (measuring the runtime it starts),
  * answers the Keep's evidence requests, relays tenants' byte streams to the Keep without reading them (one at a
- * time, multiplexed on one pipe so a later channel can attach), and reports the Keep's lifecycle to the Keep
+ * time, multiplexed on one pipe so a later channel can attach), binds the host ports of the workload's listen
+ * files and hands each connection they accept to the Keep process, and reports the Keep's lifecycle to the Keep
  * Manager over a unix socket, which outlives the Keep Manager.
  */
 export class KeepLoader {
@@ -143,6 +152,9 @@ export class KeepLoader {
   #channel: Socket | undefined;
   #mux: MuxSession | undefined;
   readonly #listeners = new Map<number, { server: Server; name: string; port: number }>();
+  /** Connections handed to the Keep and not yet reported closed: what to do when they are. */
+  readonly #handedOver = new Map<number, () => void>();
+  #nextHandOff = 1;
   #stopping = false;
 
   readonly #hooks: KeepLoaderHooks;
@@ -160,11 +172,13 @@ export class KeepLoader {
     if (this.#config.maxWasmBytes !== undefined) keepConfig['maxWasmBytes'] = this.#config.maxWasmBytes;
     // Start the Keep first: its start-up is the slowest step, and the rest can happen meanwhile.
     const keep = spawn(process.execPath, [this.#config.runtimePath, JSON.stringify(keepConfig)], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      // fd 3: control pipe; fd 4: channel pipe; fd 5: the channel accepted connections are handed over on.
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'ipc'],
       // The Keep gets nothing of the host's environment.
       env: {},
     });
     this.#keep = keep;
+    keep.on('message', (m: unknown) => this.#onKeepMessage(m));
     const backend: Pick<Backend, 'evidence'> =
       this.#hooks.backend ??
       (this.#config.backend === 'sim'
@@ -229,9 +243,10 @@ export class KeepLoader {
     });
     pipe.on('error', () => {});
     keep.on('exit', (code, signal) => {
-      // Its ports close with it, so the last event reports none.
+      // Its ports close with it, so the last event reports none; the connections it held closed with it.
       for (const l of this.#listeners.values()) l.server.close();
       this.#listeners.clear();
+      this.#handedOver.clear();
       if (this.#stopping) this.#setState('stopped');
       else if (code === 0) this.#setState('exited', 0);
       else {
@@ -276,7 +291,10 @@ export class KeepLoader {
     return this.#config.simRootPath;
   }
 
-  /** Binds a host port for one of the workload's listen files and relays its connections to the Keep. */
+  /**
+   * Binds a host port for one of the workload's listen files and passes its connections to the Keep: handed
+   * over, or relayed as ACCEPT streams of the mux.
+   */
   #listen(stream: MuxStream, payload: Uint8Array): void {
     stream.on('error', () => {});
     const r = request(payload);
@@ -294,14 +312,22 @@ export class KeepLoader {
       stream.reset('a LISTEN request must be { name, port, addr }');
       return;
     }
-    const server = createServer({ allowHalfOpen: true }, (socket) => {
-      if (!this.#mux || stream.destroyed) {
+    const max = this.#config.maxConnectionsPerListener ?? MAX_CONNECTIONS_PER_LISTENER;
+    let open = 0;
+    const closed = (): void => {
+      open--;
+    };
+    // Paused: the bytes of a connection are read by the Keep, not here.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
+      if (!this.#mux || stream.destroyed || open >= max) {
         socket.destroy();
         return;
       }
+      open++;
+      if (this.#handOver(socket, stream.id, closed)) return;
+      socket.once('close', closed);
       splice(socket, this.#mux.open(MUX_ACCEPT, u32(stream.id)));
     });
-    server.maxConnections = MAX_CONNECTIONS_PER_LISTENER;
     const hostPort = this.#config.hostPorts === 'same' ? port : 0;
     const host = this.#config.listenAddress ?? addr;
     const bind = (at: string, retry: boolean): void => {
@@ -333,6 +359,36 @@ export class KeepLoader {
     stream.resume();
   }
 
+  /**
+   * Passes an accepted connection to the Keep process over its IPC channel: from then on the Keep owns the
+   * socket and this process holds none of it. `closed` runs once the Keep reports the connection closed (or the
+   * hand-off failed). Returns false, having done nothing, when connections are relayed instead.
+   */
+  #handOver(socket: Socket, listener: number, closed: () => void): boolean {
+    const keep = this.#keep;
+    if (this.#config.connections === 'relay' || !keep?.connected) return false;
+    const id = this.#nextHandOff++;
+    this.#handedOver.set(id, closed);
+    keep.send({ t: 'accept', listener, id }, socket, {}, (error) => {
+      if (error === null) return;
+      socket.destroy();
+      const done = this.#handedOver.get(id);
+      this.#handedOver.delete(id);
+      done?.();
+    });
+    return true;
+  }
+
+  /** A message from the Keep on its IPC channel: only that a handed-over connection closed. */
+  #onKeepMessage(m: unknown): void {
+    if (typeof m !== 'object' || m === null) return;
+    const { t, id } = m as Record<string, unknown>;
+    if (t !== 'closed' || typeof id !== 'number') return;
+    const done = this.#handedOver.get(id);
+    this.#handedOver.delete(id);
+    done?.();
+  }
+
   /** Opens an outbound connection for one of the workload's connect files. */
   #connect(stream: MuxStream, payload: Uint8Array): void {
     stream.on('error', () => {});
@@ -354,7 +410,13 @@ export class KeepLoader {
       stream.reset('a CONNECT request must be { host, port }');
       return;
     }
-    const socket = tcpConnect({ host, port, allowHalfOpen: true, timeout: CONNECT_TIMEOUT_MS });
+    const socket = tcpConnect({
+      host,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      timeout: CONNECT_TIMEOUT_MS,
+    });
     const fail = (why: string): void => {
       socket.destroy();
       stream.reset(why);
