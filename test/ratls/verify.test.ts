@@ -327,6 +327,45 @@ describe('DCAP collateral carried in a Keep certificate', () => {
     );
   });
 
+  test('decodeCmw() lets only RatlsError escape for any collateral record', () => {
+    const fields = [
+      'pckCrlIssuerChain',
+      'rootCaCrl',
+      'pckCrl',
+      'tcbInfoIssuerChain',
+      'tcbInfo',
+      'tcbInfoSignature',
+      'qeIdentityIssuerChain',
+      'qeIdentity',
+      'qeIdentitySignature',
+      'x',
+    ];
+    const value = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 40 }), fc.integer(), fc.constant(null));
+    const binding = { domain: BINDING_DOMAIN, spki: new Uint8Array(8), nonce: new Uint8Array(32) };
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.dictionary(fc.constantFrom(...fields), value).map((m) => encode(m as never)),
+          fc.uint8Array({ maxLength: 64 }),
+        ),
+        (collateral) => {
+          const bytes = encode({
+            binding: [MEDIA_TYPES.binding, encode(binding)],
+            certs: [MEDIA_TYPES.certs, encode([])],
+            collateral: [MEDIA_TYPES.collateral, collateral],
+            evidence: [MEDIA_TYPES.tdx, new Uint8Array(8)],
+          });
+          try {
+            decodeCmw(bytes);
+          } catch (error) {
+            assert.ok(error instanceof RatlsError, String(error));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   test('collateral bytes the host damaged are refused as a malformed certificate', () => {
     const { der, nonce } = tdxKeepWithCollateral((c) => c.subarray(0, c.length - 1));
     assert.throws(
