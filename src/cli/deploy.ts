@@ -30,6 +30,8 @@ Options:
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 12h
   --max-output SIZE         stdout+stderr volume limit
+  --wasm-tier TIER          default (Liftoff first: fast start) or optimizing (TurboFan only: compute-heavy
+                            services whose hot loops never return)
   --follow                  stay attached and stream the workload's output until it ends; Ctrl-C detaches
                             and leaves it running (without --host: an embedded host, ended by Ctrl-C)
   --json                    print {"id", "ports": [{"name", "hostPort"}], "workloadDigest", "configDigest"}
