@@ -141,31 +141,9 @@ describe('the cvm backend over a fake configfs-tsm, end to end', () => {
       policy: policy(),
     });
     assert.equal(identity.claims?.kind, 'sev-snp');
-    const wasm = new Uint8Array(readFileSync(example('hello')));
-    writeFrame(tls, {
-      v: 1,
-      type: 'deploy',
-      wasm,
-      digest: new Uint8Array(createHash('sha256').update(wasm).digest()),
-      args: ['hello', 'Configfs'],
-      env: {},
-      stdin: false,
-      owner: new Uint8Array(32),
-    });
-    const out: Buffer[] = [];
-    const end = await new Promise<Message>((resolve, reject) => {
-      readFrames(
-        tls,
-        (m) => {
-          if (m.type === 'stdout') out.push(Buffer.from(m.data));
-          else if (m.type === 'exit' || m.type === 'trap' || m.type === 'error') resolve(m);
-        },
-        { onError: reject },
-      );
-    });
+    const { out, end } = await runHello(tls, 'Configfs');
     assert.deepEqual(end, { v: 1, type: 'exit', code: 0 });
-    assert.equal(Buffer.concat(out).toString(), 'Hello, Configfs!\n');
-    tls.end();
+    assert.equal(out, 'Hello, Configfs!\n');
   });
 
   test('a fake that answers with a report for other report_data gets the Keep refused before any workload', async () => {
