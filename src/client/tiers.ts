@@ -103,21 +103,12 @@ export class TierHistory {
           };
     }
     const worth = TRY_FACTOR * optimizingCostMs(moduleBytes);
-    if (e.default !== undefined) {
-      return e.default >= worth
-        ? {
-            tier: 'optimizing',
-            reason: `its last run took ${seconds(e.default)}: trying the optimizing tier`,
-          }
-        : { tier: 'default', reason: `its last run took ${seconds(e.default)}` };
-    }
-    const optimizing = e.optimizing!;
-    return optimizing >= worth
-      ? { tier: 'optimizing', reason: `its last run took ${seconds(optimizing)} optimizing` }
-      : {
-          tier: 'default',
-          reason: `its last run took ${seconds(optimizing)}: too short to need the optimizing tier`,
-        };
+    // One tier timed so far: the threshold is the same whichever it was.
+    const timed: Tier = e.default !== undefined ? 'default' : 'optimizing';
+    const ms = e[timed]!;
+    const took = `its last run took ${seconds(ms)}${timed === 'optimizing' ? ' optimizing' : ''}`;
+    if (ms < worth) return { tier: 'default', reason: took };
+    return { tier: 'optimizing', reason: timed === 'default' ? `${took}: trying the optimizing tier` : took };
   }
 
   /** Records how long a run of the module took under `tier`, from the module's hand-over to the workload's end. */
