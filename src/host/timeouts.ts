@@ -1,0 +1,28 @@
+/**
+ * Every timeout of the host's supervising processes (the Keep Manager and the Keep Loaders), named and in one
+ * place, so a reader sees what the host waits for and how long. Times are milliseconds.
+ */
+export const TIMEOUTS = {
+  /** How long a new Keep may take to become ready before its creation fails. */
+  keepStart: 30_000,
+  /** Between attempts to reach a starting Keep Loader's socket. */
+  watchRetry: 5,
+  /** After a Keep Loader's process exits: how long its last words may still take on the watch socket. */
+  lastWordGrace: 200,
+  /** After a watch socket closes: how long before a Keep still not ended is marked failed. */
+  watchLostGrace: 50,
+  /** How long a stop request waits for the Keep Loader to report the Keep stopped. */
+  stopReport: 2_000,
+  /** Termination: after the graceful signal (SIGTERM), how long before SIGKILL. */
+  killAfter: 2_000,
+  /** How long a Keep Loader waits for a connection's opening frame. */
+  openingFrame: 10_000,
+  /** How long the Keep Manager waits for a Keep Loader to answer a channel request. */
+  channelAnswer: 10_000,
+  /** How long a Keep Loader lets its watchers read the final state before it exits. */
+  finalFlush: 200,
+  /** How long an outbound connection of a connect file may take to open. */
+  connect: 10_000,
+} as const;
+
+export type TimeoutName = keyof typeof TIMEOUTS;
