@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import {
   type AmdProduct,
@@ -28,14 +27,15 @@ import {
   certificateInfo,
   crlInfo,
   dcapFetchParameters,
-  isCollateralError,
   pemBlocks,
   type QuoteCollateralJson,
   type SignedJson,
   splitSignedJson,
   toPem,
 } from '../host/collateral/index.ts';
-import { CommandError, EXIT, UsageError } from './errors.ts';
+import { categoryOf, isDonjonError, reasonOf } from '../lib/errors.ts';
+import { type Invocation, parseCommand } from './args.ts';
+import { CommandError, EXIT, exitStatusFor, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { parseHostPort } from './proxy.ts';
 
@@ -57,7 +57,7 @@ export const attestHelp = `Usage: donjon attest verify EVIDENCE [options]
 what its certificate proves (the workload's and its configuration's digests, the runtime measurement, the
 evidence's claims) and whether that verifies, then closes the connection without sending anything. Its
 options: --trust-sim-root SHA256, --expect-measurement HEX, --workload FILE, --workload-digest HEX,
---config-digest HEX (each repeatable), --json. Exit status 0 when it verifies, 1 when it does not, 4 when
+--config-digest HEX (each repeatable), --json. Exit status 0 when it verifies, 3 when it does not, 4 when
 the service cannot be reached.
 
 Verifies attestation evidence held in files: an AMD SEV-SNP report or an Intel DCAP quote (SGX or TDX),
@@ -82,8 +82,8 @@ Options:
   --json                 print one JSON object instead of a table
   -h, --help             show this help
 
-Exit status: 0 verified, 1 rejected (signature, chain, collateral or policy), 2 unusable input (missing or
-unreadable file, unknown evidence kind, bad option, malformed policy, collateral that cannot be fetched).`;
+Exit status: 0 verified, 3 refused (signature, chain, collateral or policy), 2 unusable input (missing or
+unreadable file, unknown evidence kind, bad option, malformed policy), 4 collateral that cannot be fetched.`;
 
 /** Where the command writes; tests pass their own. */
 export interface AttestIo {
@@ -154,8 +154,7 @@ function detectKind(bytes: Uint8Array, path: string): EvidenceKind {
   try {
     return detectEvidenceKind(bytes);
   } catch (error) {
-    const why = (error as Error).message.replace(/^Cannot [^:]*: /, '');
-    throw new UsageError(`Cannot tell what ${path} holds: ${why}`);
+    throw new UsageError(`Cannot tell what ${path} holds: ${reasonOf(error)}`, { cause: error });
   }
 }
 
@@ -199,9 +198,7 @@ function readPolicy(path: string): Policy {
   try {
     return parsePolicy(json);
   } catch (error) {
-    throw new UsageError(
-      `Cannot use policy ${path}: ${(error as Error).message.replace(/^Cannot parse policy: /, '')}`,
-    );
+    throw new UsageError(`Cannot use policy ${path}: ${reasonOf(error)}`, { cause: error });
   }
 }
 
@@ -221,9 +218,7 @@ function readCertificates(path: string): CertFile[] {
         .filter((b) => b.label === 'CERTIFICATE')
         .map((b) => b.der);
     } catch (error) {
-      throw new UsageError(
-        `Cannot read certificate file ${path}: ${(error as Error).message.replace(/^Cannot read PEM: /, '')}`,
-      );
+      throw new UsageError(`Cannot read certificate file ${path}: ${reasonOf(error)}`, { cause: error });
     }
     if (ders.length === 0) throw new UsageError(`Cannot read certificate file ${path}: no CERTIFICATE block`);
   } else {
@@ -234,8 +229,10 @@ function readCertificates(path: string): CertFile[] {
       return { der, info: certificateInfo(der) };
     } catch (error) {
       const which = ders.length > 1 ? ` (certificate ${i + 1})` : '';
-      const why = (error as Error).message.replace(/^Cannot read certificate: /, '');
-      throw new UsageError(`Cannot read certificate file ${path}${which}: not a certificate (${why})`);
+      throw new UsageError(
+        `Cannot read certificate file ${path}${which}: not a certificate (${reasonOf(error)})`,
+        { cause: error },
+      );
     }
   });
 }
@@ -254,9 +251,7 @@ function readCrl(path: string): CrlFile {
     try {
       blocks = pemBlocks(text).filter((b) => b.label === 'X509 CRL');
     } catch (error) {
-      throw new UsageError(
-        `Cannot read CRL ${path}: ${(error as Error).message.replace(/^Cannot read PEM: /, '')}`,
-      );
+      throw new UsageError(`Cannot read CRL ${path}: ${reasonOf(error)}`, { cause: error });
     }
     if (blocks.length !== 1) throw new UsageError(`Cannot read CRL ${path}: expected one X509 CRL block`);
     der = blocks[0]!.der;
@@ -264,9 +259,7 @@ function readCrl(path: string): CrlFile {
   try {
     return { der, info: crlInfo(der) };
   } catch (error) {
-    throw new UsageError(
-      `Cannot read CRL ${path}: ${(error as Error).message.replace(/^Cannot read CRL: /, '')}`,
-    );
+    throw new UsageError(`Cannot read CRL ${path}: ${reasonOf(error)}`, { cause: error });
   }
 }
 
@@ -275,9 +268,7 @@ function readSigned(path: string, flag: string, members: readonly string[]): Sig
   try {
     return splitSignedJson(text, members);
   } catch (error) {
-    throw new UsageError(
-      `Cannot read ${flag} ${path}: ${(error as Error).message.replace(/^Cannot read signed JSON: /, '')}`,
-    );
+    throw new UsageError(`Cannot read ${flag} ${path}: ${reasonOf(error)}`, { cause: error });
   }
 }
 
@@ -481,35 +472,27 @@ export function claimsTable(claims: Claims): string {
   return head + entries.map(([k, v]) => `  ${k.padEnd(width)}  ${renderValue(v)}\n`).join('');
 }
 
-function parseVerifyArgs(argv: string[]) {
-  const parsed = (() => {
-    try {
-      return parseArgs({
-        args: argv,
-        allowPositionals: true,
-        strict: true,
-        options: {
-          cert: { type: 'string', multiple: true, default: [] },
-          collateral: { type: 'string' },
-          'tcb-info': { type: 'string' },
-          'qe-identity': { type: 'string' },
-          crl: { type: 'string', multiple: true, default: [] },
-          at: { type: 'string' },
-          policy: { type: 'string' },
-          fetch: { type: 'boolean', default: false },
-          cache: { type: 'string' },
-          'kds-url': { type: 'string' },
-          'pcs-url': { type: 'string' },
-          'intel-crl-url': { type: 'string' },
-          json: { type: 'boolean', default: false },
-        },
-      });
-    } catch (error) {
-      // Node's own sentence ("Unknown option '--x'. To specify a positional ...") up to its first stop.
-      const first = (error as Error).message.split(/\.(?: |$)/)[0];
-      throw new UsageError(`Cannot read the command line: ${first} (see donjon attest --help)`);
-    }
-  })();
+function parseVerifyArgs(argv: string[], invocation: Invocation | undefined) {
+  const parsed = parseCommand(argv, {
+    command: 'attest',
+    positionals: true,
+    invocation,
+    options: {
+      cert: { type: 'string', multiple: true, default: [] },
+      collateral: { type: 'string' },
+      'tcb-info': { type: 'string' },
+      'qe-identity': { type: 'string' },
+      crl: { type: 'string', multiple: true, default: [] },
+      at: { type: 'string' },
+      policy: { type: 'string' },
+      fetch: { type: 'boolean', default: false },
+      cache: { type: 'string' },
+      'kds-url': { type: 'string' },
+      'pcs-url': { type: 'string' },
+      'intel-crl-url': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
   const { values, positionals } = parsed;
   if (positionals.length === 0)
     throw new UsageError('Cannot verify: no evidence file given (donjon attest verify EVIDENCE)');
@@ -529,15 +512,8 @@ function collateralClient(values: Parsed['values'], env: NodeJS.ProcessEnv): Col
       ...(values['intel-crl-url'] === undefined ? {} : { intelRootCaCrlUrl: values['intel-crl-url'] }),
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError((error as Error).message, { cause: error });
   }
-}
-
-/** A fetch failure is unusable input (exit 2): nothing about the evidence was decided. */
-function fetchFailed(error: unknown): never {
-  if (isCollateralError(error))
-    throw new CommandError(error.code, error.message, EXIT.usage, { cause: error });
-  throw error;
 }
 
 /** The AMD product (and key kind) of a VCEK/VLEK chain, from the name of the VEK's issuer (SEV-Milan, SEV-VLEK-Genoa, ...). */
@@ -568,7 +544,7 @@ async function snpEvidence(
       );
     }
     client = collateralClient(values, io.env);
-    const fetched = await client.snpCertificates(report).catch(fetchFailed);
+    const fetched = await client.snpCertificates(report);
     certs.push(...fetched.map((der) => ({ der, info: certificateInfo(der) })));
   }
   if (values.fetch && crls.length === 0) {
@@ -580,7 +556,7 @@ async function snpEvidence(
       );
     }
     client ??= collateralClient(values, io.env);
-    crls.push(await client.amdCrl(chain.product, chain.key).catch(fetchFailed));
+    crls.push(await client.amdCrl(chain.product, chain.key));
   }
   return { kind: 'sev-snp', report, certs: certs.map((c) => c.der), ...(crls.length > 0 ? { crls } : {}) };
 }
@@ -633,9 +609,7 @@ async function dcapEvidence(
     } catch {
       // A quote without a readable PCK chain: the issuer chains must then come from --cert.
     }
-    const fetched = values.fetch
-      ? await collateralClient(values, io.env).dcapCollateral(quote).catch(fetchFailed)
-      : undefined;
+    const fetched = values.fetch ? await collateralClient(values, io.env).dcapCollateral(quote) : undefined;
     json = separate ? collateralFromFiles(files, quoteChain, now, fetched) : fetched;
   }
   if (json === undefined) return { kind, quote };
@@ -643,9 +617,7 @@ async function dcapEvidence(
   try {
     collateral = parseDcapCollateral(json);
   } catch (error) {
-    throw new UsageError(
-      `Cannot use the DCAP collateral: ${(error as Error).message.replace(/^Cannot [^:]*: /, '')}`,
-    );
+    throw new UsageError(`Cannot use the DCAP collateral: ${reasonOf(error)}`, { cause: error });
   }
   return { kind, quote, collateral };
 }
@@ -655,13 +627,13 @@ function print(result: AttestResult, json: boolean, io: AttestIo): void {
   else for (const w of result.warnings) io.stderr(`donjon: warning: ${w}\n`);
 }
 
-async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
-  const json = argv.includes('--json');
+async function verifyCommand(argv: string[], io: AttestIo, invocation: Invocation): Promise<number> {
+  let printed = false;
   const warnings: string[] = [];
   let kind: EvidenceKind | undefined;
   let bytes: Uint8Array | undefined;
   try {
-    const parsed = parseVerifyArgs(argv);
+    const parsed = parseVerifyArgs(argv, invocation);
     const { values, evidencePath } = parsed;
     bytes = decodeEvidenceFile(readInput(evidencePath, 'evidence'), evidencePath);
     kind = detectKind(bytes, evidencePath);
@@ -685,14 +657,8 @@ async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
         error: { code: error.code, message: error.message },
       };
       print(result, values.json, io);
-      throw new CommandError(
-        error.code,
-        values.json ? error.message : `${error.message} (${error.code})`,
-        EXIT.failure,
-        {
-          cause: error,
-        },
-      );
+      printed = true;
+      throw CommandError.rephrase(error, values.json ? error.message : `${error.message} (${error.code})`);
     }
     warnings.push(...warningsFor(claims));
     const result: AttestResult = { verified: true, ...summary(claims), warnings, claims };
@@ -700,16 +666,14 @@ async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
     if (!values.json) io.stdout(claimsTable(claims));
     return EXIT.ok;
   } catch (error) {
-    const unusable =
-      error instanceof UsageError || (error instanceof CommandError && error.exitCode === EXIT.usage);
-    if (unusable && json) {
-      const code = error instanceof CommandError ? error.code : 'ERR_USAGE';
+    // Nothing was decided about the evidence (unusable input, a failed fetch): --json still prints its object.
+    if (!printed && invocation.json && isDonjonError(error) && categoryOf(error) !== 'internal') {
       const result: AttestResult = {
         verified: false,
         ...(kind === undefined ? {} : { kind }),
         warnings,
         claims: null,
-        error: { code, message: error.message },
+        error: { code: error.code, message: error.message },
       };
       io.stdout(`${JSON.stringify(result)}\n`);
     }
@@ -717,16 +681,8 @@ async function verifyCommand(argv: string[], io: AttestIo): Promise<number> {
   }
 }
 
-async function inspectCommand(argv: string[], io: AttestIo): Promise<number> {
-  let parsed: ReturnType<typeof parseInspectArgs>;
-  try {
-    parsed = parseInspectArgs(argv);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const first = (error as Error).message.split(/\.(?: |$)/)[0];
-    throw new UsageError(`Cannot read the command line: ${first} (see donjon attest --help)`);
-  }
-  const { values, positionals } = parsed;
+async function inspectCommand(argv: string[], io: AttestIo, invocation: Invocation): Promise<number> {
+  const { values, positionals } = parseInspectArgs(argv, invocation);
   if (positionals.length !== 1) throw new UsageError('Cannot inspect: give one service as HOST:PORT');
   const target = parseHostPort(positionals[0]!, 'the service');
   const hex = (list: readonly string[], flag: string, n: number): string[] =>
@@ -747,24 +703,14 @@ async function inspectCommand(argv: string[], io: AttestIo): Promise<number> {
     ...(measurements.length > 0 ? { measurements } : {}),
     ...(simRoots.length > 0 ? { trustSimulatedRoots: simRoots } : {}),
   };
-  let report: ServiceReport;
-  try {
-    report = await inspectService({
-      host: target.host,
-      port: target.port,
-      policy,
-      ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
-      ...(configs.length > 0 ? { configDigests: configs } : {}),
-    });
-  } catch (error) {
-    const e = error as { code?: unknown; message?: unknown };
-    throw new CommandError(
-      typeof e.code === 'string' ? e.code : 'ERR_CHANNEL_FAILED',
-      String(e.message ?? error),
-      EXIT.host,
-      { cause: error },
-    );
-  }
+  // A service that cannot be reached is a ClientError of category host: exit 4.
+  const report: ServiceReport = await inspectService({
+    host: target.host,
+    port: target.port,
+    policy,
+    ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
+    ...(configs.length > 0 ? { configDigests: configs } : {}),
+  });
   if (values.json) io.stdout(`${JSON.stringify({ service: positionals[0], ...report }, jsonValue)}\n`);
   else {
     const rows: [string, string][] = [
@@ -796,14 +742,15 @@ async function inspectCommand(argv: string[], io: AttestIo): Promise<number> {
       io.stdout(claimsTable(report.claims));
     }
   }
-  return report.verified ? EXIT.ok : EXIT.failure;
+  // The report is printed; a service whose evidence does not verify is refused, as `run` refuses a Keep.
+  return report.verified ? EXIT.ok : exitStatusFor('refused');
 }
 
-function parseInspectArgs(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
+function parseInspectArgs(argv: string[], invocation: Invocation) {
+  return parseCommand(argv, {
+    command: 'attest',
+    positionals: true,
+    invocation,
     options: {
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
@@ -816,16 +763,22 @@ function parseInspectArgs(argv: string[]) {
 }
 
 /**
- * `donjon attest SUBCOMMAND`: `verify` (evidence in files) or `inspect` (a service's certificate). Returns the exit status (0 verified); throws
- * {@link UsageError} (exit 2) for unusable input and {@link CommandError} with exit 1 for evidence that
- * was rejected, after printing the result. `io` defaults to the process's streams and environment.
+ * `donjon attest SUBCOMMAND`: `verify` (evidence in files) or `inspect` (a service's certificate). Returns
+ * the exit status (0 verified; `inspect`: 3 for a service that does not verify, after printing its report);
+ * `verify` throws {@link UsageError} (exit 2) for unusable input and, after printing the result, a
+ * {@link CommandError} of category refused (exit 3) for evidence that was rejected. `io` defaults to the
+ * process's streams and environment; `invocation` is told whether --json was given.
  */
-export async function attestCommand(argv: string[], io: AttestIo = processIo): Promise<number> {
+export async function attestCommand(
+  argv: string[],
+  io: AttestIo = processIo,
+  invocation: Invocation = { json: false },
+): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined)
     throw new UsageError('Cannot run attest: no subcommand given (donjon attest verify EVIDENCE)');
-  if (sub === 'inspect') return inspectCommand(rest, io);
+  if (sub === 'inspect') return inspectCommand(rest, io, invocation);
   if (sub !== 'verify')
     throw new UsageError(`Cannot run attest ${sub}: no such subcommand (attest has verify and inspect)`);
-  return verifyCommand(rest, io);
+  return verifyCommand(rest, io, invocation);
 }

@@ -1,11 +1,11 @@
-import { parseArgs } from 'node:util';
 import type { Policy } from '../attestation/index.ts';
 import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } from '../client/index.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
-import { commandErrorOf, exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
+import { exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm [-- ARG...]
@@ -61,12 +61,12 @@ function print(result: DeployResult, json: boolean): void {
 }
 
 /** `donjon deploy`: returns the exit status. */
-export async function deployCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
+export async function deployCommand(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values, positionals } = parseCommand(argv, {
+    command: 'deploy',
     options: { ...workloadOptions, follow: { type: 'boolean', default: false } },
+    positionals: true,
+    invocation,
   });
   const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
     workloadFrom('deploy', values, positionals);
@@ -130,8 +130,6 @@ export async function deployCommand(argv: string[]): Promise<number> {
     }
     reporter.outcome(result.outcome);
     return exitCodeOf(result.outcome);
-  } catch (error) {
-    throw commandErrorOf(error);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

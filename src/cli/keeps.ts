@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import { attachWorkload, type KeepInfo, measureRuntime, type RunEvent } from '../client/index.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { loadAttachSecret, type RemoteValues, remoteClient, remoteOptions } from './remote.ts';
 import { Reporter } from './report.ts';
-import { exitCodeOf } from './run.ts';
+import { exitCodeOf, hexList } from './run.ts';
 
 export const keepsHelp = `Usage: donjon keeps <ls|inspect|logs|attach|stop|rm> [ID] --host URL --token TOKEN [options]
 
@@ -33,12 +33,20 @@ function inspectJson(k: KeepInfo): Record<string, unknown> {
   return rest;
 }
 
-export async function keepsCommand(argv: string[]): Promise<number> {
+const VERBS: readonly string[] = ['ls', 'inspect', 'logs', 'attach', 'stop', 'rm'];
+
+/** `donjon keeps VERB [ID]`: returns the exit status (attach: the workload's); throws for a failure. */
+export async function keepsCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [verb, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: true,
+  if (verb === undefined || !VERBS.includes(verb)) {
+    throw new UsageError(
+      `Cannot run 'donjon keeps ${verb ?? ''}': use ls, inspect, logs, attach, stop or rm`,
+    );
+  }
+  const { values, positionals } = parseCommand(rest, {
+    command: 'keeps',
+    positionals: true,
+    invocation,
     options: {
       ...remoteOptions,
       json: { type: 'boolean', default: false },
@@ -99,14 +107,15 @@ export async function keepsCommand(argv: string[]): Promise<number> {
       if (!secret) {
         throw new CommandError(
           'ERR_ATTACH_REFUSED',
+          'refused',
           `Cannot attach to Keep ${keepId}: this user did not deploy it from this machine (no attach secret)`,
-          EXIT.refused,
         );
       }
       const measurements =
         values['expect-measurement'].length > 0
-          ? values['expect-measurement'].map((m) => m.toLowerCase())
+          ? hexList(values['expect-measurement'], '--expect-measurement', 96)
           : [measureRuntime()];
+      const simRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
@@ -118,21 +127,12 @@ export async function keepsCommand(argv: string[]): Promise<number> {
           stdin: process.stdin,
           stdout: process.stdout,
           stderr: process.stderr,
-          policy:
-            values['trust-sim-root'].length > 0
-              ? { measurements, trustSimulatedRoots: values['trust-sim-root'].map((f) => f.toLowerCase()) }
-              : { measurements },
+          policy: simRoots.length > 0 ? { measurements, trustSimulatedRoots: simRoots } : { measurements },
           onEvent: (e: RunEvent) => reporter.event(e),
           signal: controller.signal,
         });
         reporter.outcome(result.outcome);
         return exitCodeOf(result.outcome);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (typeof code === 'string' && code.startsWith('ERR_')) {
-          throw new CommandError(code, (error as Error).message, EXIT.host, { cause: error });
-        }
-        throw error;
       } finally {
         process.off('SIGINT', onSignal);
         if (process.stdin.readable) process.stdin.destroy();

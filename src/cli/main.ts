@@ -1,6 +1,9 @@
 // The donjon command.
+
+import { categoryOf, isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
-import { CommandError, EXIT, UsageError } from './errors.ts';
+import { type Invocation, parseArgsError } from './args.ts';
+import { EXIT, exitStatusOf, hostCodeOf, UsageError } from './errors.ts';
 
 const HELP = `Usage: donjon <command> [options]
 
@@ -20,7 +23,7 @@ Commands:
 Run 'donjon help <command>' for a command's options.`;
 
 interface Command {
-  run: (argv: string[]) => Promise<number>;
+  run: (argv: string[], invocation: Invocation) => Promise<number>;
   help: string;
 }
 
@@ -40,7 +43,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
   attest: async () => {
     const m = await import('./attest.ts');
-    return { run: (argv) => m.attestCommand(argv), help: m.attestHelp };
+    return { run: (argv, invocation) => m.attestCommand(argv, undefined, invocation), help: m.attestHelp };
   },
   measure: async () => {
     const m = await import('./measure.ts');
@@ -56,16 +59,36 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
   platform: async () => {
     const m = await import('./platform.ts');
-    return { run: m.platformCommand, help: m.platformHelp };
+    return { run: (argv, invocation) => m.platformCommand(argv, { invocation }), help: m.platformHelp };
   },
 };
 
-function fail(code: string, message: string, json: boolean): void {
-  if (json) process.stderr.write(`${JSON.stringify({ event: 'error', code, message })}\n`);
-  else process.stderr.write(`donjon: error: ${message}\n`);
+/**
+ * Reports an error on stderr: one line, never a stack trace; a JSON line when the command's own flags asked
+ * for JSON. `hostCode` is the Keep Manager's or the Keep's own code when the error carries one.
+ */
+function report(error: unknown, json: boolean): void {
+  const donjon = isDonjonError(error);
+  const code = donjon
+    ? error.code
+    : typeof (error as { code?: unknown })?.code === 'string'
+      ? (error as { code: string }).code
+      : 'ERR_INTERNAL';
+  const message = error instanceof Error ? error.message : String(error);
+  const hostCode = hostCodeOf(error);
+  if (json) {
+    const event = {
+      event: 'error',
+      code,
+      category: categoryOf(error),
+      message,
+      ...(hostCode ? { hostCode } : {}),
+    };
+    process.stderr.write(`${JSON.stringify(event)}\n`);
+  } else process.stderr.write(`donjon: error: ${message}\n`);
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], invocation: Invocation): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help') {
     process.stdout.write(`${HELP}\n`);
@@ -90,29 +113,21 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.help}\n`);
     return EXIT.ok;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest, invocation);
+  } catch (error) {
+    // A command that reads its flags without parseCommand (host) still gets one line, not Node's paragraph.
+    throw parseArgsError(error, name) ?? error;
+  }
 }
 
-const argv = process.argv.slice(2);
-const json = argv.includes('--json');
-main(argv).then(
-  (code) => {
-    process.exitCode = code;
+const invocation: Invocation = { json: false };
+main(process.argv.slice(2), invocation).then(
+  (status) => {
+    process.exitCode = status;
   },
   (error: unknown) => {
-    if (error instanceof CommandError) {
-      fail(error.code, `${error.message}`, json);
-      process.exitCode = error.exitCode;
-    } else if (
-      error instanceof UsageError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      fail('ERR_USAGE', (error as Error).message, json);
-      process.exitCode = EXIT.usage;
-    } else {
-      const e = error as { code?: unknown; message?: unknown };
-      fail(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', String(e.message ?? error), json);
-      process.exitCode = EXIT.failure;
-    }
+    report(error, invocation.json);
+    process.exitCode = exitStatusOf(error);
   },
 );

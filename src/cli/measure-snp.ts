@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   directBootHashes,
   type SnpLaunchInput,
@@ -10,6 +9,7 @@ import {
   type VmmType,
   vcpuSignature,
 } from '../attestation/snp/measure/index.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { UsageError } from './errors.ts';
 
 /** Help text of `donjon measure snp`. */
@@ -66,6 +66,8 @@ const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes
 /** Where the command writes; stdout unless a test says otherwise. */
 export interface MeasureSnpCommandContext {
   write?: (text: string) => void;
+  /** Told whether --json was given. */
+  invocation?: Invocation | undefined;
 }
 
 /** `donjon measure snp ...`: prints the SEV-SNP launch digest of an OVMF guest. */
@@ -74,9 +76,9 @@ export async function measureSnpCommand(
   context: MeasureSnpCommandContext = {},
 ): Promise<number> {
   const write = context.write ?? ((text: string) => process.stdout.write(text));
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+  const { values } = parseCommand(argv, {
+    command: 'measure',
+    invocation: context.invocation,
     options: {
       ovmf: { type: 'string' },
       vcpus: { type: 'string' },

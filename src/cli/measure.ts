@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { measureRuntime } from '../client/index.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { measureSnpCommand, measureSnpHelp } from './measure-snp.ts';
 
 export const measureHelp = `Usage: donjon measure [--json]
@@ -10,9 +10,14 @@ one \`donjon run\` expects by default. \`donjon measure snp\` computes an SEV-SN
 
 ${measureSnpHelp}`;
 
-export async function measureCommand(argv: string[]): Promise<number> {
-  if (argv[0] === 'snp') return measureSnpCommand(argv.slice(1));
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
+/** `donjon measure [snp]`: prints a measurement; returns 0. */
+export async function measureCommand(argv: string[], invocation?: Invocation): Promise<number> {
+  if (argv[0] === 'snp') return measureSnpCommand(argv.slice(1), { invocation });
+  const { values } = parseCommand(argv, {
+    command: 'measure',
+    options: { json: { type: 'boolean' } },
+    invocation,
+  });
   const measurement = measureRuntime();
   process.stdout.write(values.json ? `${JSON.stringify({ measurement })}\n` : `${measurement}\n`);
   return 0;

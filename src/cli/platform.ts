@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { type PlatformProbeOptions, platformInfo } from '../host/platform.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { UsageError } from './errors.ts';
 
 /** Help text of `donjon platform`. */
@@ -18,15 +18,17 @@ Options:
 export interface PlatformCommandContext {
   probe?: PlatformProbeOptions;
   write?: (text: string) => void;
+  /** Told whether --json was given. */
+  invocation?: Invocation | undefined;
 }
 
 /** `donjon platform info [--json]`: prints the backends this host can offer, with reasons for the others. */
 export async function platformCommand(argv: string[], context: PlatformCommandContext = {}): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
+  const { values, positionals } = parseCommand(argv, {
+    command: 'platform',
     options: { json: { type: 'boolean' } },
+    positionals: true,
+    invocation: context.invocation,
   });
   const [sub, ...extra] = positionals;
   if (sub !== 'info') {

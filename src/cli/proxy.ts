@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import type { Policy } from '../attestation/index.ts';
 import { connectService, measureRuntime, type ServicePolicy } from '../client/index.ts';
 import type { ServiceIdentity } from '../ratls/index.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { hexList } from './run.ts';
 
@@ -72,11 +72,10 @@ function describe(identity: ServiceIdentity): string {
 }
 
 /** `donjon proxy`: serves until interrupted; returns the exit status. */
-export async function proxyCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: false,
-    strict: true,
+export async function proxyCommand(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values } = parseCommand(argv, {
+    command: 'proxy',
+    invocation,
     options: {
       to: { type: 'string' },
       listen: { type: 'string' },

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Policy } from '../attestation/index.ts';
 import {
   checkSupportedFiles,
@@ -16,8 +15,9 @@ import {
   type WorkloadConfig,
 } from '../client/index.ts';
 import type { DirSpec, Limits } from '../protocol/messages.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
-import { CommandError, EXIT, UsageError } from './errors.ts';
+import { CliError, CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
@@ -54,16 +54,6 @@ Options:
 Exit status: the workload's own, or 134 for a trap, 124 for the time limit, 137 for another limit,
 2 for a usage error, 3 when the Keep's evidence is refused, 4 when the host or the Keep fails.`;
 
-const REFUSAL_CODES = new Set([
-  'ERR_KEEP_NOT_ATTESTED',
-  'ERR_KEEP_BINDING_MISMATCH',
-  'ERR_KEEP_NONCE_MISMATCH',
-  'ERR_KEEP_CERT_MALFORMED',
-  'ERR_KEEP_CERT_NOT_SELF_SIGNED',
-  'ERR_KEEP_CERT_EXPIRED',
-  'ERR_HOST_UNTRUSTED',
-]);
-
 /** Reads a workload module, refusing what is not WebAssembly 1.0 with a usage error. */
 export function readWorkload(path: string): Uint8Array {
   let bytes: Buffer;
@@ -99,7 +89,7 @@ export function readDirs(values: readonly string[]): DirSpec[] {
     try {
       dirs.push({ guest, entries: readHostDirectory(host) });
     } catch (error) {
-      throw new UsageError((error as Error).message);
+      throw new UsageError((error as Error).message, { cause: error });
     }
   }
   return dirs;
@@ -120,7 +110,7 @@ export function readConfig(path: string): WorkloadConfig {
     checkSupportedFiles(config.files);
     return config;
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError((error as Error).message, { cause: error });
   }
 }
 
@@ -146,30 +136,7 @@ export function hexList(values: readonly string[], flag: string, length: number)
   });
 }
 
-/**
- * The error a command ends with for an SDK failure: evidence refused (exit 3), a host or Keep failure
- * (exit 4), an unusable configuration (exit 2); anything else unchanged.
- */
-export function commandErrorOf(error: unknown): unknown {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (REFUSAL_CODES.has(code) || (error as Error).name === 'AttestationError')) {
-    return new CommandError(code, `Refused the Keep: ${(error as Error).message}`, EXIT.refused, {
-      cause: error,
-    });
-  }
-  if (typeof code === 'string' && code.startsWith('ERR_')) {
-    return new CommandError(
-      code,
-      (error as Error).message,
-      code === 'ERR_CONFIG_INVALID' ? EXIT.usage : EXIT.host,
-      {
-        cause: error,
-      },
-    );
-  }
-  return error;
-}
-
+/** The exit status of a workload's outcome: its own status, or 134 for a trap, 124 or 137 for a limit. */
 export function exitCodeOf(outcome: RunOutcome): number {
   switch (outcome.kind) {
     case 'exit':
@@ -246,8 +213,8 @@ export function workloadFrom(
   if (backend === 'nil' && !values.insecure) {
     throw new CommandError(
       'ERR_KEEP_NOT_ATTESTED',
+      'refused',
       'Cannot trust a nil Keep: it has no attestation, so nothing proves what runs it; pass --insecure to accept that',
-      EXIT.refused,
     );
   }
   // `run` learns from a module's earlier runs; a service has no end to time, so `deploy` takes a fixed tier.
@@ -280,12 +247,13 @@ export function workloadFrom(
   };
 }
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
+/** `donjon run`: returns the workload's status (see {@link exitCodeOf}); throws for anything else. */
+export async function runCommand(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values, positionals } = parseCommand(argv, {
+    command: 'run',
     options: workloadOptions,
+    positionals: true,
+    invocation,
   });
   const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
     workloadFrom('run', values, positionals);
@@ -361,12 +329,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     reporter.outcome(result.outcome);
     return exitCodeOf(result.outcome);
   } catch (error) {
-    if (interrupted) {
-      throw new CommandError('ERR_INTERRUPTED', 'Interrupted: the Keep was stopped', EXIT.interrupted, {
-        cause: error,
-      });
-    }
-    throw commandErrorOf(error);
+    if (interrupted)
+      throw new CliError('ERR_INTERRUPTED', 'Interrupted: the Keep was stopped', { cause: error });
+    throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { type AttestIo, attestCommand, decodeEvidenceFile, parseTime } from '../../src/cli/attest.ts';
-import { CommandError, UsageError } from '../../src/cli/errors.ts';
+import { type CommandError, exitStatusOf, UsageError } from '../../src/cli/errors.ts';
+import { isDonjonError } from '../../src/lib/errors.ts';
 import { EVIDENCE, NEEDS_EVIDENCE } from '../attestation/evidence.ts';
 import { runCli } from '../helpers.ts';
 import {
@@ -55,8 +56,7 @@ async function verify(...args: string[]): Promise<Run> {
     const code = await attestCommand(['verify', ...args], io);
     return { code, stdout, stderr };
   } catch (error) {
-    if (error instanceof CommandError) return { code: error.exitCode, stdout, stderr, error };
-    if (error instanceof UsageError) return { code: 2, stdout, stderr, error };
+    if (isDonjonError(error)) return { code: exitStatusOf(error), stdout, stderr, error };
     throw error;
   }
 }
@@ -203,12 +203,12 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
     for (const line of run.stderr.trim().split('\n')) assert.match(line, /^donjon: warning: /);
   });
 
-  test('attestCommand() rejects a report with one flipped measurement byte (exit 1)', async () => {
+  test('attestCommand() rejects a report with one flipped measurement byte (exit 3)', async () => {
     const report = file('virtee-sev/report_milan.hex');
     const bytes = decodeEvidenceFile(report, 'report_milan.hex');
     bytes[0x90] = bytes[0x90]! ^ 0x01;
     const run = await verify(temp(bytes), '--cert', ev('virtee-sev/vcek_milan.der'), '--json');
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 3);
     const r = result(run);
     assert.equal(r['verified'], false);
     assert.equal(r['kind'], 'sev-snp');
@@ -234,7 +234,7 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
     assert.equal(result(run)['debug'], true);
   });
 
-  test('attestCommand() refuses a debuggable guest under a policy that does not allow debug (exit 1)', async () => {
+  test('attestCommand() refuses a debuggable guest under a policy that does not allow debug (exit 3)', async () => {
     const policy = temp(JSON.stringify({}), '.json');
     const run = await verify(
       ev('go-sev-guest/attestation.bin'),
@@ -244,7 +244,7 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
       policy,
       '--json',
     );
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 3);
     assert.equal((result(run)['error'] as { code: string }).code, 'ERR_POLICY_VIOLATION');
     assert.equal(result(run)['debug'], true);
   });
@@ -264,7 +264,7 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
     assert.deepEqual(result(run)['advisoryIds'], ['INTEL-SA-00289', 'INTEL-SA-00615']);
   });
 
-  test('attestCommand() enforces a JSON policy file: another measurement is refused (exit 1)', async () => {
+  test('attestCommand() enforces a JSON policy file: another measurement is refused (exit 3)', async () => {
     const policy = temp(JSON.stringify({ measurements: ['00'.repeat(48)] }), '.json');
     const run = await verify(
       ev('virtee-sev/report_milan.hex'),
@@ -273,12 +273,12 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
       '--policy',
       policy,
     );
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 3);
     assert.equal((run.error as CommandError).code, 'ERR_POLICY_VIOLATION');
     assert.match(run.error!.message, /ERR_POLICY_VIOLATION/);
   });
 
-  test('attestCommand() rejects a report outside its VCEK validity (exit 1)', async () => {
+  test('attestCommand() rejects a report outside its VCEK validity (exit 3)', async () => {
     const run = await verify(
       ev('virtee-sev/report_milan.hex'),
       '--cert',
@@ -287,7 +287,7 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
       '2031-01-01T00:00:00Z',
       '--json',
     );
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 3);
     assert.equal((result(run)['error'] as { code: string }).code, 'ERR_CERT_EXPIRED');
   });
 
@@ -319,7 +319,7 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
       '--crl',
       ev('enarx-steward/milan.signed.crl.crl1.der'),
     );
-    assert.equal(late.code, 1);
+    assert.equal(late.code, 3);
     assert.equal((result(late)['error'] as { code: string }).code, 'ERR_COLLATERAL_EXPIRED');
   });
 
@@ -516,16 +516,16 @@ describe('donjon attest verify with real DCAP quotes', { skip: NEEDS_EVIDENCE },
     assert.ok((r['warnings'] as string[]).some((w) => /TCB status and revocation were not checked/.test(w)));
   });
 
-  test('attestCommand() rejects a quote with a flipped report-data byte (exit 1)', async () => {
+  test('attestCommand() rejects a quote with a flipped report-data byte (exit 3)', async () => {
     const quote = file('dcap-qvl/tdx_quote');
     quote[48 + 520] = quote[48 + 520]! ^ 0x80;
     const run = await verify(temp(quote), '--at', '2025-07-01T00:00:00Z', '--json');
-    assert.equal(run.code, 1, run.stdout);
+    assert.equal(run.code, 3, run.stdout);
     assert.equal(result(run)['verified'], false);
     assert.equal(result(run)['kind'], 'tdx');
   });
 
-  test('attestCommand() rejects a quote whose collateral has expired (exit 1)', async () => {
+  test('attestCommand() rejects a quote whose collateral has expired (exit 3)', async () => {
     const run = await verify(
       ev('dcap-qvl/tdx_quote'),
       '--collateral',
@@ -534,7 +534,7 @@ describe('donjon attest verify with real DCAP quotes', { skip: NEEDS_EVIDENCE },
       '2025-08-01T00:00:00Z',
       '--json',
     );
-    assert.equal(run.code, 1, run.stdout);
+    assert.equal(run.code, 3, run.stdout);
     assert.equal(result(run)['verified'], false);
   });
 
@@ -750,7 +750,7 @@ describe('donjon attest verify as a process', { skip: NEEDS_EVIDENCE }, () => {
     assert.equal(out['measurement'], oracle.snp['virtee-sev/report_milan.hex']!.report.measurement);
   });
 
-  test('donjon attest verify exits 1 for a tampered report and 2 for a missing file', async () => {
+  test('donjon attest verify exits 3 for a tampered report and 2 for a missing file', async () => {
     const bytes = decodeEvidenceFile(file('virtee-sev/report_milan.hex'), 'x');
     bytes[0x50] = bytes[0x50]! ^ 0x01;
     const tampered = await runCli([
@@ -761,7 +761,7 @@ describe('donjon attest verify as a process', { skip: NEEDS_EVIDENCE }, () => {
       ev('virtee-sev/vcek_milan.der'),
       '--json',
     ]);
-    assert.equal(tampered.code, 1, tampered.stderr);
+    assert.equal(tampered.code, 3, tampered.stderr);
     assert.equal((JSON.parse(tampered.stdout) as { verified: boolean }).verified, false);
     const missing = await runCli(['attest', 'verify', join(scratch, 'absent.bin')]);
     assert.equal(missing.code, 2);
