@@ -3,6 +3,7 @@
 // duplicate entries. AMD's KDS publishes one per product, signed by the ARK with RSA-PSS; Intel publishes
 // the Root CA CRL and the PCK Platform/Processor CA CRLs, signed with ECDSA P-256.
 // Internal: not re-exported from index.ts.
+import { reasonOf } from '../lib/errors.ts';
 import { equalBytes, sha256Hex } from './bytes.ts';
 import { children, type DerNode, readBigInt, readBitStringBytes, readOne, readTime, TAG } from './der.ts';
 import { AttestationError } from './errors.ts';
@@ -149,9 +150,7 @@ export function parseCrl(der: Uint8Array, role = 'the CRL'): Crl {
     crl = parseUncached(der.slice(), fingerprint, role);
   } catch (e) {
     if (e instanceof AttestationError && e.code === 'ERR_COLLATERAL_INVALID') throw e;
-    const detail =
-      e instanceof Error ? e.message.replace(/^Cannot parse (DER|certificate): /, '') : 'unreadable';
-    return invalid(role, detail, e);
+    return invalid(role, e instanceof Error ? reasonOf(e) : 'unreadable', e);
   }
   if (crlCache.size >= CACHE_LIMIT) crlCache.delete(crlCache.keys().next().value as string);
   crlCache.set(fingerprint, crl);
@@ -189,8 +188,7 @@ export function verifyCrl(
     try {
       checkSignedBy(crl, issuer, role, profile);
     } catch (cause) {
-      const detail =
-        cause instanceof Error ? cause.message.replace(/^Cannot verify [^:]*: /, '') : 'bad signature';
+      const detail = cause instanceof Error ? reasonOf(cause) : 'bad signature';
       throw new AttestationError('ERR_COLLATERAL_INVALID', `Cannot accept ${role}: ${detail}`, { cause });
     }
     if (verified.size >= CACHE_LIMIT) verified.delete(verified.values().next().value as string);

@@ -220,9 +220,9 @@ export function parseCertificate(der: Uint8Array): Certificate {
   try {
     cert = parseUncached(copy, fingerprint);
   } catch (e) {
-    if (e instanceof AttestationError && !e.message.startsWith('Cannot parse certificate')) {
-      malformed(e.message.replace(/^Cannot parse /, ''), e);
-    }
+    // A failure of the DER layer below is told as a failure to parse the certificate.
+    if (e instanceof AttestationError && !e.message.startsWith('Cannot parse certificate'))
+      malformed(e.detail, e);
     throw e;
   }
   return remember(certCache, fingerprint, cert);

@@ -1,37 +1,44 @@
+import { DonjonError, type DonjonErrorOptions, type ErrorCategory } from '../lib/errors.ts';
+
 /**
- * The Keep Manager API's error registry: every code a client can receive, with its HTTP status. docs/errors.md
- * documents each one, and a test keeps the two in step.
+ * The Keep Manager API's error registry: every code a client can receive, with its HTTP status and its
+ * category (what the client did wrong is `usage`, what it may not do is `refused`, what the host could not do
+ * is `host`). docs/errors.md documents each one, and a test keeps the two in step.
  */
 export const API_ERRORS = {
-  ERR_API_UNAUTHORIZED: 401,
-  ERR_API_ROUTE_NOT_FOUND: 404,
-  ERR_API_METHOD_NOT_ALLOWED: 405,
-  ERR_API_MEDIA_TYPE: 415,
-  ERR_API_BODY_TOO_LARGE: 413,
-  ERR_API_BODY_INVALID: 400,
-  ERR_API_BACKEND_UNAVAILABLE: 422,
-  ERR_API_LIMIT_EXCEEDED: 422,
-  ERR_API_QUOTA_EXCEEDED: 429,
-  ERR_API_RATE_LIMITED: 429,
-  ERR_KEEP_NOT_FOUND: 404,
-  ERR_KEEP_NOT_READY: 409,
-  ERR_KEEP_CHANNEL_BUSY: 409,
-  ERR_KEEP_STILL_RUNNING: 409,
-  ERR_KEEP_START_FAILED: 502,
-  ERR_HOST_SHUTTING_DOWN: 503,
-  ERR_HOST_INTERNAL: 500,
-} as const;
+  ERR_API_UNAUTHORIZED: { status: 401, category: 'refused' },
+  ERR_API_ROUTE_NOT_FOUND: { status: 404, category: 'usage' },
+  ERR_API_METHOD_NOT_ALLOWED: { status: 405, category: 'usage' },
+  ERR_API_MEDIA_TYPE: { status: 415, category: 'usage' },
+  ERR_API_BODY_TOO_LARGE: { status: 413, category: 'usage' },
+  ERR_API_BODY_INVALID: { status: 400, category: 'usage' },
+  ERR_API_BACKEND_UNAVAILABLE: { status: 422, category: 'usage' },
+  ERR_API_LIMIT_EXCEEDED: { status: 422, category: 'usage' },
+  ERR_API_QUOTA_EXCEEDED: { status: 429, category: 'refused' },
+  ERR_API_RATE_LIMITED: { status: 429, category: 'refused' },
+  ERR_KEEP_NOT_FOUND: { status: 404, category: 'usage' },
+  ERR_KEEP_NOT_READY: { status: 409, category: 'host' },
+  ERR_KEEP_CHANNEL_BUSY: { status: 409, category: 'host' },
+  ERR_KEEP_STILL_RUNNING: { status: 409, category: 'usage' },
+  ERR_KEEP_START_FAILED: { status: 502, category: 'host' },
+  ERR_HOST_SHUTTING_DOWN: { status: 503, category: 'host' },
+  ERR_HOST_INTERNAL: { status: 500, category: 'host' },
+} as const satisfies { readonly [code: string]: { status: number; category: ErrorCategory } };
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
 
+/** Whether `code` is one of the API's codes (a client reads them from the wire). */
+export function isApiErrorCode(code: string): code is ApiErrorCode {
+  return Object.hasOwn(API_ERRORS, code);
+}
+
 /** An error the Keep Manager answers with: a stable code, its HTTP status, and a sentence for the user. */
-export class ApiError extends Error {
-  readonly code: ApiErrorCode;
+export class ApiError extends DonjonError<ApiErrorCode> {
+  override readonly name = 'ApiError';
   readonly status: number;
-  constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ApiError';
-    this.code = code;
-    this.status = API_ERRORS[code];
+
+  constructor(code: ApiErrorCode, message: string, options?: DonjonErrorOptions) {
+    super(code, API_ERRORS[code].category, message, options);
+    this.status = API_ERRORS[code].status;
   }
 }

@@ -40,7 +40,10 @@ function detailOf(message: string): string {
   return at === -1 ? message : message.slice(at + 2);
 }
 
-/** The base class of every error Donjon throws on purpose. */
+/**
+ * The base class of every error Donjon throws on purpose. Subclasses set `name` themselves (a bundler may
+ * rename classes).
+ */
 export class DonjonError<C extends string = string> extends Error {
   /** Stable, documented code; the message text may change, the code does not. */
   readonly code: C;
@@ -51,7 +54,6 @@ export class DonjonError<C extends string = string> extends Error {
 
   constructor(code: C, category: ErrorCategory, message: string, options: DonjonErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
     this.code = code;
     this.category = category;
     this.detail = options.detail ?? detailOf(message);

@@ -40,7 +40,7 @@ test('docs/errors.md documents no code that no registry has', () => {
 });
 
 test('docs/errors.md gives each Keep Manager API code its HTTP status', () => {
-  for (const [code, status] of Object.entries(API_ERRORS)) {
+  for (const [code, { status }] of Object.entries(API_ERRORS)) {
     assert.match(doc, new RegExp(`^\\| \`${code}\` \\| ${status} \\|`, 'm'), code);
   }
 });

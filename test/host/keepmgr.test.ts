@@ -42,7 +42,7 @@ async function call(method: string, path: string, body?: Uint8Array, type = 'app
 function expectError(r: { status: number; message: { type: string } }, code: keyof typeof API_ERRORS): void {
   assert.equal(r.message.type, 'error');
   assert.equal((r.message as unknown as { code: string }).code, code);
-  assert.equal(r.status, API_ERRORS[code]);
+  assert.equal(r.status, API_ERRORS[code].status);
 }
 
 const createBody = (backend = 'sim') =>

@@ -1,6 +1,7 @@
 // The SGX extensions of a PCK certificate (Intel "SGX PCK Certificate and CRL Profile", OID
 // 1.2.840.113741.1.13.1): which platform the key belongs to (FMSPC, PCE-ID, PPID) and the TCB it was
 // issued for (16 CPU SVN components and the PCE SVN), the inputs of TCB level selection.
+import { reasonOf } from '../../lib/errors.ts';
 import { children, type DerNode, readBoolean, readOid, readOne, readSmallInt, TAG } from '../der.ts';
 import { AttestationError } from '../errors.ts';
 import type { Certificate } from '../x509.ts';
@@ -126,7 +127,7 @@ export function readPckExtension(cert: Certificate): PckInfo {
     return info;
   } catch (e) {
     if (e instanceof AttestationError && e.code === 'ERR_CHAIN_INVALID') throw e;
-    const detail = e instanceof Error ? e.message.replace(/^Cannot parse DER: /, '') : 'unreadable';
+    const detail = e instanceof Error ? reasonOf(e) : 'unreadable';
     return invalid(`malformed DER (${detail})`, e);
   }
 }

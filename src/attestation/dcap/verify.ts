@@ -2,7 +2,9 @@
 // Intel SGX Root CA, the QE report signed by the PCK key, the attestation key bound into the QE report,
 // the quote signed by the attestation key; then, with collateral, the CRLs, the signed TCB info and QE
 // identity, and the TCB appraisal. Policy (measurements, debug, ...) is not checked here: see policy.ts.
+
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { reasonOf } from '../../lib/errors.ts';
 import { concat, equalBytes, isZero, tryFromHex } from '../bytes.ts';
 import { type Crl, checkNotRevoked, parseCrl, verifyCrl } from '../crl.ts';
 import { AttestationError } from '../errors.ts';
@@ -93,8 +95,7 @@ function certificate(der: Uint8Array, role: string, code: AttestationError['code
   try {
     return parseCertificate(der);
   } catch (cause) {
-    const detail =
-      cause instanceof Error ? cause.message.replace(/^Cannot parse certificate: /, '') : 'unreadable';
+    const detail = cause instanceof Error ? reasonOf(cause) : 'unreadable';
     return fail(code, `Cannot parse ${role}: ${detail}`, cause);
   }
 }

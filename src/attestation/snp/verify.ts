@@ -1,7 +1,9 @@
 // Verification of one SEV-SNP report against its VCEK/VLEK chain: ARK (pinned) -> ASK/ASVK -> VCEK/VLEK
 // -> report signature, plus the bindings between certificate and report (TCB, chip id, key kind).
 // Policy (measurement, debug, ...) is not checked here: see policy.ts and verify.ts.
+
 import { verify as cryptoVerify } from 'node:crypto';
+import { reasonOf } from '../../lib/errors.ts';
 import { equalBytes, isZero } from '../bytes.ts';
 import { type Crl, checkNotRevoked, parseCrl, verifyCrl } from '../crl.ts';
 import { AttestationError } from '../errors.ts';
@@ -83,8 +85,7 @@ function certificate(der: Uint8Array, role: string): Certificate {
   try {
     return parseCertificate(der);
   } catch (cause) {
-    const detail =
-      cause instanceof Error ? cause.message.replace(/^Cannot parse certificate: /, '') : 'unreadable';
+    const detail = cause instanceof Error ? reasonOf(cause) : 'unreadable';
     return fail('ERR_EVIDENCE_MALFORMED', `Cannot parse ${role}: ${detail}`, cause);
   }
 }

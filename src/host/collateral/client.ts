@@ -101,7 +101,7 @@ function decoding<T>(url: string, f: () => T): T {
     return f();
   } catch (cause) {
     if (cause instanceof CollateralError && cause.url === undefined) {
-      return invalid(url, cause.message.replace(/^Cannot /, 'cannot '), cause);
+      return invalid(url, cause.detail, cause);
     }
     throw cause;
   }

@@ -1,6 +1,7 @@
 // What the collateral code needs to know about certificates and CRLs: names (to sort a user's files into
 // their roles), validity ends (how long a cached copy may be served) and the FMSPC of an Intel PCK
 // certificate (which TCB info to fetch). Nothing here decides trust: the verifier checks every signature.
+
 import {
   children,
   type DerNode,
@@ -11,6 +12,7 @@ import {
   TAG,
 } from '../../attestation/der.ts';
 import { nameAttribute, OID, parseCertificate } from '../../attestation/x509.ts';
+import { reasonOf } from '../../lib/errors.ts';
 import { CollateralError } from './errors.ts';
 
 /** OID of the AMD blSPL extension: present in every VCEK and VLEK, in no other certificate. */
@@ -40,7 +42,7 @@ export interface CrlInfo {
 }
 
 function invalid(what: string, cause: unknown): never {
-  const detail = cause instanceof Error ? `: ${cause.message.replace(/^Cannot parse /, '')}` : '';
+  const detail = cause instanceof Error ? `: ${reasonOf(cause)}` : '';
   throw new CollateralError('ERR_COLLATERAL_MALFORMED', `Cannot read ${what}${detail}`, { cause });
 }
 
