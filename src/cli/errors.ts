@@ -60,6 +60,7 @@ export function hostCodeOf(error: unknown): string | undefined {
 
 /** An error of the donjon command itself, with one of its own codes (see codes.ts). */
 export class CliError extends DonjonError<CliErrorCode> {
+  override name = 'CliError';
   constructor(code: CliErrorCode, message: string, options: DonjonErrorOptions = {}) {
     super(code, cliErrors[code], message, options);
   }
@@ -67,6 +68,7 @@ export class CliError extends DonjonError<CliErrorCode> {
 
 /** A mistake in how the command was called: shown as one line, with exit status 2. */
 export class UsageError extends CliError {
+  override name = 'UsageError';
   constructor(message: string, options: DonjonErrorOptions = {}) {
     super('ERR_USAGE', message, options);
   }
@@ -77,6 +79,7 @@ export class UsageError extends CliError {
  * any is created: `ERR_KEEP_NOT_ATTESTED`, refused). `hostCode` is kept when the cause carried one.
  */
 export class CommandError extends DonjonError {
+  override readonly name = 'CommandError';
   readonly hostCode: string | undefined;
   constructor(code: string, category: ErrorCategory, message: string, options: DonjonErrorOptions = {}) {
     super(code, category, message, options);

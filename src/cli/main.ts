@@ -68,12 +68,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
  * for JSON. `hostCode` is the Keep Manager's or the Keep's own code when the error carries one.
  */
 function report(error: unknown, json: boolean): void {
-  const donjon = isDonjonError(error);
-  const code = donjon
-    ? error.code
-    : typeof (error as { code?: unknown })?.code === 'string'
-      ? (error as { code: string }).code
-      : 'ERR_INTERNAL';
+  // Anything but a Donjon error is a bug here, whatever code a library gave it.
+  const code = isDonjonError(error) ? error.code : 'ERR_INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
   const hostCode = hostCodeOf(error);
   if (json) {

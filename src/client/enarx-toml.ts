@@ -1,4 +1,5 @@
 import { parse, TomlError } from 'smol-toml';
+import { reasonOf } from '../lib/errors.ts';
 import { type NormalizedFile, normalizeFiles } from '../protocol/workload.ts';
 import { ClientError } from './errors.ts';
 
@@ -99,7 +100,7 @@ function normalizeOne(spec: Parameters<typeof normalizeFiles>[0][number], where:
   try {
     return normalizeFiles([spec])[0]!;
   } catch (cause) {
-    throw invalid(`${where}: ${(cause as Error).message.replace(/^Cannot use files\[0\]: /, '')}`, cause);
+    throw invalid(`${where}: ${reasonOf(cause)}`, cause);
   }
 }
 

@@ -1,6 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ErrorCategory } from '../lib/errors.ts';
+import { API_ERRORS, isApiErrorCode } from '../protocol/api-errors.ts';
 import {
   type Backend,
   decodeMessageAs,
@@ -34,6 +36,18 @@ export interface KeepManagerClientOptions {
   token?: string;
   /** For https hosts. */
   trust?: HostTrust;
+}
+
+/**
+ * The category of the Keep Manager's refusal as its caller meets it. A request the caller got wrong (no such
+ * Keep, a limit over the ceiling, a record still running) is `usage`; anything else the host refused or
+ * failed at (a token it does not know, a quota, a Keep that did not start) is the host's answer: `host`.
+ * The caller's own `refused` is kept for its own verifications (evidence, policy, a host's fingerprint).
+ */
+export function refusalCategory(hostCode: string | undefined): ErrorCategory {
+  return hostCode !== undefined && isApiErrorCode(hostCode) && API_ERRORS[hostCode].category === 'usage'
+    ? 'usage'
+    : 'host';
 }
 
 function normalizeFingerprint(fp: string): string {
@@ -165,6 +179,8 @@ export class KeepManagerClient {
     if (message.type === 'error') {
       throw new ClientError('ERR_HOST_REFUSED', `The host refused: ${message.message} (${message.code})`, {
         hostCode: message.code,
+        category: refusalCategory(message.code),
+        detail: `${message.message} (${message.code})`,
       });
     }
     return message;
@@ -231,11 +247,11 @@ export class KeepManagerClient {
             // keep the status line as the detail
           }
           reject(
-            new ClientError(
-              'ERR_HOST_REFUSED',
-              `The host refused the channel: ${detail}`,
-              hostCode === undefined ? {} : { hostCode },
-            ),
+            new ClientError('ERR_HOST_REFUSED', `The host refused the channel: ${detail}`, {
+              ...(hostCode === undefined ? {} : { hostCode }),
+              category: refusalCategory(hostCode),
+              detail,
+            }),
           );
         });
       });

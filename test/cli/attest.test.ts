@@ -689,7 +689,7 @@ describe('donjon attest verify --fetch against a fake AMD KDS and Intel PCS', {
     assert.deepEqual(kds.requests.slice(3), ['/vcek/v1/Milan/crl']);
   });
 
-  test('attestCommand() explains a fetch failure as unusable input (exit 2)', async () => {
+  test('attestCommand() reports a fetch failure as the collateral service failing (exit 4), with its JSON object', async () => {
     const run = await verify(
       ev('virtee-sev/report_milan.hex'),
       '--fetch',
@@ -699,7 +699,7 @@ describe('donjon attest verify --fetch against a fake AMD KDS and Intel PCS', {
       kds.url,
       '--json',
     );
-    assert.equal(run.code, 2);
+    assert.equal(run.code, 4);
     assert.equal((result(run)['error'] as { code: string }).code, 'ERR_COLLATERAL_NOT_FOUND');
   });
 

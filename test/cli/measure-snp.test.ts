@@ -156,7 +156,10 @@ describe('measureSnpCommand()', () => {
       /Cannot read --ovmf .*missing\.fd: no such file/,
     );
     await usage([...BASE, '--kernel', join(dir, 'folder')], /it is a directory/);
-    await assert.rejects(run([...BASE, '--bogus']), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+    await usage(
+      [...BASE, '--bogus'],
+      /^Cannot read the command line: unknown option --bogus \(see donjon help measure\)$/,
+    );
   });
 
   test('measureSnpCommand() fails with the firmware error for an image it cannot measure', async () => {

@@ -63,7 +63,10 @@ describe('platformCommand()', () => {
       (e: unknown) => e instanceof UsageError && /platform list/.test(e.message),
     );
     await assert.rejects(run(['info', 'x'], PLAIN_HOST), UsageError);
-    await assert.rejects(run(['info', '--yaml'], PLAIN_HOST), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+    await assert.rejects(run(['info', '--yaml'], PLAIN_HOST), {
+      code: 'ERR_USAGE',
+      message: 'Cannot read the command line: unknown option --yaml (see donjon help platform)',
+    });
   });
 
   test('platformHelp names the subcommand and its option', () => {
