@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { attestationErrorCodes } from '../../src/attestation/index.ts';
-import { cliErrorCodes } from '../../src/cli/codes.ts';
-import { clientErrorCodes } from '../../src/client/index.ts';
+import { ATTESTATION_ERRORS, attestationErrorCodes } from '../../src/attestation/errors.ts';
+import { cliErrorCodes, cliErrors } from '../../src/cli/codes.ts';
+import { CLIENT_ERRORS, clientErrorCodes } from '../../src/client/errors.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
-import { keepErrorCodes } from '../../src/keep/errors.ts';
-import { ratlsErrorCodes } from '../../src/ratls/index.ts';
-import { wasiErrorCodes } from '../../src/wasi/errors.ts';
+import { KEEP_ERRORS, keepErrorCodes } from '../../src/keep/errors.ts';
+import type { ErrorCategory } from '../../src/lib/errors.ts';
+import { RATLS_ERRORS, ratlsErrorCodes } from '../../src/ratls/errors.ts';
+import { WASI_ERRORS, wasiErrorCodes } from '../../src/wasi/errors.ts';
 import { repoRoot } from '../helpers.ts';
 
 const doc = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8');
@@ -43,4 +44,19 @@ test('docs/errors.md gives each Keep Manager API code its HTTP status', () => {
   for (const [code, { status }] of Object.entries(API_ERRORS)) {
     assert.match(doc, new RegExp(`^\\| \`${code}\` \\| ${status} \\|`, 'm'), code);
   }
+});
+
+test('docs/errors.md gives each code the category of its registry', () => {
+  const categories: Record<string, ErrorCategory> = {
+    ...Object.fromEntries(Object.entries(API_ERRORS).map(([code, { category }]) => [code, category])),
+    ...CLIENT_ERRORS,
+    ...RATLS_ERRORS,
+    ...ATTESTATION_ERRORS,
+    ...KEEP_ERRORS,
+    ...WASI_ERRORS,
+    ...cliErrors,
+  };
+  const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];
+  assert.equal(rows.length, documented.size, 'every row of a code has a category column');
+  for (const [, code, category] of rows) assert.equal(category, categories[code!], code);
 });
