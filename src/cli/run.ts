@@ -15,9 +15,10 @@ import {
   type WorkloadConfig,
 } from '../client/index.ts';
 import type { DirSpec, Limits } from '../protocol/messages.ts';
+import { RatlsError } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
-import { CliError, CommandError, EXIT, UsageError } from './errors.ts';
+import { CliError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
@@ -211,9 +212,9 @@ export function workloadFrom(
     throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
   }
   if (backend === 'nil' && !values.insecure) {
-    throw new CommandError(
+    // The same refusal the channel would make once the Keep presents no evidence, made before any Keep exists.
+    throw new RatlsError(
       'ERR_KEEP_NOT_ATTESTED',
-      'refused',
       'Cannot trust a nil Keep: it has no attestation, so nothing proves what runs it; pass --insecure to accept that',
     );
   }

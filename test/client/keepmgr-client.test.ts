@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { ClientError } from '../../src/client/errors.ts';
+import { KeepManagerClient, refusalCategory } from '../../src/client/keepmgr-client.ts';
+import { encodeMessage } from '../../src/protocol/messages.ts';
+
+// A stand-in Keep Manager that refuses everything with the code the path names, as the real one answers.
+let server: Server;
+let base = '';
+
+before(async () => {
+  server = createServer((req, res) => {
+    const code = decodeURIComponent(req.url!.split('/')[3] ?? 'ERR_HOST_INTERNAL');
+    const body = encodeMessage({ v: 1, type: 'error', code, message: `refused with ${code}` });
+    res.writeHead(code === 'ERR_KEEP_NOT_FOUND' ? 404 : 401, { 'content-type': 'application/cbor' });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+after(() => server.close());
+
+async function refusal(call: Promise<unknown>): Promise<ClientError> {
+  try {
+    await call;
+  } catch (error) {
+    assert.ok(error instanceof ClientError, String(error));
+    return error;
+  }
+  assert.fail('the call succeeded');
+}
+
+describe('KeepManagerClient refusals', () => {
+  test("KeepManagerClient.getKeep() of an unknown Keep is a usage error carrying the host's code", async () => {
+    const e = await refusal(new KeepManagerClient(base).getKeep('ERR_KEEP_NOT_FOUND'));
+    assert.equal(e.code, 'ERR_HOST_REFUSED');
+    assert.equal(e.hostCode, 'ERR_KEEP_NOT_FOUND');
+    assert.equal(e.category, 'usage');
+    assert.equal(e.detail, 'refused with ERR_KEEP_NOT_FOUND (ERR_KEEP_NOT_FOUND)');
+  });
+
+  test('KeepManagerClient refusals the host makes of its own accord are of category host, the channel too', async () => {
+    const client = new KeepManagerClient(base);
+    const e = await refusal(client.getKeep('ERR_API_UNAUTHORIZED'));
+    assert.equal(e.hostCode, 'ERR_API_UNAUTHORIZED');
+    assert.equal(e.category, 'host');
+    const channel = await refusal(client.openChannel('ERR_KEEP_CHANNEL_BUSY'));
+    assert.equal(channel.hostCode, 'ERR_KEEP_CHANNEL_BUSY');
+    assert.equal(channel.category, 'host');
+    const gone = await refusal(client.openChannel('ERR_KEEP_NOT_FOUND'));
+    assert.equal(gone.category, 'usage');
+  });
+
+  test('KeepManagerClient reports a host it cannot reach as ERR_HOST_UNREACHABLE, category host', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const e = await refusal(new KeepManagerClient(`http://127.0.0.1:${port}`).listKeeps());
+    assert.equal(e.code, 'ERR_HOST_UNREACHABLE');
+    assert.equal(e.category, 'host');
+  });
+
+  test('refusalCategory() keeps usage for what the caller got wrong and makes everything else host', () => {
+    assert.equal(refusalCategory('ERR_KEEP_NOT_FOUND'), 'usage');
+    assert.equal(refusalCategory('ERR_KEEP_STILL_RUNNING'), 'usage');
+    assert.equal(refusalCategory('ERR_API_RATE_LIMITED'), 'host');
+    assert.equal(refusalCategory('ERR_HOST_INTERNAL'), 'host');
+    assert.equal(refusalCategory('toString'), 'host');
+    assert.equal(refusalCategory(undefined), 'host');
+  });
+});
