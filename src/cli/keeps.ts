@@ -21,7 +21,10 @@ Options:
   --trust-sim-root SHA256     accept evidence signed by this simulated root (attach; repeatable)
   --expect-measurement HEX    allowed runtime measurement (attach; default this version's)
   --json                      machine-readable output
-  -q, --quiet                 (attach) print only the workload's output`;
+  -q, --quiet                 (attach) print only the workload's output
+
+Exit status: 0 (attach: the workload's own), 2 for a usage error or a Keep the host does not know, 3 when
+the host's certificate or the Keep's evidence is refused, 4 when the host fails or refuses.`;
 
 function row(k: KeepInfo): string {
   const when = new Date(k.createdAt).toISOString().replace('T', ' ').slice(0, 19);

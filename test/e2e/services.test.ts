@@ -413,7 +413,7 @@ describe('confidential services', () => {
     assert.match(ok.stdout, /verified\s+yes/);
     assert.match(ok.stderr, /SIMULATED/);
     const json = await cli(['attest', 'inspect', target, '--json']);
-    assert.equal(json.code, 1);
+    assert.equal(json.code, 3);
     const report = JSON.parse(json.stdout) as {
       verified: boolean;
       workloadDigest: string;
