@@ -1,6 +1,9 @@
 import type { RunEvent, RunOutcome } from '../client/index.ts';
 
-/** The short account of a run on stderr: human lines, JSON lines (--json), or nothing (-q). */
+/**
+ * The short account of a run on stderr: human lines, JSON lines (--json), or nothing (-q). Errors are not
+ * its business: the donjon command reports the one it ends with (main.ts), even with -q.
+ */
 export class Reporter {
   readonly #quiet: boolean;
   readonly #json: boolean;
@@ -109,11 +112,5 @@ export class Reporter {
         else process.stderr.write(`donjon: workload stopped: ${o.message}\n`);
         return;
     }
-  }
-
-  /** Errors are always shown, even with -q: one line, never a stack trace. */
-  error(code: string, message: string): void {
-    if (this.#json) process.stderr.write(`${JSON.stringify({ event: 'error', code, message })}\n`);
-    else process.stderr.write(`donjon: error: ${message} (${code})\n`);
   }
 }
