@@ -1,43 +1,57 @@
-// `donjon attest verify`: offline verification of attestation evidence a user holds in files (an SEV-SNP
-// report or an Intel DCAP quote), with its certificates and collateral, under an optional policy.
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+// `donjon attest verify` (and the `attest` command): offline verification of attestation evidence a user holds
+// in files (an SEV-SNP report or an Intel DCAP quote), with its certificates and collateral, under an optional
+// policy. The files it reads are attest-files.ts, what it prints attest-report.ts, `attest inspect` attest-inspect.ts.
 import { join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import {
   type AmdProduct,
   type Claims,
   type DcapCollateral,
-  detectEvidenceKind,
   type Evidence,
   isAttestationError,
   type Policy,
   parseDcapCollateral,
-  parseDcapQuote,
   parsePolicy,
-  parseSnpReport,
   tcbStatuses,
   verify,
 } from '../attestation/index.ts';
-import { inspectService, type ServiceReport } from '../client/index.ts';
 import {
   type CertificateInfo,
   CollateralClient,
-  type CrlInfo,
   certificateInfo,
-  crlInfo,
   dcapFetchParameters,
-  pemBlocks,
-  type QuoteCollateralJson,
-  type SignedJson,
-  splitSignedJson,
-  toPem,
 } from '../host/collateral/index.ts';
 import { categoryOf, isDonjonError, reasonOf } from '../lib/errors.ts';
 import { type Invocation, parseCommand } from './args.ts';
-import { CommandError, EXIT, exitStatusFor, UsageError } from './errors.ts';
+import {
+  type CertFile,
+  collateralFromFiles,
+  type DcapFiles,
+  decodeEvidenceFile,
+  detectKind,
+  parseTime,
+  readCertificates,
+  readCrl,
+  readInput,
+  readPolicy,
+  readSigned,
+  readText,
+} from './attest-files.ts';
+import { inspectCommand } from './attest-inspect.ts';
+import {
+  type AttestIo,
+  type AttestResult,
+  claimsTable,
+  type EvidenceKind,
+  jsonValue,
+  summary,
+  unverifiedSummary,
+  warningsFor,
+} from './attest-report.ts';
+import { CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
-import { parseHostPort } from './proxy.ts';
+
+export { decodeEvidenceFile, parseTime } from './attest-files.ts';
+export { type AttestIo, type AttestResult, claimsTable } from './attest-report.ts';
 
 /**
  * Without --policy, "verified" means authentic and nothing more: every signature, chain and binding holds and
@@ -84,393 +98,6 @@ Options:
 
 Exit status: 0 verified, 3 refused (signature, chain, collateral or policy), 2 unusable input (missing or
 unreadable file, unknown evidence kind, bad option, malformed policy), 4 collateral that cannot be fetched.`;
-
-/** Where the command writes; tests pass their own. */
-export interface AttestIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
-
-const processIo: AttestIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  env: process.env,
-};
-
-type EvidenceKind = 'sev-snp' | 'sgx' | 'tdx';
-
-/** The one JSON object `--json` prints. */
-export interface AttestResult {
-  verified: boolean;
-  kind?: EvidenceKind;
-  version?: number;
-  measurement?: string;
-  reportData?: string;
-  debug?: boolean;
-  tcbStatus?: string;
-  advisoryIds?: readonly string[];
-  warnings: string[];
-  claims: Claims | null;
-  error?: { code: string; message: string };
-}
-
-function readInput(path: string, what: string): Uint8Array {
-  try {
-    if (!statSync(path).isFile()) throw new UsageError(`Cannot read ${what} ${path}: not a file`);
-    return new Uint8Array(readFileSync(path));
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`Cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : String(code)}`);
-  }
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function readText(path: string, what: string): string {
-  try {
-    return utf8.decode(readInput(path, what));
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`Cannot read ${what} ${path}: not UTF-8 text`);
-  }
-}
-
-const HEX_TEXT = /^[0-9a-fA-F\s]*$/;
-
-/** Evidence bytes from a file holding them raw or as hex text (whitespace anywhere ignored). */
-export function decodeEvidenceFile(bytes: Uint8Array, path: string): Uint8Array {
-  if (bytes.byteLength === 0) throw new UsageError(`Cannot read evidence ${path}: the file is empty`);
-  const text = Buffer.from(bytes).toString('latin1');
-  if (!HEX_TEXT.test(text)) return bytes;
-  const hex = text.replace(/\s+/g, '');
-  if (hex.length === 0) throw new UsageError(`Cannot read evidence ${path}: the file holds only whitespace`);
-  if (hex.length % 2 !== 0) throw new UsageError(`Cannot read evidence ${path}: odd number of hex digits`);
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
-function detectKind(bytes: Uint8Array, path: string): EvidenceKind {
-  try {
-    return detectEvidenceKind(bytes);
-  } catch (error) {
-    throw new UsageError(`Cannot tell what ${path} holds: ${reasonOf(error)}`, { cause: error });
-  }
-}
-
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-
-/** The instant of an RFC 3339 date-time (with its offset); a UsageError otherwise. */
-export function parseTime(text: string): Date {
-  const m = RFC3339.exec(text);
-  const date = m === null ? undefined : new Date(text.replace(' ', 'T'));
-  if (m === null || date === undefined || Number.isNaN(date.getTime())) {
-    throw new UsageError(`Cannot read --at ${text}: expected an RFC 3339 time such as 2025-07-01T00:00:00Z`);
-  }
-  // Date would roll 31 February over into March; refuse what a calendar does not have.
-  const [, y, mo, d] = m.map(Number) as [number, number, number, number];
-  const check = new Date(Date.UTC(y, mo - 1, d));
-  if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) {
-    throw new UsageError(`Cannot read --at ${text}: no such date`);
-  }
-  return date;
-}
-
-function readPolicy(path: string): Policy {
-  const text = readText(path, 'policy');
-  let json: unknown;
-  const asToml = (): unknown => parseToml(text);
-  try {
-    if (/\.toml$/i.test(path)) json = asToml();
-    else if (/\.json$/i.test(path)) json = JSON.parse(text);
-    else {
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = asToml();
-      }
-    }
-  } catch (error) {
-    const format = /\.toml$/i.test(path) ? 'TOML' : /\.json$/i.test(path) ? 'JSON' : 'JSON or TOML';
-    const first = (error as Error).message.split('\n')[0];
-    throw new UsageError(`Cannot read policy ${path}: not ${format} (${first})`);
-  }
-  try {
-    return parsePolicy(json);
-  } catch (error) {
-    throw new UsageError(`Cannot use policy ${path}: ${reasonOf(error)}`, { cause: error });
-  }
-}
-
-interface CertFile {
-  der: Uint8Array;
-  info: CertificateInfo;
-}
-
-/** Every certificate of a --cert file: PEM with one or many certificates, or one DER certificate. */
-function readCertificates(path: string): CertFile[] {
-  const bytes = readInput(path, 'certificate file');
-  const text = Buffer.from(bytes).toString('latin1');
-  let ders: Uint8Array[];
-  if (text.includes('-----BEGIN')) {
-    try {
-      ders = pemBlocks(text)
-        .filter((b) => b.label === 'CERTIFICATE')
-        .map((b) => b.der);
-    } catch (error) {
-      throw new UsageError(`Cannot read certificate file ${path}: ${reasonOf(error)}`, { cause: error });
-    }
-    if (ders.length === 0) throw new UsageError(`Cannot read certificate file ${path}: no CERTIFICATE block`);
-  } else {
-    ders = [bytes];
-  }
-  return ders.map((der, i) => {
-    try {
-      return { der, info: certificateInfo(der) };
-    } catch (error) {
-      const which = ders.length > 1 ? ` (certificate ${i + 1})` : '';
-      throw new UsageError(
-        `Cannot read certificate file ${path}${which}: not a certificate (${reasonOf(error)})`,
-        { cause: error },
-      );
-    }
-  });
-}
-
-interface CrlFile {
-  der: Uint8Array;
-  info: CrlInfo;
-}
-
-function readCrl(path: string): CrlFile {
-  const bytes = readInput(path, 'CRL');
-  let der = bytes;
-  const text = Buffer.from(bytes).toString('latin1');
-  if (text.includes('-----BEGIN')) {
-    let blocks: ReturnType<typeof pemBlocks>;
-    try {
-      blocks = pemBlocks(text).filter((b) => b.label === 'X509 CRL');
-    } catch (error) {
-      throw new UsageError(`Cannot read CRL ${path}: ${reasonOf(error)}`, { cause: error });
-    }
-    if (blocks.length !== 1) throw new UsageError(`Cannot read CRL ${path}: expected one X509 CRL block`);
-    der = blocks[0]!.der;
-  }
-  try {
-    return { der, info: crlInfo(der) };
-  } catch (error) {
-    throw new UsageError(`Cannot read CRL ${path}: ${reasonOf(error)}`, { cause: error });
-  }
-}
-
-function readSigned(path: string, flag: string, members: readonly string[]): SignedJson {
-  const text = readText(path, flag);
-  try {
-    return splitSignedJson(text, members);
-  } catch (error) {
-    throw new UsageError(`Cannot read ${flag} ${path}: ${reasonOf(error)}`, { cause: error });
-  }
-}
-
-function isValidAt(info: CertificateInfo, now: Date): boolean {
-  return info.notBefore.getTime() <= now.getTime() && now.getTime() <= info.notAfter.getTime();
-}
-
-/** The certificate named `cn`, preferring one valid at `now` (Intel re-issued signers under one key). */
-function findCert(certs: readonly CertFile[], cn: string, now: Date): CertFile | undefined {
-  const named = certs.filter((c) => c.info.subjectCn === cn);
-  return named.find((c) => isValidAt(c.info, now)) ?? named[0];
-}
-
-interface DcapFiles {
-  tcbInfo?: SignedJson;
-  qeIdentity?: SignedJson;
-  crls: CrlFile[];
-  certs: CertFile[];
-}
-
-const INTEL_ROOT = 'Intel SGX Root CA';
-const TCB_SIGNING = 'Intel SGX TCB Signing';
-
-/**
- * DCAP collateral in dcap-qvl's layout from separate files, completed by `fetched` (from --fetch) where a
- * piece is missing. Issuer chains come from --cert, else from the quote's own PCK chain (the PCK CA and
- * root), else from what was fetched.
- */
-function collateralFromFiles(
-  files: DcapFiles,
-  quoteChain: readonly CertFile[],
-  now: Date,
-  fetched: QuoteCollateralJson | undefined,
-): QuoteCollateralJson {
-  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-  const pool = [...files.certs, ...quoteChain];
-  const root = findCert(pool, INTEL_ROOT, now);
-  const signer = findCert(files.certs, TCB_SIGNING, now);
-  const rootCrl = files.crls.find((c) => c.info.issuerCn === INTEL_ROOT);
-  const pckCrl = files.crls.find((c) =>
-    /^Intel SGX PCK (Platform|Processor) CA$/.test(c.info.issuerCn ?? ''),
-  );
-  for (const c of files.crls) {
-    if (c !== rootCrl && c !== pckCrl) {
-      throw new UsageError(
-        `Cannot use the CRL issued by ${c.info.issuerCn ?? 'an unnamed issuer'}: not an Intel Root CA or PCK CA CRL`,
-      );
-    }
-  }
-  const pckCa = pckCrl === undefined ? undefined : findCert(pool, pckCrl.info.issuerCn!, now);
-  const signerChain =
-    signer !== undefined && root !== undefined ? toPem(signer.der) + toPem(root.der) : undefined;
-
-  const missing: string[] = [];
-  const take = <T>(value: T | undefined, fallback: T | undefined, what: string): T => {
-    const v = value ?? fallback;
-    if (v === undefined) missing.push(what);
-    return v as T;
-  };
-  const result: QuoteCollateralJson = {
-    tcb_info: take(files.tcbInfo?.body, fetched?.tcb_info, 'the TCB info (--tcb-info)'),
-    tcb_info_signature: files.tcbInfo?.signature ?? fetched?.tcb_info_signature ?? '',
-    tcb_info_issuer_chain: take(
-      signerChain,
-      fetched?.tcb_info_issuer_chain,
-      `the ${TCB_SIGNING} certificate (--cert)`,
-    ),
-    qe_identity: take(files.qeIdentity?.body, fetched?.qe_identity, 'the QE identity (--qe-identity)'),
-    qe_identity_signature: files.qeIdentity?.signature ?? fetched?.qe_identity_signature ?? '',
-    qe_identity_issuer_chain: take(
-      signerChain,
-      fetched?.qe_identity_issuer_chain,
-      `the ${TCB_SIGNING} certificate (--cert)`,
-    ),
-    root_ca_crl: take(
-      rootCrl === undefined ? undefined : hex(rootCrl.der),
-      fetched?.root_ca_crl,
-      'the Intel SGX Root CA CRL (--crl)',
-    ),
-    pck_crl: take(
-      pckCrl === undefined ? undefined : hex(pckCrl.der),
-      fetched?.pck_crl,
-      'the PCK CRL (--crl)',
-    ),
-    pck_crl_issuer_chain: take(
-      pckCa !== undefined && root !== undefined ? toPem(pckCa.der) + toPem(root.der) : undefined,
-      fetched?.pck_crl_issuer_chain,
-      'the PCK CA certificate that issued the PCK CRL (--cert)',
-    ),
-  };
-  const unique = [...new Set(missing)];
-  if (unique.length > 0) {
-    throw new UsageError(
-      `Cannot build DCAP collateral: missing ${unique.join(', ')}; give them, or add --fetch`,
-    );
-  }
-  return result;
-}
-
-type Summary = Omit<AttestResult, 'verified' | 'warnings' | 'claims'>;
-
-/** The summary fields of the result: what every kind of claims has, and the TCB status where known. */
-function summary(claims: Claims): Summary {
-  const out: Summary = {
-    kind: claims.kind,
-    version: claims.version,
-    measurement: claims.measurement,
-    reportData: claims.reportData,
-    debug: claims.debug,
-  };
-  if (claims.kind !== 'sev-snp') {
-    if (claims.tcbStatus !== undefined) out.tcbStatus = claims.tcbStatus;
-    if (claims.advisoryIds !== undefined) out.advisoryIds = claims.advisoryIds;
-  }
-  return out;
-}
-
-/** What rejected evidence still shows: its parsed (unverified) fields, when it parses. */
-function unverifiedSummary(kind: EvidenceKind, bytes: Uint8Array): Summary {
-  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-  try {
-    if (kind === 'sev-snp') {
-      const r = parseSnpReport(bytes);
-      return {
-        kind,
-        version: r.version,
-        measurement: hex(r.measurement),
-        reportData: hex(r.reportData),
-        debug: r.debug,
-      };
-    }
-    const q = parseDcapQuote(bytes);
-    const measurement = q.kind === 'sgx' ? q.body.mrEnclave : q.body.mrTd;
-    return {
-      kind,
-      version: q.version,
-      measurement: hex(measurement),
-      reportData: hex(q.body.reportData),
-      debug: q.body.debug,
-    };
-  } catch {
-    return { kind };
-  }
-}
-
-function warningsFor(claims: Claims): string[] {
-  const warnings: string[] = [];
-  if (claims.kind === 'sev-snp' && claims.simulated) {
-    warnings.push(
-      `SIMULATED evidence: signed by a simulated root (${claims.rootFingerprint}), it proves no hardware isolation`,
-    );
-  }
-  if (claims.debug) warnings.push('The TEE allows debugging: the host can read and change its memory');
-  if (!claims.collateralChecked) {
-    warnings.push(
-      claims.kind === 'sev-snp'
-        ? 'Certificate revocation was not checked: no AMD KDS CRL of the chain was given (use --crl or --fetch)'
-        : 'TCB status and revocation were not checked: no collateral was given (use --collateral, --tcb-info/--qe-identity/--crl, or --fetch)',
-    );
-  }
-  if (claims.kind !== 'sev-snp' && claims.tcbStatus !== undefined && claims.tcbStatus !== 'UpToDate') {
-    const ids =
-      claims.advisoryIds !== undefined && claims.advisoryIds.length > 0
-        ? ` (${claims.advisoryIds.join(', ')})`
-        : '';
-    warnings.push(`TCB status is ${claims.tcbStatus}${ids}`);
-  }
-  return warnings;
-}
-
-function jsonValue(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  return value;
-}
-
-function renderValue(value: unknown): string {
-  if (value === null || value === undefined) return '-';
-  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.map(renderValue).join(', ');
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  if (typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>)
-      .map(
-        ([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v, jsonValue) : String(v)}`,
-      )
-      .join(' ');
-  }
-  return String(value);
-}
-
-/** The claims as an aligned two-column table, one claim a line. */
-export function claimsTable(claims: Claims): string {
-  const entries = Object.entries(claims as unknown as Record<string, unknown>).filter(([k]) => k !== 'kind');
-  const width = Math.max(...entries.map(([k]) => k.length));
-  const c = claims as unknown as Record<string, unknown>;
-  const about = [
-    ...(typeof c['version'] === 'number' ? [`version ${c['version']}`] : []),
-    ...(typeof c['product'] === 'string' ? [c['product']] : []),
-  ];
-  const head = `Verified ${claims.kind} evidence${about.length > 0 ? ` (${about.join(', ')})` : ''}\n`;
-  return head + entries.map(([k, v]) => `  ${k.padEnd(width)}  ${renderValue(v)}\n`).join('');
-}
 
 function parseVerifyArgs(argv: string[], invocation: Invocation | undefined) {
   const parsed = parseCommand(argv, {
@@ -681,86 +308,11 @@ async function verifyCommand(argv: string[], io: AttestIo, invocation: Invocatio
   }
 }
 
-async function inspectCommand(argv: string[], io: AttestIo, invocation: Invocation): Promise<number> {
-  const { values, positionals } = parseInspectArgs(argv, invocation);
-  if (positionals.length !== 1) throw new UsageError('Cannot inspect: give one service as HOST:PORT');
-  const target = parseHostPort(positionals[0]!, 'the service');
-  const hex = (list: readonly string[], flag: string, n: number): string[] =>
-    list.map((v) => {
-      const h = v.toLowerCase().replace(/:/g, '');
-      if (!new RegExp(`^[0-9a-f]{${n}}$`).test(h))
-        throw new UsageError(`Cannot read ${flag} ${v}: expected ${n} hex digits`);
-      return h;
-    });
-  const workloads = hex(values['workload-digest'], '--workload-digest', 64);
-  for (const path of values.workload) {
-    workloads.push(createHash('sha256').update(readInput(path, 'workload')).digest('hex'));
-  }
-  const configs = hex(values['config-digest'], '--config-digest', 64);
-  const measurements = hex(values['expect-measurement'], '--expect-measurement', 96);
-  const simRoots = hex(values['trust-sim-root'], '--trust-sim-root', 64);
-  const policy: Policy = {
-    ...(measurements.length > 0 ? { measurements } : {}),
-    ...(simRoots.length > 0 ? { trustSimulatedRoots: simRoots } : {}),
-  };
-  // A service that cannot be reached is a ClientError of category host: exit 4.
-  const report: ServiceReport = await inspectService({
-    host: target.host,
-    port: target.port,
-    policy,
-    ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
-    ...(configs.length > 0 ? { configDigests: configs } : {}),
-  });
-  if (values.json) io.stdout(`${JSON.stringify({ service: positionals[0], ...report }, jsonValue)}\n`);
-  else {
-    const rows: [string, string][] = [
-      ['certificate sha256', report.certificateSha256],
-      ['key sha256', report.keySha256],
-      ['valid', `${report.notBefore} to ${report.notAfter}`],
-      [
-        'attested',
-        report.attested ? `yes (${report.binding} evidence)` : 'no: the certificate carries no evidence',
-      ],
-    ];
-    if (report.workloadDigest) rows.push(['workload sha256', report.workloadDigest]);
-    if (report.configDigest) rows.push(['config sha256', report.configDigest]);
-    if (report.evidence) {
-      const ev = report.evidence;
-      rows.push([
-        'evidence',
-        `${ev.kind}${ev.version === undefined ? '' : ` v${ev.version}`}${ev.measurement ? `, measurement ${ev.measurement}` : ''}`,
-      ]);
-    }
-    rows.push([
-      'verified',
-      report.verified ? 'yes' : `no: ${report.error?.message ?? 'unknown'} (${report.error?.code ?? ''})`,
-    ]);
-    const width = Math.max(...rows.map(([k]) => k.length));
-    io.stdout(`Service ${positionals[0]}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}\n`).join('')}`);
-    if (report.claims) {
-      for (const w of warningsFor(report.claims)) io.stderr(`donjon: warning: ${w}\n`);
-      io.stdout(claimsTable(report.claims));
-    }
-  }
-  // The report is printed; a service whose evidence does not verify is refused, as `run` refuses a Keep.
-  return report.verified ? EXIT.ok : exitStatusFor('refused');
-}
-
-function parseInspectArgs(argv: string[], invocation: Invocation) {
-  return parseCommand(argv, {
-    command: 'attest',
-    positionals: true,
-    invocation,
-    options: {
-      'trust-sim-root': { type: 'string', multiple: true, default: [] },
-      'expect-measurement': { type: 'string', multiple: true, default: [] },
-      workload: { type: 'string', multiple: true, default: [] },
-      'workload-digest': { type: 'string', multiple: true, default: [] },
-      'config-digest': { type: 'string', multiple: true, default: [] },
-      json: { type: 'boolean', default: false },
-    },
-  });
-}
+const processIo: AttestIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+};
 
 /**
  * `donjon attest SUBCOMMAND`: `verify` (evidence in files) or `inspect` (a service's certificate). Returns
