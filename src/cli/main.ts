@@ -1,5 +1,4 @@
 // The donjon command.
-
 import { categoryOf, isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
 import { type Invocation, parseArgsError } from './args.ts';

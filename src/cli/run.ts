@@ -53,7 +53,8 @@ Options:
   -h, --help                show this help
 
 Exit status: the workload's own, or 134 for a trap, 124 for the time limit, 137 for another limit,
-2 for a usage error, 3 when the Keep's evidence is refused, 4 when the host or the Keep fails.`;
+2 for a usage error, 3 when the Keep's evidence or the host's certificate is refused, 4 when the host or the
+Keep fails, 130 when interrupted.`;
 
 /** Reads a workload module, refusing what is not WebAssembly 1.0 with a usage error. */
 export function readWorkload(path: string): Uint8Array {
