@@ -1,4 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { AttestationError } from '../attestation/errors.ts';
+import { type Certificate, parseCertificate } from '../attestation/x509.ts';
 import {
   bitString,
   explicit,
@@ -9,9 +11,7 @@ import {
   set,
   time,
   utf8String,
-} from '../attestation/der.ts';
-import { AttestationError } from '../attestation/errors.ts';
-import { type Certificate, parseCertificate } from '../attestation/x509.ts';
+} from '../lib/der.ts';
 import {
   BINDING_DOMAIN,
   type Binding,

@@ -13,17 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { sha256Hex } from '../../src/attestation/bytes.ts';
-import {
-  bitString,
-  boolean,
-  explicit,
-  integer,
-  nullValue,
-  octetString,
-  oid,
-  sequence,
-  time,
-} from '../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
 import { basicConstraintsCa, distinguishedName, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
 import {
@@ -36,6 +25,17 @@ import {
   parseCertificate,
   verifyIssuedBy,
 } from '../../src/attestation/x509.ts';
+import {
+  bitString,
+  boolean,
+  explicit,
+  integer,
+  nullValue,
+  octetString,
+  oid,
+  sequence,
+  time,
+} from '../../src/lib/der.ts';
 import { ecCert, ecKey, intelName, makePki } from './dcap/forge.ts';
 import { certDers, EVIDENCE, NEEDS_EVIDENCE } from './evidence.ts';
 

@@ -4,21 +4,19 @@ import { constants, createHash, type KeyObject, sign } from 'node:crypto';
 import {
   bitString,
   boolean,
-  children,
   explicit,
   integer,
   nullValue,
   octetString,
   oid,
-  readBitStringBytes,
-  readOne,
   sequence,
   set,
   TAG,
   time,
   tlv,
   utf8String,
-} from '../der.ts';
+} from '../../lib/der.ts';
+import { children, readBitStringBytes, readOne } from '../der.ts';
 import { OID } from '../x509.ts';
 
 /** One extension to write. */

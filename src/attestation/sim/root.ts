@@ -4,8 +4,8 @@
 // the policy names its ARK's fingerprint.
 import { createPrivateKey, generateKeyPair, randomBytes, sign, verify } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ia5String, integer } from '../../lib/der.ts';
 import { equalBytes, sha256Hex, toBase64, toHex, tryFromBase64, tryFromHex } from '../bytes.ts';
-import { ia5String, integer } from '../der.ts';
 import { AttestationError } from '../errors.ts';
 import type { SnpTcb } from '../snp/tcb.ts';
 import { snpTcb } from '../snp/tcb.ts';

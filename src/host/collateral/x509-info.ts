@@ -1,16 +1,10 @@
 // What the collateral code needs to know about certificates and CRLs: names (to sort a user's files into
 // their roles), validity ends (how long a cached copy may be served) and the FMSPC of an Intel PCK
 // certificate (which TCB info to fetch). Nothing here decides trust: the verifier checks every signature.
-import {
-  children,
-  type DerNode,
-  readOid,
-  readOne,
-  readString,
-  readTime,
-  TAG,
-} from '../../attestation/der.ts';
+
+import { children, type DerNode, readOid, readOne, readString, readTime } from '../../attestation/der.ts';
 import { nameAttribute, OID, parseCertificate } from '../../attestation/x509.ts';
+import { TAG } from '../../lib/der.ts';
 import { CollateralError } from './errors.ts';
 
 /** OID of the AMD blSPL extension: present in every VCEK and VLEK, in no other certificate. */

@@ -13,7 +13,7 @@ import {
   time,
   tlv,
   utf8String,
-} from '../../attestation/der.ts';
+} from '../../lib/der.ts';
 import { toPem } from '../collateral/pem.ts';
 
 /** The Keep Manager's own TLS identity: tenants pin its certificate's SHA-256 fingerprint. */

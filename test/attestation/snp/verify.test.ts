@@ -3,7 +3,6 @@ import { constants, generateKeyPair, type KeyObject, sign } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { sha256Hex } from '../../../src/attestation/bytes.ts';
-import { bitString, ia5String, integer, sequence, time } from '../../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
 import { defaultRoots, type TrustRoots } from '../../../src/attestation/roots.ts';
 import {
@@ -20,6 +19,7 @@ import { snpTcb } from '../../../src/attestation/snp/tcb.ts';
 import { VEK_OID } from '../../../src/attestation/snp/vek.ts';
 import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
 import { clearCertificateCache, OID, parseCertificate } from '../../../src/attestation/x509.ts';
+import { bitString, ia5String, integer, sequence, time } from '../../../src/lib/der.ts';
 import {
   certDers,
   evidenceBytes,
