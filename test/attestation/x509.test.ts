@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { sha256Hex } from '../../src/attestation/bytes.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
-import { basicConstraintsCa, distinguishedName, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
+import { basicConstraintsCa, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
 import {
   checkCriticalExtensions,
   checkSignedBy,
@@ -25,6 +25,7 @@ import {
   parseCertificate,
   verifyIssuedBy,
 } from '../../src/attestation/x509.ts';
+import { distinguishedName } from '../../src/lib/certificate.ts';
 import {
   bitString,
   boolean,

@@ -3,6 +3,8 @@
 // levels; the QE identity describes the genuine quoting enclave. TCB info and QE identity are JSON signed
 // by Intel's TCB signing key over their exact bytes, so they are kept as the text served and parsed
 // only to read them, never re-serialised.
+
+import { isRecord, missingKey, unknownKey } from '../../lib/json.ts';
 import { type PemBlock, PemError, readPem } from '../../lib/pem.ts';
 import { tryFromHex } from '../bytes.ts';
 import { parseCrl } from '../crl.ts';
@@ -143,13 +145,6 @@ function invalid(state: string, cause?: unknown): never {
 
 type Json = Record<string, unknown>;
 
-function isRecord(value: unknown): value is Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
-    return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 function record(value: unknown, where: string): Json {
   if (!isRecord(value)) invalid(`${where} is not an object`);
   return value;
@@ -161,10 +156,10 @@ function keys(
   required: readonly string[],
   optional: readonly string[] = [],
 ): void {
-  for (const k of Object.keys(value)) {
-    if (!required.includes(k) && !optional.includes(k)) invalid(`${where} has the unknown field ${k}`);
-  }
-  for (const k of required) if (!(k in value)) invalid(`${where} lacks the field ${k}`);
+  const unknown = unknownKey(value, [...required, ...optional]);
+  if (unknown !== undefined) invalid(`${where} has the unknown field ${unknown}`);
+  const missing = missingKey(value, required);
+  if (missing !== undefined) invalid(`${where} lacks the field ${missing}`);
 }
 
 function int(value: unknown, where: string, max: number): number {

@@ -8,7 +8,6 @@ import { defaultRoots, type TrustRoots } from '../../../src/attestation/roots.ts
 import {
   basicConstraintsCa,
   buildCertificate,
-  distinguishedName,
   keyUsageCertSign,
   PSS_SHA384,
 } from '../../../src/attestation/sim/cert.ts';
@@ -19,6 +18,7 @@ import { snpTcb } from '../../../src/attestation/snp/tcb.ts';
 import { VEK_OID } from '../../../src/attestation/snp/vek.ts';
 import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
 import { clearCertificateCache, OID, parseCertificate } from '../../../src/attestation/x509.ts';
+import { distinguishedName } from '../../../src/lib/certificate.ts';
 import { bitString, ia5String, integer, sequence, time } from '../../../src/lib/der.ts';
 import {
   certDers,
