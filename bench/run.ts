@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect, createServer } from 'node:tls';
-import { signSimReport } from '../src/attestation/index.ts';
+import { signSimReport } from '../src/attestation/sim/index.ts';
 import { loadOrCreateSimRoot } from '../src/host/simroot.ts';
 import { BINDING_DOMAIN, makeKeepCertificate, reportDataFor, spkiOf } from '../src/ratls/index.ts';
 import { repoRoot, testHome } from '../test/helpers.ts';

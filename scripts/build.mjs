@@ -1,6 +1,7 @@
 // Bundles the three programs of Donjon (the CLI, the Keep Loader and the Keep runtime) and the SDK entry
-// points. The Keep runtime is one self-contained file on purpose: its SHA-384 is the measurement a
-// simulated Keep reports and `donjon measure` prints, so the build must be deterministic.
+// points; their declarations come from scripts/build-types.mjs. The Keep runtime is one self-contained file
+// on purpose: its SHA-384 is the measurement a simulated Keep reports and `donjon measure` prints, so the
+// build must be deterministic.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -33,6 +34,8 @@ await Promise.all([
       cli: 'src/cli/main.ts',
       client: 'src/client/index.ts',
       attestation: 'src/attestation/index.ts',
+      // The simulator signs evidence: an entry of its own, so the verifier's entry never carries it.
+      'attestation/sim': 'src/attestation/sim/index.ts',
     },
     outdir: 'dist',
     splitting: true,

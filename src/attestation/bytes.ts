@@ -66,21 +66,3 @@ export function tryFromBase64(text: string): Uint8Array | undefined {
   // Non-zero padding bits decode but do not round-trip; refuse them so each value has one encoding.
   return toBase64(bytes) === text ? bytes : undefined;
 }
-
-/** DER bytes of every certificate in a PEM text, in order. */
-export function pemToDers(pem: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const re = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g;
-  for (let m = re.exec(pem); m !== null; m = re.exec(pem)) {
-    out.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  }
-  return out;
-}
-
-/** PEM text of one DER certificate (64-column base64, as OpenSSL writes it). */
-export function derToPem(der: Uint8Array): string {
-  const b64 = toBase64(der);
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
-}

@@ -3,9 +3,10 @@
 // duplicate entries. AMD's KDS publishes one per product, signed by the ARK with RSA-PSS; Intel publishes
 // the Root CA CRL and the PCK Platform/Processor CA CRLs, signed with ECDSA P-256.
 // Internal: not re-exported from index.ts.
+import { TAG } from '../lib/der.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { equalBytes, sha256Hex } from './bytes.ts';
-import { children, type DerNode, readBigInt, readBitStringBytes, readOne, readTime, TAG } from './der.ts';
+import { children, type DerNode, readBigInt, readBitStringBytes, readOne, readTime } from './der.ts';
 import { AttestationError } from './errors.ts';
 import {
   type Certificate,

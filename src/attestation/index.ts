@@ -1,6 +1,6 @@
 // Public API of the attestation library: parse and verify SEV-SNP reports and Intel DCAP quotes (SGX,
-// TDX) with their collateral, appraise them under a policy, and the simulated AMD secure processor used
-// on machines without a TEE.
+// TDX) with their collateral, and appraise them under a policy. It verifies and never signs: the simulated
+// AMD secure processor, which can make evidence, is its own entry (sim/index.ts, `donjon/attestation/sim`).
 
 export { type Crl, parseCrl } from './crl.ts';
 export {
@@ -54,16 +54,6 @@ export {
   intelRootCertificate,
   type TrustRoots,
 } from './roots.ts';
-export { type SimReportInput, signSimReport } from './sim/report.ts';
-export {
-  createSimRoot,
-  parseSimRoot,
-  SIM_ORGANIZATION,
-  SIM_PRODUCT_NAME,
-  type SimRootMaterial,
-  serializeSimRoot,
-} from './sim/root.ts';
-export { assembleSnpReport, encodeSnpReportBody, type SnpReportFields } from './snp/encode.ts';
 export {
   parseSnpReport,
   SNP_POLICY,

@@ -1,6 +1,8 @@
 // Appraisal policy: what a tenant requires of verified evidence. Every field a policy names is enforced,
 // and a field the verifier does not know, or cannot check on the evidence at hand, is an error rather
 // than a pass.
+
+import { isRecord, unknownKey } from '../lib/json.ts';
 import { equalBytes, toHex, tryFromHex } from './bytes.ts';
 import { type TcbStatus, tcbStatuses } from './dcap/collateral.ts';
 import type { DcapVerified } from './dcap/verify.ts';
@@ -114,13 +116,6 @@ function invalid(field: string, state: string): never {
   throw new AttestationError('ERR_POLICY_INVALID', `Cannot parse policy: ${field} ${state}`, { field });
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
-    return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 function integer(field: string, value: unknown, max: number): number {
   // TOML and CBOR decoders may give big integers as bigint.
   const n = typeof value === 'bigint' && value >= 0n && value <= BigInt(max) ? Number(value) : value;
@@ -156,12 +151,11 @@ function boolean(field: string, value: unknown): boolean {
  */
 export function parsePolicy(json: unknown): Policy {
   if (!isRecord(json)) invalid('policy', 'must be an object');
-  for (const key of Object.keys(json)) {
-    if (!(FIELDS as readonly string[]).includes(key)) {
-      throw new AttestationError('ERR_POLICY_UNSUPPORTED', `Cannot parse policy: unknown field ${key}`, {
-        field: key,
-      });
-    }
+  const key = unknownKey(json, FIELDS);
+  if (key !== undefined) {
+    throw new AttestationError('ERR_POLICY_UNSUPPORTED', `Cannot parse policy: unknown field ${key}`, {
+      field: key,
+    });
   }
   const policy: Policy = {};
   const v = json;

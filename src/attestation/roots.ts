@@ -4,7 +4,7 @@
 // (KDS /vcek/v1/{product}/cert_chain and /vlek/v1/{product}/cert_chain). Intel: the SGX Root CA, which
 // anchors the PCK chains of SGX and TDX quotes and the TCB signing chain of their collateral. The
 // SHA-256 fingerprints are listed next to them and checked by the tests.
-import { pemToDers } from './bytes.ts';
+import { readPem, writePem } from '../lib/pem.ts';
 
 /** An AMD product line with its own ARK. */
 export type AmdProduct = 'Milan' | 'Genoa' | 'Turin';
@@ -20,7 +20,12 @@ export interface AmdCertificate {
 }
 
 function pem(base64: string): string {
-  return `-----BEGIN CERTIFICATE-----\n${base64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return writePem(new Uint8Array(Buffer.from(base64, 'base64')));
+}
+
+/** The DER of a built-in certificate's PEM (one block, written above). */
+function derOf(text: string): Uint8Array {
+  return readPem(text, { only: true, label: 'CERTIFICATE' })[0]!.der;
 }
 
 /** AMD's ARK, ASK and ASVK certificates for Milan, Genoa and Turin. */
@@ -333,14 +338,14 @@ export interface TrustRoots {
 }
 
 function dersOf(role: AmdCertificate['role']): readonly Uint8Array[] {
-  return Object.freeze(amdCertificates.filter((c) => c.role === role).map((c) => pemToDers(c.pem)[0]!));
+  return Object.freeze(amdCertificates.filter((c) => c.role === role).map((c) => derOf(c.pem)));
 }
 
 /** AMD's Milan, Genoa and Turin ARKs, Intel's SGX Root CA, and no simulated root. */
 export const defaultRoots: TrustRoots = Object.freeze({
   amdArks: dersOf('ark'),
   simulatedArkFingerprints: Object.freeze([]),
-  intelRoots: Object.freeze([pemToDers(intelRootCertificate.pem)[0]!]),
+  intelRoots: Object.freeze([derOf(intelRootCertificate.pem)]),
 });
 
 /** The built-in ASKs and ASVKs (DER), for chains that arrive without their intermediate. */

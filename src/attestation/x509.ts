@@ -3,6 +3,7 @@
 // SHA-384, MGF1-SHA-384 and a 48-byte salt under RSA-4096 keys (AMD's KDS chains), and ECDSA P-256 with
 // SHA-256 (Intel's SGX PKI). Internal: not re-exported from index.ts.
 import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { TAG } from '../lib/der.ts';
 import { equalBytes, sha256Hex } from './bytes.ts';
 import {
   children,
@@ -15,7 +16,6 @@ import {
   readSmallInt,
   readString,
   readTime,
-  TAG,
 } from './der.ts';
 import { AttestationError } from './errors.ts';
 

@@ -1,6 +1,11 @@
 import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSimRoot, parseSimRoot, type SimRootMaterial, serializeSimRoot } from '../attestation/index.ts';
+import {
+  createSimRoot,
+  parseSimRoot,
+  type SimRootMaterial,
+  serializeSimRoot,
+} from '../attestation/sim/index.ts';
 
 /** A host's simulated AMD root of trust, as stored in its state directory. */
 export interface StoredSimRoot {

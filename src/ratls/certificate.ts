@@ -1,17 +1,12 @@
-import { createHash, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
-import {
-  bitString,
-  explicit,
-  integer,
-  octetString,
-  oid,
-  sequence,
-  set,
-  time,
-  utf8String,
-} from '../attestation/der.ts';
+import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { AttestationError } from '../attestation/errors.ts';
 import { type Certificate, parseCertificate } from '../attestation/x509.ts';
+import {
+  type CertificateExtension,
+  makeSelfSignedCertificate,
+  SIGNATURE_ALGORITHMS,
+  spkiOf,
+} from '../lib/certificate.ts';
 import {
   BINDING_DOMAIN,
   type Binding,
@@ -25,9 +20,10 @@ import {
 } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
-const ECDSA_WITH_SHA384 = '1.2.840.10045.4.3.3';
-const ID_AT_COMMON_NAME = '2.5.4.3';
-const ALGORITHM = sequence(oid(ECDSA_WITH_SHA384));
+const ALGORITHM = SIGNATURE_ALGORITHMS['ecdsa-sha384'];
+/** Certificates start a minute early, for a client whose clock is a little behind the Keep's. */
+const SKEW_MS = 60_000;
+const DAY_MS = 24 * 3600_000;
 
 /**
  * report_data for a binding: SHA-512(domain ‖ SPKI DER ‖ nonce) for a channel, SHA-512(domain ‖ SPKI DER ‖
@@ -41,9 +37,11 @@ export function reportDataFor(binding: Binding | ServiceBinding): Uint8Array {
 }
 
 /** The SubjectPublicKeyInfo (DER) of a public key, or of the public half of a private key. */
-export function spkiOf(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return new Uint8Array(pub.export({ type: 'spki', format: 'der' }));
+export { spkiOf };
+
+/** The id-pe-cmw extension carrying `cmw`: non-critical, so generic TLS stacks can still complete the handshake. */
+function cmwExtension(cmw: Uint8Array): CertificateExtension {
+  return { oid: ID_PE_CMW, value: cmw };
 }
 
 export interface MakeKeepCertificateOptions {
@@ -62,38 +60,19 @@ export interface MakeKeepCertificateOptions {
  */
 export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8Array {
   const spki = spkiOf(options.privateKey);
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, and no leading zero byte to strip
-  const name = sequence(
-    set(
-      sequence(
-        oid(ID_AT_COMMON_NAME),
-        utf8String(options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)'),
-      ),
-    ),
-  );
-  const fields = [
-    explicit(0, integer(2)),
-    integer(BigInt(`0x${serial.toString('hex')}`)),
-    ALGORITHM,
-    name,
-    sequence(
-      time(new Date(options.now.getTime() - 60_000)),
-      time(new Date(options.now.getTime() + 24 * 3600_000)),
-    ),
-    name,
-    spki,
-  ];
+  const extensions: CertificateExtension[] = [];
   if (options.evidence) {
-    const cmw = encodeCmw({
-      evidence: options.evidence,
-      binding: { domain: BINDING_DOMAIN, spki, nonce: options.nonce },
-    });
-    fields.push(explicit(3, sequence(sequence(oid(ID_PE_CMW), octetString(cmw)))));
+    const binding = { domain: BINDING_DOMAIN, spki, nonce: options.nonce };
+    extensions.push(cmwExtension(encodeCmw({ evidence: options.evidence, binding })));
   }
-  const tbs = sequence(...fields);
-  const signature = sign('sha384', tbs, { key: options.privateKey, dsaEncoding: 'der' });
-  return sequence(tbs, ALGORITHM, bitString(new Uint8Array(signature)));
+  return makeSelfSignedCertificate({
+    privateKey: options.privateKey,
+    algorithm: 'ecdsa-sha384',
+    subject: options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)',
+    notBefore: new Date(options.now.getTime() - SKEW_MS),
+    notAfter: new Date(options.now.getTime() + DAY_MS),
+    extensions,
+  });
 }
 
 /** The parts of a service certificate. */
@@ -122,47 +101,25 @@ export function makeServiceCertificate(options: MakeServiceCertificateOptions): 
     throw new RangeError('Cannot make a service certificate: the digests must be 32 bytes each');
   }
   const spki = spkiOf(options.privateKey);
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x01;
   const short = Buffer.from(options.workload).toString('hex').slice(0, 16);
-  const name = sequence(
-    set(
-      sequence(
-        oid(ID_AT_COMMON_NAME),
-        utf8String(
-          options.evidence ? `Donjon service ${short}` : `Donjon service ${short} (nil, not attested)`,
-        ),
-      ),
-    ),
-  );
-  const validity = options.validityMs ?? 24 * 3600_000;
-  const fields = [
-    explicit(0, integer(2)),
-    integer(BigInt(`0x${serial.toString('hex')}`)),
-    ALGORITHM,
-    name,
-    sequence(
-      time(new Date(options.now.getTime() - 60_000)),
-      time(new Date(options.now.getTime() + validity)),
-    ),
-    name,
-    spki,
-  ];
+  const extensions: CertificateExtension[] = [];
   if (options.evidence) {
-    const cmw = encodeCmw({
-      evidence: options.evidence,
-      binding: {
-        domain: SERVICE_BINDING_DOMAIN,
-        spki,
-        workload: options.workload,
-        config: options.config,
-      },
-    });
-    fields.push(explicit(3, sequence(sequence(oid(ID_PE_CMW), octetString(cmw)))));
+    const binding = {
+      domain: SERVICE_BINDING_DOMAIN,
+      spki,
+      workload: options.workload,
+      config: options.config,
+    };
+    extensions.push(cmwExtension(encodeCmw({ evidence: options.evidence, binding })));
   }
-  const tbs = sequence(...fields);
-  const signature = sign('sha384', tbs, { key: options.privateKey, dsaEncoding: 'der' });
-  return sequence(tbs, ALGORITHM, bitString(new Uint8Array(signature)));
+  return makeSelfSignedCertificate({
+    privateKey: options.privateKey,
+    algorithm: 'ecdsa-sha384',
+    subject: options.evidence ? `Donjon service ${short}` : `Donjon service ${short} (nil, not attested)`,
+    notBefore: new Date(options.now.getTime() - SKEW_MS),
+    notAfter: new Date(options.now.getTime() + (options.validityMs ?? DAY_MS)),
+    extensions,
+  });
 }
 
 /** What a Keep certificate says about itself, before any of it is trusted. */

@@ -1,4 +1,5 @@
 import type { DcapCollateral } from '../attestation/index.ts';
+import { isRecord } from '../lib/json.ts';
 import { decode, encode } from '../protocol/cbor.ts';
 import { RatlsError } from './errors.ts';
 
@@ -149,10 +150,6 @@ function malformed(what: string, cause?: unknown): RatlsError {
   return new RatlsError('ERR_KEEP_CERT_MALFORMED', `Cannot read the Keep certificate's evidence: ${what}`, {
     cause,
   });
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
 function cmwRecord(collection: Record<string, unknown>, label: string): [string, Uint8Array] {

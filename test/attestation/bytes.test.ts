@@ -3,10 +3,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   concat,
-  derToPem,
   equalBytes,
   isZero,
-  pemToDers,
   reversed,
   toBase64,
   toHex,
@@ -43,11 +41,4 @@ test('equalBytes(), isZero(), concat() and reversed() behave on edge cases', () 
   assert.ok(!isZero(Uint8Array.of(0, 0, 1)));
   assert.deepEqual(concat(Uint8Array.of(1), new Uint8Array(0), Uint8Array.of(2, 3)), Uint8Array.of(1, 2, 3));
   assert.deepEqual(reversed(Uint8Array.of(1, 2, 3)), Uint8Array.of(3, 2, 1));
-});
-
-test('derToPem() and pemToDers() round-trip several certificates', () => {
-  const a = Uint8Array.from({ length: 100 }, (_, i) => i);
-  const b = Uint8Array.of(0x30, 0x00);
-  assert.deepEqual(pemToDers(`junk\n${derToPem(a)}between\n${derToPem(b)}`), [a, b]);
-  assert.match(derToPem(a), /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/]{64}\n/);
 });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { checkNotRevoked, clearCrlCache, parseCrl, verifyCrl } from '../../src/attestation/crl.ts';
-import { integer, sequence } from '../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
 import { defaultRoots } from '../../src/attestation/roots.ts';
 import { OID, parseCertificate } from '../../src/attestation/x509.ts';
+import { integer, sequence } from '../../src/lib/der.ts';
 import { ecCrl, intelName, makePki } from './dcap/forge.ts';
 import { certDers, collateralJson, evidenceBytes, NEEDS_EVIDENCE } from './evidence.ts';
 

@@ -2,11 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  boolean,
   children,
   DerReader,
-  integer,
-  oid,
   readBigInt,
   readBoolean,
   readNode,
@@ -14,12 +11,9 @@ import {
   readOne,
   readString,
   readTime,
-  sequence,
-  TAG,
-  time,
-  tlv,
 } from '../../src/attestation/der.ts';
 import { AttestationError } from '../../src/attestation/errors.ts';
+import { boolean, integer, oid, sequence, TAG, time, tlv } from '../../src/lib/der.ts';
 
 const malformed = (fn: () => unknown) =>
   assert.throws(fn, (e: unknown) => e instanceof AttestationError && e.code === 'ERR_EVIDENCE_MALFORMED');

@@ -2,7 +2,7 @@
 // each SNP report to the VCEK/VLEK and AMD chain that verify it (PROVENANCE.md section 1).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { pemToDers } from '../../src/attestation/bytes.ts';
+import { readPem } from '../../src/lib/pem.ts';
 
 /** The evidence folder, relative to the project root. */
 export const EVIDENCE = new URL('../../../shared/evidence/', import.meta.url);
@@ -32,7 +32,7 @@ export function reportBytes(path: string): Uint8Array {
 export function certDers(path: string): Uint8Array[] {
   const bytes = evidenceBytes(path);
   const text = Buffer.from(bytes).toString('latin1');
-  return text.includes('-----BEGIN CERTIFICATE-----') ? pemToDers(text) : [bytes];
+  return text.includes('-----BEGIN CERTIFICATE-----') ? pemCertificates(text) : [bytes];
 }
 
 /** One SNP sample: its report, the certificate that signed it and the AMD chain (ASK/ASVK, ARK). */
@@ -226,4 +226,9 @@ export function quoteTime(result: DcapResult): Date {
 /** The dcap-qvl collateral JSON of a sample, parsed (not yet checked). */
 export function collateralJson(path: string): Record<string, string> {
   return JSON.parse(evidenceText(path));
+}
+
+/** DER of every CERTIFICATE block of a PEM text. */
+function pemCertificates(text: string): Uint8Array[] {
+  return readPem(text, { label: 'CERTIFICATE' }).map((b) => b.der);
 }

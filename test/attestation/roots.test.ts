@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { pemToDers, sha256Hex } from '../../src/attestation/bytes.ts';
+import { sha256Hex } from '../../src/attestation/bytes.ts';
 import {
   amdCertificates,
   amdIntermediates,
@@ -16,6 +16,7 @@ import {
   parseCertificate,
   verifyIssuedBy,
 } from '../../src/attestation/x509.ts';
+import { readPem } from '../../src/lib/pem.ts';
 import { certDers, EVIDENCE, NEEDS_EVIDENCE } from './evidence.ts';
 
 const FILES = { ark: 'AMD_ARK-', ask: 'AMD_ASK-SEV-', asvk: 'AMD_ASVK-SEV-VLEK-' } as const;
@@ -24,7 +25,7 @@ describe('built-in AMD roots', () => {
   test('amdCertificates holds the ARK, ASK and ASVK of Milan, Genoa and Turin with their fingerprints', () => {
     assert.equal(amdCertificates.length, 9);
     for (const c of amdCertificates) {
-      const ders = pemToDers(c.pem);
+      const ders = pemCertificates(c.pem);
       assert.equal(ders.length, 1);
       assert.equal(sha256Hex(ders[0]!), c.fingerprint, `${c.product} ${c.role}`);
     }
@@ -34,7 +35,7 @@ describe('built-in AMD roots', () => {
     for (const product of ['Milan', 'Genoa', 'Turin'] as const) {
       const get = (role: string) =>
         parseCertificate(
-          pemToDers(amdCertificates.find((c) => c.product === product && c.role === role)!.pem)[0]!,
+          pemCertificates(amdCertificates.find((c) => c.product === product && c.role === role)!.pem)[0]!,
         );
       const ark = get('ark');
       assert.equal(nameAttribute(ark.subject, OID.commonName), `ARK-${product}`);
@@ -62,7 +63,7 @@ describe('built-in AMD roots', () => {
   }, () => {
     for (const c of amdCertificates) {
       const [der] = certDers(`roots/${FILES[c.role]}${c.product}.pem`);
-      assert.deepEqual(pemToDers(c.pem)[0], der, `${c.product} ${c.role}`);
+      assert.deepEqual(pemCertificates(c.pem)[0], der, `${c.product} ${c.role}`);
     }
   });
 
@@ -83,7 +84,7 @@ describe('built-in AMD roots', () => {
       ] as const) {
         const [ask, ark] = certDers(`roots/AMD_KDS_${kind}_cert_chain_${product}.pem`);
         const builtIn = (r: string) =>
-          pemToDers(amdCertificates.find((c) => c.product === product && c.role === r)!.pem)[0];
+          pemCertificates(amdCertificates.find((c) => c.product === product && c.role === r)!.pem)[0];
         assert.deepEqual(ask, builtIn(role));
         assert.deepEqual(ark, builtIn('ark'));
       }
@@ -93,7 +94,7 @@ describe('built-in AMD roots', () => {
 
 describe('built-in Intel root', () => {
   test('intelRootCertificate is the self-signed Intel SGX Root CA with its fingerprint, pinned by default', () => {
-    const [der] = pemToDers(intelRootCertificate.pem);
+    const [der] = pemCertificates(intelRootCertificate.pem);
     assert.equal(sha256Hex(der!), intelRootCertificate.fingerprint);
     const root = parseCertificate(der!);
     assert.equal(nameAttribute(root.subject, OID.commonName), 'Intel SGX Root CA');
@@ -106,9 +107,17 @@ describe('built-in Intel root', () => {
   test('the built-in Intel root is byte for byte the one in shared/evidence and FINGERPRINTS.md', {
     skip: NEEDS_EVIDENCE,
   }, () => {
-    assert.deepEqual(pemToDers(intelRootCertificate.pem)[0], certDers('roots/Intel_SGX_Root_CA.pem')[0]);
+    assert.deepEqual(
+      pemCertificates(intelRootCertificate.pem)[0],
+      certDers('roots/Intel_SGX_Root_CA.pem')[0],
+    );
     const table = readFileSync(new URL('roots/FINGERPRINTS.md', EVIDENCE), 'utf8');
     const row = table.split('\n').find((l) => l.startsWith('| Intel_SGX_Root_CA |'));
     assert.ok(row?.includes(`| ${intelRootCertificate.fingerprint} |`));
   });
 });
+
+/** DER of every CERTIFICATE block of a PEM text. */
+function pemCertificates(text: string): Uint8Array[] {
+  return readPem(text, { label: 'CERTIFICATE' }).map((b) => b.der);
+}

@@ -13,19 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { sha256Hex } from '../../src/attestation/bytes.ts';
-import {
-  bitString,
-  boolean,
-  explicit,
-  integer,
-  nullValue,
-  octetString,
-  oid,
-  sequence,
-  time,
-} from '../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.ts';
-import { basicConstraintsCa, distinguishedName, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
+import { basicConstraintsCa, PSS_SHA384 } from '../../src/attestation/sim/cert.ts';
 import {
   checkCriticalExtensions,
   checkSignedBy,
@@ -36,6 +25,18 @@ import {
   parseCertificate,
   verifyIssuedBy,
 } from '../../src/attestation/x509.ts';
+import { distinguishedName } from '../../src/lib/certificate.ts';
+import {
+  bitString,
+  boolean,
+  explicit,
+  integer,
+  nullValue,
+  octetString,
+  oid,
+  sequence,
+  time,
+} from '../../src/lib/der.ts';
 import { ecCert, ecKey, intelName, makePki } from './dcap/forge.ts';
 import { certDers, EVIDENCE, NEEDS_EVIDENCE } from './evidence.ts';
 

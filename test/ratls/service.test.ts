@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type SimRootMaterial, signSimReport } from '../../src/attestation/index.ts';
+import { type SimRootMaterial, signSimReport } from '../../src/attestation/sim/index.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { encode } from '../../src/protocol/cbor.ts';
 import { decodeCmw, encodeCmw, MEDIA_TYPES } from '../../src/ratls/cmw.ts';

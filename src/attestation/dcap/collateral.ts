@@ -3,7 +3,10 @@
 // levels; the QE identity describes the genuine quoting enclave. TCB info and QE identity are JSON signed
 // by Intel's TCB signing key over their exact bytes, so they are kept as the text served and parsed
 // only to read them, never re-serialised.
-import { tryFromBase64, tryFromHex } from '../bytes.ts';
+
+import { isRecord, missingKey, unknownKey } from '../../lib/json.ts';
+import { type PemBlock, PemError, readPem } from '../../lib/pem.ts';
+import { tryFromHex } from '../bytes.ts';
 import { parseCrl } from '../crl.ts';
 import { AttestationError } from '../errors.ts';
 
@@ -142,13 +145,6 @@ function invalid(state: string, cause?: unknown): never {
 
 type Json = Record<string, unknown>;
 
-function isRecord(value: unknown): value is Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
-    return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 function record(value: unknown, where: string): Json {
   if (!isRecord(value)) invalid(`${where} is not an object`);
   return value;
@@ -160,10 +156,10 @@ function keys(
   required: readonly string[],
   optional: readonly string[] = [],
 ): void {
-  for (const k of Object.keys(value)) {
-    if (!required.includes(k) && !optional.includes(k)) invalid(`${where} has the unknown field ${k}`);
-  }
-  for (const k of required) if (!(k in value)) invalid(`${where} lacks the field ${k}`);
+  const unknown = unknownKey(value, [...required, ...optional]);
+  if (unknown !== undefined) invalid(`${where} has the unknown field ${unknown}`);
+  const missing = missingKey(value, required);
+  if (missing !== undefined) invalid(`${where} lacks the field ${missing}`);
 }
 
 function int(value: unknown, where: string, max: number): number {
@@ -425,22 +421,24 @@ export function parseQeIdentity(text: string): QeIdentity {
   return identity;
 }
 
-const PEM_TEXT = /^\s*(?:-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----\s*)+$/;
+/** The longest PEM chain accepted, checked before reading it. */
+const MAX_PEM_CHAIN = 65536;
 
-/** DER certificates of a PEM text that holds nothing but certificates (and whitespace). */
+/** DER certificates of a PEM text that holds nothing but certificates (and whitespace), at least one. */
 function pemChain(value: unknown, where: string): readonly Uint8Array[] {
   const text = str(value, where);
-  if (text.length > 65536 || !PEM_TEXT.test(text)) invalid(`${where} is not a PEM certificate chain`);
-  const ders: Uint8Array[] = [];
-  for (const m of text.matchAll(
-    /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g,
-  )) {
-    const der = tryFromBase64(m[1]!.replace(/\s+/g, ''));
-    if (der === undefined || der.byteLength === 0)
-      invalid(`${where} has a PEM block that is not canonical base64`);
-    ders.push(der);
+  if (text.length > MAX_PEM_CHAIN)
+    invalid(`${where} is not a PEM certificate chain (over ${MAX_PEM_CHAIN} characters)`);
+  let blocks: PemBlock[];
+  try {
+    blocks = readPem(text, { only: true });
+  } catch (cause) {
+    if (!(cause instanceof PemError)) throw cause;
+    return invalid(`${where} is not a PEM certificate chain: ${cause.detail}`, cause);
   }
-  return Object.freeze(ders);
+  if (blocks.length === 0 || blocks.some((b) => b.label !== 'CERTIFICATE'))
+    invalid(`${where} is not a PEM certificate chain`);
+  return Object.freeze(blocks.map((b) => b.der));
 }
 
 function bytesField(value: unknown, where: string, length?: number): Uint8Array {

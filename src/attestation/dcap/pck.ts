@@ -1,8 +1,9 @@
 // The SGX extensions of a PCK certificate (Intel "SGX PCK Certificate and CRL Profile", OID
 // 1.2.840.113741.1.13.1): which platform the key belongs to (FMSPC, PCE-ID, PPID) and the TCB it was
 // issued for (16 CPU SVN components and the PCE SVN), the inputs of TCB level selection.
+import { TAG } from '../../lib/der.ts';
 import { reasonOf } from '../../lib/errors.ts';
-import { children, type DerNode, readBoolean, readOid, readOne, readSmallInt, TAG } from '../der.ts';
+import { children, type DerNode, readBoolean, readOid, readOne, readSmallInt } from '../der.ts';
 import { AttestationError } from '../errors.ts';
 import type { Certificate } from '../x509.ts';
 

@@ -4,7 +4,7 @@
 // integers little-endian. Reserved fields must be zero and every length must account for its bytes
 // exactly, so a quote has one reading; bytes after the signature data (fixed-size buffers pad quotes)
 // are outside the quote and ignored.
-import { tryFromBase64 } from '../bytes.ts';
+import { type PemBlock, PemError, readPem } from '../../lib/pem.ts';
 import { AttestationError } from '../errors.ts';
 import { parseCertificate } from '../x509.ts';
 
@@ -123,8 +123,12 @@ export interface TdxQuote extends DcapQuoteParts {
 /** A parsed DCAP quote. Byte fields are fresh copies. */
 export type DcapQuote = SgxQuote | TdxQuote;
 
-function malformed(state: string): never {
-  throw new AttestationError('ERR_EVIDENCE_MALFORMED', `Cannot parse DCAP quote: ${state}`);
+function malformed(state: string, cause?: unknown): never {
+  throw new AttestationError(
+    'ERR_EVIDENCE_MALFORMED',
+    `Cannot parse DCAP quote: ${state}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function unsupported(state: string): never {
@@ -215,12 +219,10 @@ function readTdReport(v: View, offset: number, size: number): TdReportBody {
   return body;
 }
 
-const PEM_BLOCK =
-  /-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n)+)-----END CERTIFICATE-----(?:\n|$)/y;
-
 /**
- * The DER certificates of the PEM chain in certification data type 5: PEM blocks with LF line ends,
- * optionally ended by one NUL (the quoting library writes a C string). Anything else fails.
+ * The DER certificates of the PEM chain in certification data type 5: strict PEM (src/lib/pem.ts) with LF
+ * line ends and nothing but certificates, optionally ended by one NUL (the quoting library writes a C
+ * string). Anything else fails.
  */
 export function readPemChain(data: Uint8Array): Uint8Array[] {
   let end = data.byteLength;
@@ -231,19 +233,17 @@ export function readPemChain(data: Uint8Array): Uint8Array[] {
     if (c > 0x7e || (c < 0x20 && c !== 0x0a)) malformed('the PCK certificate chain is not PEM text');
     text += String.fromCharCode(c);
   }
-  const ders: Uint8Array[] = [];
-  PEM_BLOCK.lastIndex = 0;
-  while (PEM_BLOCK.lastIndex < text.length) {
-    const at = PEM_BLOCK.lastIndex;
-    const m = PEM_BLOCK.exec(text);
-    if (m === null) malformed(`the PCK certificate chain has text that is not a certificate at ${at}`);
-    const der = tryFromBase64(m[1]!.replace(/\n/g, ''));
-    if (der === undefined || der.byteLength === 0)
-      malformed('a PEM block of the PCK certificate chain is not canonical base64');
-    ders.push(der);
+  let blocks: PemBlock[];
+  try {
+    blocks = readPem(text, { only: true });
+  } catch (cause) {
+    if (!(cause instanceof PemError)) throw cause;
+    return malformed(`the PCK certificate chain is not strict PEM: ${cause.detail}`, cause);
   }
-  if (ders.length === 0) malformed('the PCK certificate chain is empty');
-  return ders;
+  const other = blocks.find((b) => b.label !== 'CERTIFICATE');
+  if (other !== undefined) malformed(`the PCK certificate chain has a ${other.label} block`);
+  if (blocks.length === 0) malformed('the PCK certificate chain is empty');
+  return blocks.map((b) => b.der);
 }
 
 /** Certification data types 1 to 7 are defined; any other value is not a quote's. */

@@ -1,33 +1,13 @@
 // Builds X.509 certificates in the shape of AMD's KDS certificates (RSA-PSS SHA-384 signatures, the same
 // name layout and extensions), for the simulated secure processor. Internal to the simulator.
-import { constants, createHash, type KeyObject, sign } from 'node:crypto';
-import {
-  bitString,
-  boolean,
-  children,
-  explicit,
-  integer,
-  nullValue,
-  octetString,
-  oid,
-  readBitStringBytes,
-  readOne,
-  sequence,
-  set,
-  TAG,
-  time,
-  tlv,
-  utf8String,
-} from '../der.ts';
+import { createHash, type KeyObject } from 'node:crypto';
+import { type CertificateExtension, makeCertificate, SIGNATURE_ALGORITHMS } from '../../lib/certificate.ts';
+import { boolean, integer, octetString, sequence, TAG, tlv } from '../../lib/der.ts';
+import { children, readBitStringBytes, readOne } from '../der.ts';
 import { OID } from '../x509.ts';
 
 /** One extension to write. */
-export interface ExtensionSpec {
-  oid: string;
-  critical?: boolean;
-  /** The DER that goes inside extnValue. */
-  value: Uint8Array;
-}
+export type ExtensionSpec = CertificateExtension;
 
 /** What a certificate says; the issuer name and key sign it. */
 export interface CertificateSpec {
@@ -42,19 +22,7 @@ export interface CertificateSpec {
 }
 
 /** The RSASSA-PSS AlgorithmIdentifier AMD uses: SHA-384, MGF1-SHA-384, salt 48 (trailer left default). */
-export const PSS_SHA384 = sequence(
-  oid(OID.rsassaPss),
-  sequence(
-    explicit(0, sequence(oid(OID.sha384), nullValue())),
-    explicit(1, sequence(oid(OID.mgf1), sequence(oid(OID.sha384), nullValue()))),
-    explicit(2, integer(48)),
-  ),
-);
-
-/** A distinguished name from (type OID, UTF8 value) pairs, one attribute per RDN, in order. */
-export function distinguishedName(attributes: readonly (readonly [string, string])[]): Uint8Array {
-  return sequence(...attributes.map(([type, value]) => set(sequence(oid(type), utf8String(value)))));
-}
+export const PSS_SHA384 = SIGNATURE_ALGORITHMS['rsa-pss-sha384'];
 
 /** basicConstraints for a CA, with an optional path length. */
 export function basicConstraintsCa(pathLen?: number): ExtensionSpec {
@@ -89,25 +57,15 @@ export function authorityKeyIdentifier(id: Uint8Array): ExtensionSpec {
 
 /** Encodes the TBS certificate and signs it with RSA-PSS SHA-384 (salt 48) under `spec.issuerKey`. */
 export function buildCertificate(spec: CertificateSpec): Uint8Array {
-  const extensions = spec.extensions.map((e) =>
-    e.critical === true
-      ? sequence(oid(e.oid), boolean(true), octetString(e.value))
-      : sequence(oid(e.oid), octetString(e.value)),
-  );
-  const tbs = sequence(
-    explicit(0, integer(2)),
-    integer(spec.serial),
-    PSS_SHA384,
-    spec.issuer,
-    sequence(time(spec.notBefore), time(spec.notAfter)),
-    spec.subject,
-    spec.spki,
-    explicit(3, sequence(...extensions)),
-  );
-  const signature = sign('sha384', tbs, {
-    key: spec.issuerKey,
-    padding: constants.RSA_PKCS1_PSS_PADDING,
-    saltLength: 48,
+  return makeCertificate({
+    serial: spec.serial,
+    issuer: spec.issuer,
+    subject: spec.subject,
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    spki: spec.spki,
+    extensions: spec.extensions,
+    signingKey: spec.issuerKey,
+    algorithm: 'rsa-pss-sha384',
   });
-  return sequence(tbs, PSS_SHA384, bitString(new Uint8Array(signature)));
 }

@@ -4,8 +4,10 @@
 // the policy names its ARK's fingerprint.
 import { createPrivateKey, generateKeyPair, randomBytes, sign, verify } from 'node:crypto';
 import { promisify } from 'node:util';
+import { distinguishedName } from '../../lib/certificate.ts';
+import { ia5String, integer } from '../../lib/der.ts';
+import { isRecord, missingKey, unknownKey } from '../../lib/json.ts';
 import { equalBytes, sha256Hex, toBase64, toHex, tryFromBase64, tryFromHex } from '../bytes.ts';
-import { ia5String, integer } from '../der.ts';
 import { AttestationError } from '../errors.ts';
 import type { SnpTcb } from '../snp/tcb.ts';
 import { snpTcb } from '../snp/tcb.ts';
@@ -16,7 +18,6 @@ import {
   authorityKeyIdentifier,
   basicConstraintsCa,
   buildCertificate,
-  distinguishedName,
   keyIdentifier,
   keyUsageCertSign,
   subjectKeyIdentifier,
@@ -194,13 +195,11 @@ function invalid(state: string, cause?: unknown): never {
   );
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function exactKeys(value: Record<string, unknown>, keys: readonly string[], where: string): void {
-  for (const k of Object.keys(value)) if (!keys.includes(k)) invalid(`unknown field ${where}${k}`);
-  for (const k of keys) if (!(k in value)) invalid(`missing field ${where}${k}`);
+  const unknown = unknownKey(value, keys);
+  if (unknown !== undefined) invalid(`unknown field ${where}${unknown}`);
+  const missing = missingKey(value, keys);
+  if (missing !== undefined) invalid(`missing field ${where}${missing}`);
 }
 
 function base64Field(doc: Record<string, unknown>, key: string): Uint8Array {

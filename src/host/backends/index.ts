@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { type DcapCollateral, parseSimRoot, signSimReport } from '../../attestation/index.ts';
+import type { DcapCollateral } from '../../attestation/index.ts';
+import { parseSimRoot, signSimReport } from '../../attestation/sim/index.ts';
 
 /**
  * Evidence as a backend hands it to a Keep: an SNP report and the certificates a verifier needs (DER), a TDX

@@ -1,10 +1,8 @@
-// PEM (RFC 7468) in the strict form: every block between matching BEGIN/END lines must be canonical
-// base64, so one text has one reading. Used for AMD certificate chains, Intel issuer-chain headers and
-// the files a user hands to `donjon attest verify`.
+// PEM for collateral: the strict reader and writer of src/lib/pem.ts with collateral's error code, and the
+// Intel issuer-chain headers. Used for AMD certificate chains, Intel issuer-chain headers and the files a
+// user hands to `donjon attest verify`.
+import { type PemBlock, PemError, readPem, writePem } from '../../lib/pem.ts';
 import { CollateralError } from './errors.ts';
-
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function invalid(state: string, cause?: unknown): never {
   throw new CollateralError(
@@ -15,31 +13,20 @@ function invalid(state: string, cause?: unknown): never {
 }
 
 /** One decoded PEM block: its label (e.g. `CERTIFICATE`, `X509 CRL`) and its DER. */
-export interface PemBlock {
-  readonly label: string;
-  readonly der: Uint8Array;
-}
+export type { PemBlock };
 
 /**
- * Every PEM block of `text`, in order. Text around the blocks is ignored (PEM bundles often carry
- * comments); a block whose END label differs from its BEGIN label or whose body is not canonical base64
- * fails with ERR_COLLATERAL_MALFORMED.
+ * Every PEM block of `text`, in order (the strict reader of src/lib/pem.ts). Text around the blocks is
+ * ignored (PEM bundles often carry comments); a block whose END label differs from its BEGIN label or whose
+ * body is not canonical base64 fails with ERR_COLLATERAL_MALFORMED.
  */
 export function pemBlocks(text: string): PemBlock[] {
-  if (typeof text !== 'string') throw new TypeError('Cannot read PEM: expected a string');
-  const out: PemBlock[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    const label = m[1]!;
-    if (m[3] !== label) invalid(`BEGIN ${label} ends with END ${m[3]}`);
-    const body = m[2]!.replace(/[ \t\r\n]+/g, '');
-    if (body.length === 0 || body.length % 4 !== 0 || !BASE64.test(body)) {
-      invalid(`the ${label} block is not base64`);
-    }
-    const der = new Uint8Array(Buffer.from(body, 'base64'));
-    if (Buffer.from(der).toString('base64') !== body) invalid(`the ${label} block is not canonical base64`);
-    out.push({ label, der });
+  try {
+    return readPem(text);
+  } catch (cause) {
+    if (cause instanceof PemError) invalid(cause.detail, cause);
+    throw cause;
   }
-  return out;
 }
 
 /** DER of every `CERTIFICATE` block of `text`, in order; other blocks are skipped. */
@@ -49,13 +36,8 @@ export function pemCertificates(text: string): Uint8Array[] {
     .map((b) => b.der);
 }
 
-/** PEM text of one DER object (64-column base64, as OpenSSL writes it). */
-export function toPem(der: Uint8Array, label = 'CERTIFICATE'): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
-}
+/** PEM text of one DER object (64-column base64, as OpenSSL writes it): the writer of src/lib/pem.ts. */
+export { writePem as toPem };
 
 /**
  * The certificates of an Intel PCS issuer-chain header (`SGX-PCK-CRL-Issuer-Chain`,

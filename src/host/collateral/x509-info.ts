@@ -2,16 +2,9 @@
 // their roles), validity ends (how long a cached copy may be served) and the FMSPC of an Intel PCK
 // certificate (which TCB info to fetch). Nothing here decides trust: the verifier checks every signature.
 
-import {
-  children,
-  type DerNode,
-  readOid,
-  readOne,
-  readString,
-  readTime,
-  TAG,
-} from '../../attestation/der.ts';
+import { children, type DerNode, readOid, readOne, readString, readTime } from '../../attestation/der.ts';
 import { nameAttribute, OID, parseCertificate } from '../../attestation/x509.ts';
+import { TAG } from '../../lib/der.ts';
 import { reasonOf } from '../../lib/errors.ts';
 import { CollateralError } from './errors.ts';
 

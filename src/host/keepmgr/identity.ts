@@ -1,20 +1,10 @@
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  bitString,
-  explicit,
-  integer,
-  octetString,
-  oid,
-  sequence,
-  set,
-  time,
-  tlv,
-  utf8String,
-} from '../../attestation/der.ts';
-import { toPem } from '../collateral/pem.ts';
+import { makeSelfSignedCertificate } from '../../lib/certificate.ts';
+import { sequence, tlv } from '../../lib/der.ts';
+import { writePem } from '../../lib/pem.ts';
 
 /** The Keep Manager's own TLS identity: tenants pin its certificate's SHA-256 fingerprint. */
 export interface HostIdentity {
@@ -24,7 +14,6 @@ export interface HostIdentity {
   fingerprint: string;
 }
 
-const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const SUBJECT_ALT_NAME = '2.5.29.17';
 
 function derOf(certPem: string): Buffer {
@@ -37,33 +26,23 @@ export function certificateFingerprint(certPem: string): string {
 }
 
 function makeIdentity(now: Date): { keyPem: string; certPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
-  const name = sequence(set(sequence(oid('2.5.4.3'), utf8String(`Donjon Keep Manager (${hostname()})`))));
-  const algorithm = sequence(oid(ECDSA_WITH_SHA256));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const names = sequence(
     tlv(0x82, new TextEncoder().encode('localhost')),
     tlv(0x82, new TextEncoder().encode(hostname())),
     tlv(0x87, Uint8Array.of(127, 0, 0, 1)),
     tlv(0x87, new Uint8Array(16).fill(0, 0, 15).fill(1, 15)),
   );
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x01;
-  const tbs = sequence(
-    explicit(0, integer(2)),
-    integer(BigInt(`0x${serial.toString('hex')}`)),
-    algorithm,
-    name,
-    sequence(time(new Date(now.getTime() - 3600_000)), time(new Date(now.getTime() + 10 * 365 * 86400_000))),
-    name,
-    spki,
-    explicit(3, sequence(sequence(oid(SUBJECT_ALT_NAME), octetString(names)))),
-  );
-  const signature = sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' });
-  const der = sequence(tbs, algorithm, bitString(new Uint8Array(signature)));
+  const der = makeSelfSignedCertificate({
+    privateKey,
+    subject: `Donjon Keep Manager (${hostname()})`,
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + 10 * 365 * 86400_000),
+    extensions: [{ oid: SUBJECT_ALT_NAME, value: names }],
+  });
   return {
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    certPem: toPem(der),
+    certPem: writePem(der),
   };
 }
 

@@ -97,6 +97,14 @@ describe('parseDcapCollateral() on dcap-qvl collateral', () => {
     invalid(() => parseDcapCollateral({ ...json, qe_identity_issuer_chain: 'not pem' }), /PEM/);
     invalid(
       () =>
+        parseDcapCollateral({
+          ...json,
+          pck_crl_issuer_chain: json.pck_crl_issuer_chain!.replaceAll('CERTIFICATE', 'X509 CRL'),
+        }),
+      /pckCrlIssuerChain is not a PEM certificate chain/,
+    );
+    invalid(
+      () =>
         parseDcapCollateral({ ...json, tcb_info_issuer_chain: `${json.tcb_info_issuer_chain}trailing text` }),
       /PEM/,
     );

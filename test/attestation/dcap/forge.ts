@@ -3,8 +3,18 @@
 // end to end, and TCB info / QE identity JSON signed over their exact text. It lets tests reach every
 // branch real samples cannot (revoked PCKs, statuses, module identities) with a root passed in `roots`.
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { concat, derToPem, tryFromHex } from '../../../src/attestation/bytes.ts';
+import { concat, tryFromHex } from '../../../src/attestation/bytes.ts';
 import type { DcapCollateral } from '../../../src/attestation/dcap/collateral.ts';
+import type { TrustRoots } from '../../../src/attestation/roots.ts';
+import {
+  authorityKeyIdentifier,
+  basicConstraintsCa,
+  type ExtensionSpec,
+  keyIdentifier,
+  keyUsageCertSign,
+  subjectKeyIdentifier,
+} from '../../../src/attestation/sim/cert.ts';
+import { OID } from '../../../src/attestation/x509.ts';
 import {
   bitString,
   boolean,
@@ -18,17 +28,8 @@ import {
   time,
   tlv,
   utf8String,
-} from '../../../src/attestation/der.ts';
-import type { TrustRoots } from '../../../src/attestation/roots.ts';
-import {
-  authorityKeyIdentifier,
-  basicConstraintsCa,
-  type ExtensionSpec,
-  keyIdentifier,
-  keyUsageCertSign,
-  subjectKeyIdentifier,
-} from '../../../src/attestation/sim/cert.ts';
-import { OID } from '../../../src/attestation/x509.ts';
+} from '../../../src/lib/der.ts';
+import { writePem } from '../../../src/lib/pem.ts';
 
 /** ecdsa-with-SHA256, parameters absent. */
 export const ECDSA_SHA256 = sequence(oid('1.2.840.10045.4.3.2'));
@@ -469,7 +470,7 @@ export function buildQuote(spec: QuoteSpec): Uint8Array {
 
 /** PEM text of certificates, leaf first, as the quoting library writes it (ending in a NUL). */
 export function chainPem(...ders: Uint8Array[]): string {
-  return `${ders.map(derToPem).join('')}\0`;
+  return `${ders.map((d) => writePem(d)).join('')}\0`;
 }
 
 /** One TCB level of a test TCB info. */
@@ -562,9 +563,9 @@ export function collateral(
 ): DcapCollateral {
   const tcbText = JSON.stringify(tcb);
   const qeText = JSON.stringify(qe);
-  const signerChain = derToPem(pki.tcbSigner.der) + derToPem(pki.root.der);
+  const signerChain = writePem(pki.tcbSigner.der) + writePem(pki.root.der);
   return {
-    pckCrlIssuerChain: derToPem(pki.pckCa.der) + derToPem(pki.root.der),
+    pckCrlIssuerChain: writePem(pki.pckCa.der) + writePem(pki.root.der),
     rootCaCrl:
       crls.rootCrl ??
       ecCrl({

@@ -3,9 +3,9 @@ import { describe, test } from 'node:test';
 import { toHex } from '../../../src/attestation/bytes.ts';
 import { readPckExtension, SGX_OID } from '../../../src/attestation/dcap/pck.ts';
 import { parseDcapQuote } from '../../../src/attestation/dcap/quote.ts';
-import { integer, octetString, oid, sequence, tlv } from '../../../src/attestation/der.ts';
 import { AttestationError } from '../../../src/attestation/errors.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
+import { integer, octetString, oid, sequence, tlv } from '../../../src/lib/der.ts';
 import { DCAP_SAMPLES, dcapResults, NEEDS_EVIDENCE, quoteBytes } from '../evidence.ts';
 import { makePki, PLATFORM, sgxExtension } from './forge.ts';
 

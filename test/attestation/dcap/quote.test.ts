@@ -249,6 +249,26 @@ describe('readPemChain()', () => {
       assert.deepEqual(ders, [pki.pck.der, pki.root.der]);
     }
   });
+
+  test('readPemChain() refuses a block that is not a certificate, text between blocks and padding bits', () => {
+    const pki = makePki();
+    const text = chainPem(pki.pck.der, pki.root.der).replace(/\0$/, '');
+    const read = (t: string) => () => readPemChain(new TextEncoder().encode(t));
+    const crl = text
+      .replace(/CERTIFICATE-----\n$/, 'X509 CRL-----\n')
+      .replace(/(.*)BEGIN CERTIFICATE/s, '$1BEGIN X509 CRL');
+    rejects(read(crl), 'ERR_EVIDENCE_MALFORMED', /X509 CRL block/);
+    rejects(
+      read(text.replace('-----\n-----BEGIN', '-----\nnote\n-----BEGIN')),
+      'ERR_EVIDENCE_MALFORMED',
+      /not strict PEM/,
+    );
+    rejects(
+      read('-----BEGIN CERTIFICATE-----\nMAB=\n-----END CERTIFICATE-----\n'),
+      'ERR_EVIDENCE_MALFORMED',
+      /canonical/,
+    );
+  });
 });
 
 describe('detectEvidenceKind()', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { concat, derToPem, toHex } from '../../../src/attestation/bytes.ts';
+import { concat, toHex } from '../../../src/attestation/bytes.ts';
 import { clearCrlCache } from '../../../src/attestation/crl.ts';
 import {
   type DcapCollateral,
@@ -12,6 +12,7 @@ import { verifyDcapQuote } from '../../../src/attestation/dcap/verify.ts';
 import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
 import { defaultRoots, intelRootCertificate } from '../../../src/attestation/roots.ts';
 import { clearCertificateCache } from '../../../src/attestation/x509.ts';
+import { writePem } from '../../../src/lib/pem.ts';
 import {
   collateralJson,
   DCAP_SAMPLES,
@@ -569,14 +570,14 @@ describe('verifyDcapQuote() on factory quotes with collateral', () => {
     const other = makePki();
     const c = {
       ...s.collateral,
-      tcbInfoIssuerChain: derToPem(other.tcbSigner.der) + derToPem(other.root.der),
+      tcbInfoIssuerChain: writePem(other.tcbSigner.der) + writePem(other.root.der),
     };
     rejects(
       () => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: c }),
       'ERR_ROOT_UNTRUSTED',
     );
     // Without its root, the other signer names the pinned root as issuer, and its signature gives it away.
-    const leafOnly = { ...s.collateral, tcbInfoIssuerChain: derToPem(other.tcbSigner.der) };
+    const leafOnly = { ...s.collateral, tcbInfoIssuerChain: writePem(other.tcbSigner.der) };
     rejects(
       () => verifyDcapQuote(s.quote, { now: s.now, roots: s.pki.roots, collateral: leafOnly }),
       'ERR_CHAIN_INVALID',

@@ -3,13 +3,11 @@ import { constants, generateKeyPair, type KeyObject, sign } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { sha256Hex } from '../../../src/attestation/bytes.ts';
-import { bitString, ia5String, integer, sequence, time } from '../../../src/attestation/der.ts';
 import { AttestationError, type AttestationErrorCode } from '../../../src/attestation/errors.ts';
 import { defaultRoots, type TrustRoots } from '../../../src/attestation/roots.ts';
 import {
   basicConstraintsCa,
   buildCertificate,
-  distinguishedName,
   keyUsageCertSign,
   PSS_SHA384,
 } from '../../../src/attestation/sim/cert.ts';
@@ -20,6 +18,8 @@ import { snpTcb } from '../../../src/attestation/snp/tcb.ts';
 import { VEK_OID } from '../../../src/attestation/snp/vek.ts';
 import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
 import { clearCertificateCache, OID, parseCertificate } from '../../../src/attestation/x509.ts';
+import { distinguishedName } from '../../../src/lib/certificate.ts';
+import { bitString, ia5String, integer, sequence, time } from '../../../src/lib/der.ts';
 import {
   certDers,
   evidenceBytes,

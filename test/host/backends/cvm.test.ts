@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  createSimRoot,
-  parseSnpReport,
-  type SimRootMaterial,
-  signSimReport,
-  verify,
-} from '../../../src/attestation/index.ts';
+import { parseSnpReport, verify } from '../../../src/attestation/index.ts';
+import { createSimRoot, type SimRootMaterial, signSimReport } from '../../../src/attestation/sim/index.ts';
 import { cvmBackend, cvmEvidence } from '../../../src/host/backends/cvm.ts';
 import { encodeSnpCertTable, SNP_CERT_GUID } from '../../../src/host/backends/tsm/certs.ts';
 import { TsmError, type TsmErrorCode } from '../../../src/host/backends/tsm/errors.ts';

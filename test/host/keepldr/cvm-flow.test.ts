@@ -5,12 +5,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type DcapCollateral,
-  type SimRootMaterial,
-  signSimReport,
-  type TrustRoots,
-} from '../../../src/attestation/index.ts';
+import type { DcapCollateral, TrustRoots } from '../../../src/attestation/index.ts';
+import { type SimRootMaterial, signSimReport } from '../../../src/attestation/sim/index.ts';
 import { openAttestedChannel } from '../../../src/client/channel.ts';
 import { cvmBackend } from '../../../src/host/backends/cvm.ts';
 import { encodeSnpCertTable, SNP_CERT_GUID } from '../../../src/host/backends/tsm/certs.ts';
