@@ -1,10 +1,14 @@
 // The Keep as its Keep Loader sees it: its lifecycle events, when it exits, and the limits it sets its
 // workload. Each test starts a real Keep from the runtime bundle (see harness.ts).
 import assert from 'node:assert/strict';
+import { Duplex, PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Policy } from '../../src/attestation/index.ts';
+import { Keep } from '../../src/keep/keep.ts';
 import { DEFAULT_DESCRIPTORS } from '../../src/keep/workload.ts';
+import type { Message } from '../../src/protocol/messages.ts';
+import { readFrames } from '../../src/protocol/stream.ts';
 import { within } from './deploy.ts';
 import { deployOver, type KeepUnderTest, startKeep, testPolicy } from './harness.ts';
 import { floodModule, openLoopModule } from './modules.ts';
@@ -96,5 +100,82 @@ describe('the Keep', () => {
     assert.match(end.type === 'error' ? end.message : '', /4 descriptors are over the limit of 3/);
     tls.destroy();
     assert.ok(alive(keep), 'a refused deploy leaves the Keep ready for another');
+  });
+});
+
+/** Two ends of a pipe: the Keep's and the Keep Loader's. */
+function pipePair(): [Duplex, Duplex] {
+  const toLoader = new PassThrough();
+  const toKeep = new PassThrough();
+  const keep = Duplex.from({ readable: toKeep, writable: toLoader });
+  const loader = Duplex.from({ readable: toLoader, writable: toKeep });
+  for (const s of [toLoader, toKeep, keep, loader]) s.on('error', () => {});
+  return [keep, loader];
+}
+
+/** A Keep in this process, on pipes this test holds, whose exit is recorded rather than done. */
+function keepInProcess() {
+  const [control, loaderControl] = pipePair();
+  const [pipe, loaderPipe] = pipePair();
+  const events: Message[] = [];
+  readFrames(loaderControl, (m) => events.push(m), { onError: () => {} });
+  let exited: (code: number) => void = () => {};
+  const exit = new Promise<number>((resolve) => {
+    exited = resolve;
+  });
+  const keep = new Keep(
+    { limits: {} },
+    {
+      control,
+      pipe,
+      workerUrl: new URL('../wasi/fixtures/worker.mjs', import.meta.url),
+      exit: (code) => exited(code),
+    },
+  );
+  return { keep, events, exit, loaderControl, loaderPipe, pipe };
+}
+
+describe('the Keep’s lifecycle', () => {
+  test('starts creating, and is ready once started', () => {
+    const k = keepInProcess();
+    assert.equal(k.keep.state, 'creating');
+    k.keep.start();
+    assert.equal(k.keep.state, 'ready');
+    k.keep.start();
+    assert.equal(k.keep.state, 'ready', 'a second start changes nothing');
+    k.loaderControl.end();
+  });
+
+  test('a broken channel pipe fails the Keep: it tells its Keep Loader why and exits 1', async () => {
+    const k = keepInProcess();
+    k.keep.start();
+    k.pipe.destroy(new Error('EPIPE'));
+    assert.equal(await within(k.exit, 'the exit'), 1);
+    assert.equal(k.keep.state, 'failed');
+    assert.deepEqual(
+      k.events.map((m) => (m.type === 'keep-event' ? [m.event, m.message] : m.type)),
+      [
+        ['ready', undefined],
+        ['failed', 'the channel pipe broke'],
+      ],
+    );
+  });
+
+  test('a pipe that breaks the mux framing fails the Keep', async () => {
+    const k = keepInProcess();
+    k.keep.start();
+    k.loaderPipe.write(Buffer.alloc(9, 0xee));
+    assert.equal(await within(k.exit, 'the exit'), 1);
+    assert.equal(k.keep.state, 'failed');
+    const last = k.events.at(-1);
+    assert.equal(last?.type === 'keep-event' && last.message, 'the channel pipe broke its framing');
+  });
+
+  test('without its Keep Loader the Keep fails and exits 1 at once', async () => {
+    const k = keepInProcess();
+    k.keep.start();
+    k.loaderControl.end();
+    assert.equal(await within(k.exit, 'the exit'), 1);
+    assert.equal(k.keep.state, 'failed');
   });
 });
