@@ -1,20 +1,50 @@
 // Entry point of the Keep runtime bundle (dist/keep.js). The same file is the WASI worker's script, so the
 // measured bytes are all the code that runs inside the Keep.
+import { Socket } from 'node:net';
 import { isMainThread, workerData } from 'node:worker_threads';
+import { decodeIpcJson, type KeepConfig, keepConfigSchema } from '../protocol/ipc.ts';
 import { isWasiWorker, wasiWorkerMain } from '../wasi/index.ts';
-import { type KeepConfig, runKeep } from './keep.ts';
+import { Keep } from './keep.ts';
+
+/** Ends the Keep before it started, with a one-line reason. */
+function refuseToStart(reason: string, code: number): never {
+  process.stderr.write(`donjon keep: ${reason}\n`);
+  process.exit(code);
+}
+
+/**
+ * Reads the Keep's configuration from argv[2]: JSON from the Keep Loader, which is not trusted, so it is
+ * decoded against its schema before anything of it is used. A missing or malformed one ends the Keep with
+ * status 2.
+ */
+function readConfig(raw: string | undefined): KeepConfig {
+  if (raw === undefined) refuseToStart('Cannot start: expected its configuration as the first argument', 2);
+  try {
+    return decodeIpcJson(keepConfigSchema, raw, 'keep-config');
+  } catch (error) {
+    return refuseToStart(error instanceof Error ? error.message : String(error), 2);
+  }
+}
 
 if (!isMainThread) {
   if (isWasiWorker(workerData)) wasiWorkerMain();
 } else {
-  const raw = process.argv[2];
-  if (raw === undefined) {
-    process.stderr.write('donjon keep: expected its configuration as the first argument\n');
-    process.exit(2);
+  const config = readConfig(process.argv[2]);
+  try {
+    const keep = new Keep(config, {
+      control: new Socket({ fd: 3, readable: true, writable: true }),
+      pipe: new Socket({ fd: 4, readable: true, writable: true }),
+      workerUrl: new URL(import.meta.url),
+      exit: (code) => process.exit(code),
+    });
+    // fd 5, when the Keep Loader opened it, is the IPC channel it hands the connections of listen files over on.
+    if (process.channel) {
+      process.on('message', (m: unknown, handle: unknown) => keep.handOff(m, handle));
+      // It does not keep the Keep alive.
+      process.channel.unref();
+    }
+    keep.start();
+  } catch (error) {
+    refuseToStart(error instanceof Error ? error.message : String(error), 1);
   }
-  const config = JSON.parse(raw) as KeepConfig;
-  runKeep(config, new URL(import.meta.url)).catch((error: unknown) => {
-    process.stderr.write(`donjon keep: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  });
 }

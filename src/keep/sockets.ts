@@ -2,16 +2,24 @@ import { isIP, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
 import { encode } from '../protocol/cbor.ts';
+import {
+  connectRequestSchema,
+  decodeIpc,
+  type HandOffClosed,
+  handOffAcceptSchema,
+  handOffClosedSchema,
+  listenRequestSchema,
+} from '../protocol/ipc.ts';
 import type { PortMapping } from '../protocol/messages.ts';
 import { MUX_CONNECT, MUX_LISTEN, type MuxSession, type MuxStream } from '../protocol/mux.ts';
+import { uint } from '../protocol/schema.ts';
 import type { NormalizedFile } from '../protocol/workload.ts';
 import type { WasiRun } from '../wasi/index.ts';
 import { KeepError } from './errors.ts';
+import { KEEP_TIMEOUTS } from './timeouts.ts';
 
-/** How long the Keep Loader may take to bind a port or open a connection. */
-const HOST_ANSWER_MS = 15_000;
-/** How long a client may take over its TLS handshake on a `tls` listen file. */
-const HANDSHAKE_MS = 30_000;
+const HOST_ANSWER_MS = KEEP_TIMEOUTS.hostAnswerMs;
+const HANDSHAKE_MS = KEEP_TIMEOUTS.serviceHandshakeMs;
 /** Connections completed before the workload runs, per listener, beyond which more are refused. */
 const MAX_EARLY = 128;
 
@@ -54,18 +62,34 @@ export function receiveHandOff(
   // A listen file's connection ends one direction at a time.
   handle.allowHalfOpen = true;
   handle.on('error', () => handle.destroy());
-  const { t, listener, id } = typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
-  if (typeof id === 'number' && Number.isSafeInteger(id)) handle.once('close', () => report(id));
-  if (t !== 'accept' || typeof listener !== 'number' || !Number.isInteger(listener)) {
+  // The hand-off is reported by the id it came with, whatever else is wrong with it, so that the Keep Loader's
+  // count of open connections stays true.
+  const id = handOffId(m);
+  if (id !== undefined) handle.once('close', () => report(id));
+  let accept: { listener: number };
+  try {
+    accept = decodeIpc(handOffAcceptSchema, m, 'hand-off');
+  } catch {
     handle.destroy();
     return;
   }
-  take(listener, handle);
+  take(accept.listener, handle);
+}
+
+/** The `id` of a hand-off message, if it has a well-formed one. */
+function handOffId(m: unknown): number | undefined {
+  if (typeof m !== 'object' || m === null || !Object.hasOwn(m, 'id')) return undefined;
+  try {
+    return decodeIpc(uint, (m as { id?: unknown }).id, 'hand-off id');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Tells the Keep Loader, if it is still there, that the connection of hand-off `id` closed. */
 function reportClosed(id: number): void {
-  if (process.connected) process.send?.({ t: 'closed', id }, undefined, {}, () => {});
+  const closed: HandOffClosed = decodeIpc(handOffClosedSchema, { t: 'closed', id }, 'hand-off closed');
+  if (process.connected) process.send?.(closed, undefined, {}, () => {});
 }
 
 /** Closes a handle that is not a socket (a server, a datagram socket, a raw handle). */
@@ -127,10 +151,12 @@ export class KeepSockets {
     const ports: PortMapping[] = [];
     for (const [fd, file] of files.entries()) {
       if (file.kind !== 'listen') continue;
-      const stream = this.#session.open(
-        MUX_LISTEN,
-        encode({ name: file.name, port: file.port, addr: file.addr }),
+      const request = decodeIpc(
+        listenRequestSchema,
+        { name: file.name, port: file.port, addr: file.addr },
+        'listen request',
       );
+      const stream = this.#session.open(MUX_LISTEN, encode(request));
       stream.on('error', () => {});
       // Known before the answer: a connection handed over on the IPC channel may overtake BOUND on the pipe.
       this.#listeners.set(stream.id, { fd, file, stream, early: [] });
@@ -171,7 +197,8 @@ export class KeepSockets {
   }
 
   async #connectOne(file: ConnectFile): Promise<Duplex> {
-    const stream = this.#session.open(MUX_CONNECT, encode({ host: file.host, port: file.port }));
+    const request = decodeIpc(connectRequestSchema, { host: file.host, port: file.port }, 'connect request');
+    const stream = this.#session.open(MUX_CONNECT, encode(request));
     stream.on('error', () => {});
     const fail = (error: unknown): KeepError =>
       new KeepError(

@@ -32,6 +32,7 @@ export const limitsSchema = struct({
   memoryBytes: optional(uint),
   wallTimeMs: optional(uint),
   outputBytes: optional(uint),
+  descriptors: optional(uint),
 });
 
 /** A listener's host port, as the Keep Loader bound it (public; reported by the host, so never trusted). */

@@ -522,6 +522,23 @@ test('opening past maxFds stops the run with limit fds', () => {
   );
 });
 
+test('at maxFds, creating one more file stops the run; renumbering and closing do not count against it', () => {
+  // stdin, stdout, stderr and the root: 4 of 6.
+  const h = fsHarness({}, { maxFds: 6 });
+  const a = openOk(h, 'a', { oflags: oflags.creat });
+  const b = openOk(h, 'b', { oflags: oflags.creat });
+  // fd_renumber moves a descriptor onto another, closing that one: the table does not grow.
+  assert.equal(h.call('fd_renumber', b, a), errno.success);
+  assert.equal(h.call('fd_close', a), errno.success);
+  const c = openOk(h, 'c', { oflags: oflags.creat });
+  openOk(h, 'd', { oflags: oflags.creat });
+  assert.throws(
+    () => open(h, 'e', { oflags: oflags.creat }),
+    (e: unknown) => e instanceof WasiStop && e.outcome.kind === 'limit' && e.outcome.limit === 'fds',
+  );
+  assert.ok(c >= 4);
+});
+
 test('filesystem calls with random paths and arguments return only errnos', () => {
   const h = fsHarness(
     { a: Buffer.from('aaaa'), d: { b: Buffer.from('bb'), e: {} } },

@@ -1,0 +1,124 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { MessageOf } from '../protocol/messages.ts';
+import {
+  BINDING_DOMAIN,
+  type CarriedEvidence,
+  makeKeepCertificate,
+  makeServiceCertificate,
+  reportDataFor,
+  SERVICE_BINDING_DOMAIN,
+  spkiOf,
+} from '../ratls/index.ts';
+import type { Control } from './control.ts';
+import type { ServiceTls } from './sockets.ts';
+
+/** A service certificate is valid this long, and renewed (with fresh evidence) halfway through. */
+const SERVICE_CERT_VALIDITY_MS = 24 * 3600_000;
+
+/**
+ * The certificate authorities of the Keep's TLS servers: none. Without a `ca` option Node loads its whole
+ * bundled root store into every new TLS context's process on first use (about 40 ms, measured on a channel's
+ * critical path); the Keep's servers never ask for a client certificate, so they need no authority at all.
+ */
+export const NO_ROOTS: string[] = [];
+
+/** The Keep's key pair, made once inside the Keep; the private key never leaves the process. */
+export interface KeepKey {
+  readonly privateKey: KeyObject;
+  readonly keyPem: string;
+  readonly spki: Uint8Array;
+}
+
+/** Makes the Keep's ECDSA P-384 key pair. */
+export function makeKeepKey(): KeepKey {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { privateKey, keyPem, spki: spkiOf(privateKey) };
+}
+
+function pem(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+}
+
+/**
+ * What the certificate carries of the Keep Loader's evidence: the report or quote, the certificates, and for a
+ * TDX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
+ */
+function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
+  if (evidence.kind === 'none') return undefined;
+  const out: CarriedEvidence = { kind: evidence.kind, report: evidence.report, certs: evidence.certs };
+  if (evidence.kind === 'tdx' && evidence.collateral !== undefined) out.collateral = evidence.collateral;
+  return out;
+}
+
+/**
+ * The one-use certificate (PEM) of a channel: fresh evidence binding the Keep's key to the client's nonce.
+ */
+export async function channelCertificate(key: KeepKey, control: Control, nonce: Uint8Array): Promise<string> {
+  const evidence = carried(
+    await control.evidence(reportDataFor({ domain: BINDING_DOMAIN, spki: key.spki, nonce })),
+  );
+  const der = makeKeepCertificate({
+    privateKey: key.privateKey,
+    nonce,
+    now: new Date(),
+    ...(evidence === undefined ? {} : { evidence }),
+  });
+  return pem('CERTIFICATE', der);
+}
+
+/** The certificate of a workload's `tls` files, kept fresh until {@link ServiceCertificate.stop}. */
+export interface ServiceCertificate {
+  readonly tls: ServiceTls;
+  /** Stops renewing it. */
+  stop(): void;
+}
+
+/**
+ * The certificate of the workload's `tls` files: fresh evidence binding this Keep's key to the workload's
+ * digest and its configuration's, renewed before the certificate expires.
+ */
+export async function serviceCertificate(
+  key: KeepKey,
+  control: Control,
+  workload: Uint8Array,
+  config: Uint8Array,
+): Promise<ServiceCertificate> {
+  const make = async (): Promise<{ context: SecureContext; cert: string }> => {
+    const evidence = carried(
+      await control.evidence(
+        reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki: key.spki, workload, config }),
+      ),
+    );
+    const der = makeServiceCertificate({
+      privateKey: key.privateKey,
+      workload,
+      config,
+      now: new Date(),
+      validityMs: SERVICE_CERT_VALIDITY_MS,
+      ...(evidence === undefined ? {} : { evidence }),
+    });
+    const cert = pem('CERTIFICATE', der);
+    // `ca: []`: this server asks nobody for a certificate, so it needs no root store (see NO_ROOTS).
+    return {
+      context: createSecureContext({ key: key.keyPem, cert, ca: NO_ROOTS, minVersion: 'TLSv1.2' }),
+      cert,
+    };
+  };
+  let current = await make();
+  const timer = setInterval(() => {
+    make().then(
+      (next) => {
+        current = next;
+      },
+      () => {},
+    );
+  }, SERVICE_CERT_VALIDITY_MS / 2);
+  timer.unref();
+  return {
+    tls: { context: () => current.context, key: key.keyPem, cert: () => current.cert },
+    stop: () => clearInterval(timer),
+  };
+}
