@@ -34,7 +34,7 @@ import {
   type SignedJson,
   splitSignedJson,
   toPem,
-} from '../host/collateral/index.ts';
+} from '../host/index.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { parseHostPort } from './proxy.ts';

@@ -1,14 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../host/backends/index.ts';
-import { loadOrCreateHostIdentity } from '../host/keepmgr/identity.ts';
-import { KeepManager } from '../host/keepmgr/keepmgr.ts';
-import { SqliteStore } from '../host/keepmgr/store.ts';
-import { platformInfo } from '../host/platform.ts';
-import { loadOrCreateSimRoot } from '../host/simroot.ts';
+import {
+  type BackendName,
+  KeepManager,
+  KeepManagerError,
+  loadOrCreateHostIdentity,
+  loadOrCreateSimRoot,
+  lockStateDir,
+  platformInfo,
+  SqliteStore,
+  type StateLock,
+} from '../host/index.ts';
 import { builtFile } from '../paths.ts';
-import { UsageError } from './errors.ts';
+import { CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -126,56 +131,83 @@ async function serve(argv: string[]): Promise<number> {
   const log = (entry: Record<string, unknown>): void => {
     process.stderr.write(`${JSON.stringify(entry)}\n`);
   };
-  const identity = loadOrCreateHostIdentity(dir);
-  const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
-  const limits: { memoryBytes?: number; wallTimeMs?: number } = {
-    memoryBytes: parseSize(values.memory, '--memory'),
-  };
-  const platform = await platformInfo();
-  const backends = platform.backends
-    .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
-    .map((b) => b.name as BackendName);
-  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
-  const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
-    simRootPath: simRoot.path,
-    runDir,
-    backends,
-    collateralCacheDir: join(dir, 'collateral'),
-    store: new SqliteStore(join(dir, 'keepmgr.db')),
-    requireTokens: true,
-    detachKeeps: true,
-    launcher: values.launcher,
-    tls: identity,
-    limits,
-    maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
-    quotas: {
-      maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
-      maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),
-      createsPerMinute: positiveInt(values['creates-per-minute'], '--creates-per-minute', 120),
-    },
-    pool: { sim: positiveInt(values.pool, '--pool', 0) },
-    log,
-  });
-  await manager.adopt();
-  const url = await manager.listen(host, port);
-  log({
-    event: 'listening',
-    url,
-    fingerprint: identity.fingerprint,
-    simRootFingerprint: simRoot.fingerprint,
-    backends,
-  });
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  // Keeps run on: a restart adopts them.
-  log({ event: 'stopping' });
-  await manager.close();
-  return 0;
+  // One daemon per state directory: a second one would supervise the same Keeps from the same records.
+  let lock: StateLock;
+  try {
+    lock = lockStateDir(dir);
+  } catch (error) {
+    throw commandError(error);
+  }
+  try {
+    const identity = loadOrCreateHostIdentity(dir);
+    const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
+    const limits: { memoryBytes?: number; wallTimeMs?: number } = {
+      memoryBytes: parseSize(values.memory, '--memory'),
+    };
+    const platform = await platformInfo();
+    const backends = platform.backends
+      .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
+      .map((b) => b.name as BackendName);
+    if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
+    const manager = new KeepManager({
+      runtimePath: builtFile('keep.js'),
+      keepldrPath: builtFile('keepldr.js'),
+      simRootPath: simRoot.path,
+      runDir,
+      backends,
+      collateralCacheDir: join(dir, 'collateral'),
+      store: new SqliteStore(join(dir, 'keepmgr.db'), {
+        onDamaged: (error) => log({ event: 'store-row-damaged', error: error.message }),
+      }),
+      requireTokens: true,
+      detachKeeps: true,
+      launcher: values.launcher,
+      tls: identity,
+      limits,
+      maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
+      quotas: {
+        maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
+        maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),
+        createsPerMinute: positiveInt(values['creates-per-minute'], '--creates-per-minute', 120),
+      },
+      pool: { sim: positiveInt(values.pool, '--pool', 0) },
+      log,
+    });
+    // Listen first, adopt after: a daemon that cannot serve must not hold the Keeps it would adopt.
+    let url: string;
+    try {
+      url = await manager.listen(host, port);
+    } catch (error) {
+      await manager.close();
+      throw commandError(error);
+    }
+    await manager.adopt();
+    log({
+      event: 'listening',
+      url,
+      fingerprint: identity.fingerprint,
+      simRootFingerprint: simRoot.fingerprint,
+      backends,
+    });
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    // Keeps run on: a restart adopts them.
+    log({ event: 'stopping' });
+    await manager.close();
+    return 0;
+  } finally {
+    lock.release();
+  }
+}
+
+/** The Keep Manager's own failures (state directory locked, address in use) end with the host's exit status. */
+function commandError(error: unknown): unknown {
+  return error instanceof KeepManagerError
+    ? new CommandError(error.code, error.message, EXIT.host, { cause: error })
+    : error;
 }
 
 export async function hostCommand(argv: string[]): Promise<number> {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type PlatformProbeOptions, platformInfo } from '../host/platform.ts';
+import { type PlatformProbeOptions, platformInfo } from '../host/index.ts';
 import { UsageError } from './errors.ts';
 
 /** Help text of `donjon platform`. */
