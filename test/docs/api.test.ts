@@ -13,6 +13,7 @@ const documented = [...doc.matchAll(/^\| `(GET|POST|DELETE|PUT)` \| `([^`]+)` \|
 // API_ROUTES is the table the Keep Manager's server dispatches through (each entry carries its handler), so a
 // route added to the server without a line in docs/api.md fails here.
 test('docs/api.md lists exactly the routes the Keep Manager serves', () => {
-  for (const route of API_ROUTES) assert.equal(typeof route.handle, 'function', `${route.method} ${route.path}`);
+  for (const route of API_ROUTES)
+    assert.equal(typeof route.handle, 'function', `${route.method} ${route.path}`);
   assert.deepEqual(documented.sort(), API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
 });

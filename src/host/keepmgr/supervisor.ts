@@ -28,7 +28,7 @@ interface Supervised {
   tail: string[];
 }
 
-const TAIL_LINES = 8;
+const TAIL_LINES = 40;
 const REASON_CHARS = 300;
 
 function sleep(ms: number): Promise<void> {
@@ -58,7 +58,8 @@ function signal(pid: number | undefined, name: NodeJS.Signals): void {
 /** The line of a Keep Loader's stderr that says why it ended: its own message, else the first error line. */
 function telling(lines: readonly string[]): string | undefined {
   const own = [...lines].reverse().find((l) => l.startsWith('donjon keepldr: '));
-  const line = own ?? lines.find((l) => /error/i.test(l)) ?? lines.at(-1);
+  const thrown = lines.find((l) => /^[A-Za-z]*Error\b/.test(l));
+  const line = own ?? thrown ?? lines.filter((l) => !l.startsWith('Node.js v')).at(-1);
   return line?.slice(0, REASON_CHARS);
 }
 
