@@ -94,9 +94,10 @@ describe('Supervisor', () => {
     }
   });
 
-  test("a detached Keep Loader's log is removed with its record", async () => {
+  test("a detached Keep Loader's log is removed with its record; a normal lifecycle refuses no transition", async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'donjon-t-'));
-    const m = manager({ runDir, detachKeeps: true });
+    const logged: Record<string, unknown>[] = [];
+    const m = manager({ runDir, detachKeeps: true, log: (e) => logged.push(e) });
     const client = new KeepManagerClient(await m.listen());
     try {
       const keep = await client.createKeep('nil');
@@ -107,6 +108,10 @@ describe('Supervisor', () => {
       await client.removeKeep(keep.id);
       assert.equal(existsSync(log), false);
       assert.equal(existsSync(join(runDir, `${keep.id}.sock`)), false);
+      assert.deepEqual(
+        logged.filter((e) => e['event'] === 'transition-refused'),
+        [],
+      );
     } finally {
       await m.close();
     }
