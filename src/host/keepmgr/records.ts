@@ -1,5 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
-import { canReach, isTerminalState } from '../../protocol/lifecycle.ts';
+import { isTerminalState, KeepLifecycle } from '../../protocol/lifecycle.ts';
 import type { KeepState } from '../../protocol/messages.ts';
 import type { KeepRecord, KeepStore } from './store.ts';
 
@@ -35,8 +35,9 @@ export class KeepRecords {
     return this.#closed;
   }
 
+  /** The record, or undefined once the store is closed (late timers of a closing manager read nothing). */
   get(id: string): KeepRecord | undefined {
-    return this.store.get(id);
+    return this.#closed ? undefined : this.store.get(id);
   }
 
   insert(record: KeepRecord): void {
@@ -52,10 +53,11 @@ export class KeepRecords {
     if (this.#closed) return false;
     const before = this.store.get(id);
     if (!before) return false;
-    if (before.state !== state && !canReach(before.state, state)) {
-      this.#log({ event: 'transition-refused', id, from: before.state, to: state });
-      return false;
-    }
+    const lifecycle = new KeepLifecycle(before.state, {
+      observer: true,
+      onRefused: ({ from, to }) => this.#log({ event: 'transition-refused', id, from, to }),
+    });
+    if (before.state !== state && !lifecycle.to(state)) return false;
     this.store.update(id, { ...extra, state, updatedAt: Date.now() });
     if (before.state !== state) this.event(id, state, extra.error);
     return true;
@@ -63,7 +65,7 @@ export class KeepRecords {
 
   /** Ends a record that is not yet ended as `failed` with `reason`; a record already ended stays as it is. */
   fail(id: string, reason: string): void {
-    const r = this.store.get(id);
+    const r = this.get(id);
     if (r && !isTerminalState(r.state)) this.setState(id, 'failed', { error: r.error ?? reason });
   }
 
