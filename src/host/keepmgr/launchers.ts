@@ -16,6 +16,24 @@ export interface LaunchSpec {
   readonly runDir: string;
   /** The Keep Loader's stderr, line by line, where the launcher can read it (attached ones). */
   readonly onLine: (line: string) => void;
+  /**
+   * The process this one started ended, or could not be started. Wired as soon as it is spawned: a spawn
+   * error is emitted on the next tick, before the caller could listen.
+   */
+  readonly onEnd: (how: { code: number | null; signal: NodeJS.Signals | null; error?: Error }) => void;
+}
+
+/** Tells `spec.onEnd` once how a child ended. */
+function follow(child: ChildProcess, spec: LaunchSpec): ChildProcess {
+  let told = false;
+  const tell = (how: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): void => {
+    if (told) return;
+    told = true;
+    spec.onEnd(how);
+  };
+  child.on('error', (error) => tell({ code: null, signal: null, error }));
+  child.once('exit', (code, signal) => tell({ code, signal }));
+  return child;
 }
 
 /**
@@ -48,7 +66,7 @@ export const attachedLauncher: Launcher = {
     child.stderr?.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') spec.onLine(line.trim());
     });
-    return child;
+    return follow(child, spec);
   },
 };
 
@@ -67,7 +85,7 @@ export const detachedLauncher: Launcher = {
         detached: true,
       });
       child.unref();
-      return child;
+      return follow(child, spec);
     } finally {
       closeSync(logFd);
     }

@@ -116,13 +116,17 @@ export class Supervisor {
         if (s.tail.length > TAIL_LINES) s.tail.shift();
         this.#log({ event: 'keepldr-log', id, line });
       },
+      onEnd: ({ code, signal, error }) =>
+        this.#exited(
+          id,
+          s,
+          error
+            ? `the Keep Loader could not be started: ${reasonOf(error)}`
+            : this.#exitReason(id, s, code, signal),
+        ),
     });
     if (child) {
       s.child = child;
-      child.on('error', (error) =>
-        this.#exited(id, s, `the Keep Loader could not be started: ${reasonOf(error)}`),
-      );
-      child.once('exit', (code, sig) => this.#exited(id, s, this.#exitReason(id, s, code, sig)));
       if (child.pid !== undefined) this.#records.patch(id, { keepldrPid: child.pid });
     }
     const socketPath = this.#records.get(id)?.socketPath;
