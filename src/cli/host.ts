@@ -10,7 +10,6 @@ import {
   lockStateDir,
   platformInfo,
   SqliteStore,
-  type StateLock,
 } from '../host/index.ts';
 import { builtFile } from '../paths.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
@@ -132,82 +131,79 @@ async function serve(argv: string[]): Promise<number> {
     process.stderr.write(`${JSON.stringify(entry)}\n`);
   };
   // One daemon per state directory: a second one would supervise the same Keeps from the same records.
-  let lock: StateLock;
-  try {
-    lock = lockStateDir(dir);
-  } catch (error) {
-    throw commandError(error);
-  }
-  try {
-    const identity = loadOrCreateHostIdentity(dir);
-    const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
-    const limits: { memoryBytes?: number; wallTimeMs?: number } = {
-      memoryBytes: parseSize(values.memory, '--memory'),
-    };
-    const platform = await platformInfo();
-    const backends = platform.backends
-      .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
-      .map((b) => b.name as BackendName);
-    if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
-    const manager = new KeepManager({
-      runtimePath: builtFile('keep.js'),
-      keepldrPath: builtFile('keepldr.js'),
-      simRootPath: simRoot.path,
-      runDir,
-      backends,
-      collateralCacheDir: join(dir, 'collateral'),
-      store: new SqliteStore(join(dir, 'keepmgr.db'), {
-        onDamaged: (error) => log({ event: 'store-row-damaged', error: error.message }),
-      }),
-      requireTokens: true,
-      detachKeeps: true,
-      launcher: values.launcher,
-      tls: identity,
-      limits,
-      maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
-      quotas: {
-        maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
-        maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),
-        createsPerMinute: positiveInt(values['creates-per-minute'], '--creates-per-minute', 120),
-      },
-      pool: { sim: positiveInt(values.pool, '--pool', 0) },
-      log,
-    });
-    // Listen first, adopt after: a daemon that cannot serve must not hold the Keeps it would adopt.
-    let url: string;
-    try {
-      url = await manager.listen(host, port);
-    } catch (error) {
-      await manager.close();
-      throw commandError(error);
-    }
-    await manager.adopt();
-    log({
-      event: 'listening',
-      url,
-      fingerprint: identity.fingerprint,
-      simRootFingerprint: simRoot.fingerprint,
-      backends,
-    });
-    await new Promise<void>((resolve) => {
-      const stop = (): void => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-    // Keeps run on: a restart adopts them.
-    log({ event: 'stopping' });
+  const lock = hostStep(() => lockStateDir(dir));
+  process.once('exit', () => lock.release());
+  const identity = loadOrCreateHostIdentity(dir);
+  const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
+  const limits: { memoryBytes?: number; wallTimeMs?: number } = {
+    memoryBytes: parseSize(values.memory, '--memory'),
+  };
+  const platform = await platformInfo();
+  const backends = platform.backends
+    .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
+    .map((b) => b.name as BackendName);
+  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
+  const manager = new KeepManager({
+    runtimePath: builtFile('keep.js'),
+    keepldrPath: builtFile('keepldr.js'),
+    simRootPath: simRoot.path,
+    runDir,
+    backends,
+    collateralCacheDir: join(dir, 'collateral'),
+    store: new SqliteStore(join(dir, 'keepmgr.db'), {
+      onDamaged: (error) => log({ event: 'store-row-damaged', error: error.message }),
+    }),
+    requireTokens: true,
+    detachKeeps: true,
+    launcher: values.launcher,
+    tls: identity,
+    limits,
+    maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
+    quotas: {
+      maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
+      maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),
+      createsPerMinute: positiveInt(values['creates-per-minute'], '--creates-per-minute', 120),
+    },
+    pool: { sim: positiveInt(values.pool, '--pool', 0) },
+    log,
+  });
+  // Listen first, adopt after: a daemon that cannot serve must not hold the Keeps it would adopt.
+  const url = await manager.listen(host, port).catch(async (error: unknown) => {
     await manager.close();
-    return 0;
-  } finally {
-    lock.release();
-  }
+    throw asCommandError(error);
+  });
+  await manager.adopt();
+  log({
+    event: 'listening',
+    url,
+    fingerprint: identity.fingerprint,
+    simRootFingerprint: simRoot.fingerprint,
+    backends,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  // Keeps run on: a restart adopts them.
+  log({ event: 'stopping' });
+  await manager.close();
+  return 0;
 }
 
 /** The Keep Manager's own failures (state directory locked, address in use) end with the host's exit status. */
-function commandError(error: unknown): unknown {
+function asCommandError(error: unknown): unknown {
   return error instanceof KeepManagerError
     ? new CommandError(error.code, error.message, EXIT.host, { cause: error })
     : error;
+}
+
+function hostStep<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    throw asCommandError(error);
+  }
 }
 
 export async function hostCommand(argv: string[]): Promise<number> {
