@@ -13,7 +13,7 @@ import {
   type SignedJson,
   splitSignedJson,
   toPem,
-} from '../host/collateral/index.ts';
+} from '../host/index.ts';
 import { reasonOf } from '../lib/errors.ts';
 import type { EvidenceKind } from './attest-report.ts';
 import { UsageError } from './errors.ts';

@@ -19,7 +19,7 @@ import {
   CollateralClient,
   certificateInfo,
   dcapFetchParameters,
-} from '../host/collateral/index.ts';
+} from '../host/index.ts';
 import { categoryOf, isDonjonError, reasonOf } from '../lib/errors.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import {

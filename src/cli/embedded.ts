@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeepManager } from '../host/keepmgr/keepmgr.ts';
-import { loadOrCreateSimRoot } from '../host/simroot.ts';
+import { KeepManager, loadOrCreateSimRoot } from '../host/index.ts';
 import { builtFile } from '../paths.ts';
 import { dataDir } from './paths.ts';
 import type { Reporter } from './report.ts';

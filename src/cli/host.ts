@@ -1,13 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { BackendName } from '../host/backends/index.ts';
-import { loadOrCreateHostIdentity } from '../host/keepmgr/identity.ts';
-import { KeepManager } from '../host/keepmgr/keepmgr.ts';
-import { SqliteStore } from '../host/keepmgr/store.ts';
-import { platformInfo } from '../host/platform.ts';
-import { loadOrCreateSimRoot } from '../host/simroot.ts';
+import {
+  type BackendName,
+  KeepManager,
+  loadOrCreateHostIdentity,
+  loadOrCreateSimRoot,
+  lockStateDir,
+  platformInfo,
+  SqliteStore,
+} from '../host/index.ts';
 import { builtFile } from '../paths.ts';
+import { type Invocation, parseCommand } from './args.ts';
 import { UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -57,11 +60,11 @@ function stateDir(value: string | undefined): string {
   return dir;
 }
 
-async function info(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+async function info(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values } = parseCommand(argv, {
+    command: 'host info',
     options: { state: { type: 'string' }, json: { type: 'boolean', default: false } },
+    invocation,
   });
   const dir = stateDir(values.state);
   const identity = loadOrCreateHostIdentity(dir);
@@ -79,9 +82,8 @@ function token(argv: string[]): number {
   const [verb, ...rest] = argv;
   if (verb !== 'create')
     throw new UsageError("Cannot run 'donjon host token': use 'donjon host token create'");
-  const { values } = parseArgs({
-    args: rest,
-    strict: true,
+  const { values } = parseCommand(rest, {
+    command: 'host token',
     options: { state: { type: 'string' }, name: { type: 'string', default: 'tenant' } },
   });
   const store = new SqliteStore(join(stateDir(values.state), 'keepmgr.db'));
@@ -96,9 +98,8 @@ function token(argv: string[]): number {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+  const { values } = parseCommand(argv, {
+    command: 'host',
     options: {
       listen: { type: 'string', default: '127.0.0.1:8787' },
       state: { type: 'string' },
@@ -126,6 +127,10 @@ async function serve(argv: string[]): Promise<number> {
   const log = (entry: Record<string, unknown>): void => {
     process.stderr.write(`${JSON.stringify(entry)}\n`);
   };
+  // One daemon per state directory: a second one would supervise the same Keeps from the same records.
+  // KeepManagerErrors (state directory locked, address in use) are `host`: the command ends with status 4.
+  const lock = lockStateDir(dir);
+  process.once('exit', () => lock.release());
   const identity = loadOrCreateHostIdentity(dir);
   const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
   const limits: { memoryBytes?: number; wallTimeMs?: number } = {
@@ -143,7 +148,9 @@ async function serve(argv: string[]): Promise<number> {
     runDir,
     backends,
     collateralCacheDir: join(dir, 'collateral'),
-    store: new SqliteStore(join(dir, 'keepmgr.db')),
+    store: new SqliteStore(join(dir, 'keepmgr.db'), {
+      onDamaged: (error) => log({ event: 'store-row-damaged', error: error.message }),
+    }),
     requireTokens: true,
     detachKeeps: true,
     launcher: values.launcher,
@@ -158,8 +165,12 @@ async function serve(argv: string[]): Promise<number> {
     pool: { sim: positiveInt(values.pool, '--pool', 0) },
     log,
   });
+  // Listen first, adopt after: a daemon that cannot serve must not hold the Keeps it would adopt.
+  const url = await manager.listen(host, port).catch(async (error: unknown) => {
+    await manager.close();
+    throw error;
+  });
   await manager.adopt();
-  const url = await manager.listen(host, port);
   log({
     event: 'listening',
     url,
@@ -178,9 +189,9 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function hostCommand(argv: string[]): Promise<number> {
+export async function hostCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === 'info') return info(rest);
+  if (first === 'info') return info(rest, invocation);
   if (first === 'token') return token(rest);
   return serve(argv);
 }

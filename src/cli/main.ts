@@ -1,7 +1,7 @@
 // The donjon command.
 import { categoryOf, isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
-import { type Invocation, parseArgsError } from './args.ts';
+import type { Invocation } from './args.ts';
 import { EXIT, exitStatusOf, hostCodeOf, UsageError } from './errors.ts';
 
 const HELP = `Usage: donjon <command> [options]
@@ -108,12 +108,7 @@ async function main(argv: string[], invocation: Invocation): Promise<number> {
     process.stdout.write(`${command.help}\n`);
     return EXIT.ok;
   }
-  try {
-    return await command.run(rest, invocation);
-  } catch (error) {
-    // A command that reads its flags without parseCommand (host) still gets one line, not Node's paragraph.
-    throw parseArgsError(error, name) ?? error;
-  }
+  return command.run(rest, invocation);
 }
 
 const invocation: Invocation = { json: false };

@@ -1,4 +1,4 @@
-import { type PlatformProbeOptions, platformInfo } from '../host/platform.ts';
+import { type PlatformProbeOptions, platformInfo } from '../host/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { UsageError } from './errors.ts';
 

@@ -23,6 +23,16 @@ export const TIMEOUTS = {
   finalFlush: 200,
   /** How long an outbound connection of a connect file may take to open. */
   connect: 10_000,
+  /** How long the Keep Manager waits for a process it asked to end before asking again (no handle to wait on). */
+  exitPoll: 50,
+  /** After a pool fill failed: how long before the next attempt. */
+  poolRetry: 1_000,
+  /** How long an API connection may take to finish its TLS handshake (a socket that never sends a ClientHello). */
+  handshake: 10_000,
+  /** How long an API connection may take to send a whole request head (or an upgrade) after it opened. */
+  requestHead: 10_000,
+  /** How long an API request may take to arrive whole, body included. */
+  request: 30_000,
 } as const;
 
 export type TimeoutName = keyof typeof TIMEOUTS;

@@ -299,4 +299,43 @@ describe('donjon host (the Keep Manager daemon)', () => {
     assert.equal(running.code, 0, running.stderr);
     assert.ok(!(await keeps()).some((x) => x.id === k.id));
   });
+
+  test("a second daemon on the same --state refuses, naming the first one's pid, and the first serves on", async () => {
+    const otherPort = await freePort();
+    const second = await runCli(['host', '--listen', `127.0.0.1:${otherPort}`, '--state', state], {
+      timeoutMs: 20_000,
+    });
+    assert.notEqual(second.code, 0);
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `Cannot use the state directory .*: another Keep Manager \\(pid ${daemon!.pid}\\) is using it`,
+      ),
+    );
+    assert.doesNotMatch(second.stderr, /"event":"(adopted|listening)"/);
+    assert.ok(Array.isArray(await keeps()));
+  });
+
+  test('a daemon whose port is taken exits non-zero with a clear error, having adopted nothing', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as { port: number }).port;
+    const other = mkdtempSync(join(tmpdir(), 'djs-'));
+    copyFileSync(join(state, 'sim-root.cbor'), join(other, 'sim-root.cbor'));
+    try {
+      const r = await runCli(['host', '--listen', `127.0.0.1:${busyPort}`, '--state', other], {
+        timeoutMs: 20_000,
+      });
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${busyPort}: the address is in use`),
+      );
+      assert.doesNotMatch(r.stderr, /"event":"(adopted|listening)"/);
+      // It let go of its state directory: the next daemon there is not refused.
+      assert.equal(existsSync(join(other, 'keepmgr.lock')), false);
+    } finally {
+      busy.close();
+    }
+  });
 });

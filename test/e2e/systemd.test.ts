@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,4 +85,57 @@ test('donjon host --launcher systemd starts each Keep Loader as a transient unit
   assert.match(calls, new RegExp(`--unit=donjon-keep-${id} --collect --quiet --property=KillMode=mixed`));
   assert.match(calls, /--property=MemoryMax=\d+/);
   assert.match(calls, / -- \S+node\S* \S+keepldr\.js /);
+});
+
+test('a Keep Loader of a systemd unit killed outright: its Keep is recorded failed and its socket removed', async () => {
+  const info = JSON.parse((await runCli(['host', 'info', '--state', state, '--json'])).stdout) as {
+    fingerprint: string;
+    simRootFingerprint: string;
+  };
+  const token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
+  const home = mkdtempSync(join(tmpdir(), 'donjon-client-'));
+  const remote = [
+    '--host',
+    `https://127.0.0.1:${port}`,
+    '--token',
+    token,
+    '--host-fingerprint',
+    info.fingerprint,
+  ];
+  // A run whose stdin stays open: wc waits for it, so the Keep stays running.
+  const running = spawn(
+    process.execPath,
+    [cliPath, 'run', ...remote, '--trust-sim-root', info.simRootFingerprint, example('wc')],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env['PATH'] ?? '', DONJON_HOME: home },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  running.stderr!.on('data', (c: Buffer) => {
+    err += c.toString('utf8');
+  });
+  const deadline = Date.now() + 20_000;
+  while (!err.includes('workload started')) {
+    assert.ok(Date.now() < deadline, `the workload did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const id = /Keep ([0-9a-f]{16}) created/.exec(err)![1]!;
+  const inspect = async () =>
+    JSON.parse(
+      (await runCli(['keeps', 'inspect', id, '--json', ...remote], { env: { DONJON_HOME: home } })).stdout,
+    ) as { state: string; keepldrPid: number; keepPid?: number };
+  const before = await inspect();
+  assert.equal(before.state, 'running');
+  // systemd, not the Keep Manager, is its parent: the Keep Manager knows its pid only from the Keep Loader.
+  process.kill(before.keepldrPid, 'SIGKILL');
+  if (before.keepPid) process.kill(before.keepPid, 'SIGKILL');
+  await new Promise((r) => running.on('close', r));
+  for (;;) {
+    const now = await inspect();
+    if (now.state === 'failed' && !existsSync(join(state, 'run', `${id}.sock`))) break;
+    assert.ok(Date.now() < deadline + 10_000, `still ${now.state}, or its socket is still there`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 });

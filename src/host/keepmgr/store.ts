@@ -1,6 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Backend, KeepState, Limits, PortMapping } from '../../protocol/messages.ts';
+import { reasonOf } from '../../lib/errors.ts';
+import { isTerminalState, KEEP_STATES } from '../../protocol/lifecycle.ts';
+import {
+  type Backend,
+  type KeepState,
+  type Limits,
+  limitsSchema,
+  type PortMapping,
+} from '../../protocol/messages.ts';
+import { arrayOf, checkValue, int, oneOf, optional, struct, tstr, uint } from '../../protocol/schema.ts';
+import { KeepManagerError } from './errors.ts';
 
 /** A Keep as the Keep Manager records it. Nothing of the workload's data is ever part of it. */
 export interface KeepRecord {
@@ -44,11 +54,30 @@ export interface KeepStore {
   close(): void;
 }
 
-const TERMINAL: readonly KeepState[] = ['exited', 'failed', 'stopped'];
-
+/** Whether a record's state ends its Keep's lifecycle (see `isTerminalState`). */
 export function isTerminal(state: KeepState): boolean {
-  return TERMINAL.includes(state);
+  return isTerminalState(state);
 }
+
+/**
+ * A stored Keep record, declared with the protocol's schema language: every row read back from SQLite is
+ * decoded with it, so a row changed behind the Keep Manager's back is an error naming the row, never a cast.
+ */
+export const keepRecordSchema = struct({
+  id: tstr,
+  owner: tstr,
+  backend: oneOf('nil', 'sim', 'cvm'),
+  state: oneOf<KeepState>(...KEEP_STATES),
+  createdAt: uint,
+  updatedAt: uint,
+  exitCode: optional(int),
+  error: optional(tstr),
+  keepldrPid: optional(uint),
+  keepPid: optional(uint),
+  socketPath: tstr,
+  limits: limitsSchema,
+  ports: optional(arrayOf(struct({ name: tstr, port: uint }))),
+});
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -101,22 +130,6 @@ export class MemoryStore implements KeepStore {
   close(): void {}
 }
 
-interface Row {
-  id: string;
-  owner: string;
-  backend: string;
-  state: string;
-  created_at: number;
-  updated_at: number;
-  exit_code: number | null;
-  error: string | null;
-  keepldr_pid: number | null;
-  keep_pid: number | null;
-  socket_path: string;
-  limits: string;
-  ports: string | null;
-}
-
 const COLUMNS: Record<string, string> = {
   owner: 'owner',
   backend: 'backend',
@@ -132,23 +145,62 @@ const COLUMNS: Record<string, string> = {
   ports: 'ports',
 };
 
-function fromRow(row: Row): KeepRecord {
-  const r: KeepRecord = {
-    id: row.id,
-    owner: row.owner,
-    backend: row.backend as Backend,
-    state: row.state as KeepState,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    socketPath: row.socket_path,
-    limits: JSON.parse(row.limits) as Limits,
-  };
-  if (row.exit_code !== null) r.exitCode = row.exit_code;
-  if (row.error !== null) r.error = row.error;
-  if (row.keepldr_pid !== null) r.keepldrPid = row.keepldr_pid;
-  if (row.keep_pid !== null) r.keepPid = row.keep_pid;
-  if (row.ports !== null) r.ports = JSON.parse(row.ports) as PortMapping[];
-  return r;
+function parseJson(text: string, column: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${column} is not JSON`);
+  }
+}
+
+/**
+ * Decodes one row with {@link keepRecordSchema}. SQL NULL stands for an absent optional field; the JSON
+ * columns are parsed first. Throws ERR_STORE_ROW_DAMAGED naming the row and what is wrong with it.
+ */
+export function decodeKeepRow(row: Record<string, unknown>): KeepRecord {
+  const id = typeof row['id'] === 'string' ? row['id'] : '(no id)';
+  try {
+    const value: Record<string, unknown> = {};
+    for (const [key, column] of Object.entries({ id: 'id', ...COLUMNS })) {
+      let v = row[column];
+      if (v === null || v === undefined) continue;
+      if ((key === 'limits' || key === 'ports') && typeof v === 'string') v = parseJson(v, column);
+      value[key] = v;
+    }
+    return checkValue({ action: 'decode', type: 'stored Keep' }, '', value, keepRecordSchema) as KeepRecord;
+  } catch (cause) {
+    throw new KeepManagerError(
+      'ERR_STORE_ROW_DAMAGED',
+      `Cannot read the record of Keep ${id}: ${reasonOf(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** A stored event, decoded like a record. */
+const keepEventSchema = struct({
+  at: uint,
+  state: oneOf<KeepState>(...KEEP_STATES),
+  message: optional(tstr),
+});
+
+function decodeEventRow(id: string, row: Record<string, unknown>): KeepEventRecord {
+  const value: Record<string, unknown> = { at: row['at'], state: row['state'] };
+  if (row['message'] !== null && row['message'] !== undefined) value['message'] = row['message'];
+  try {
+    return checkValue(
+      { action: 'decode', type: 'stored event' },
+      '',
+      value,
+      keepEventSchema,
+    ) as KeepEventRecord;
+  } catch (cause) {
+    throw new KeepManagerError(
+      'ERR_STORE_ROW_DAMAGED',
+      `Cannot read an event of Keep ${id}: ${reasonOf(cause)}`,
+      { cause },
+    );
+  }
 }
 
 function toColumn(key: string, value: unknown): unknown {
@@ -165,8 +217,14 @@ type Database = import('better-sqlite3').Database;
  */
 export class SqliteStore implements KeepStore {
   readonly #db: Database;
+  readonly #onDamaged: (error: KeepManagerError) => void;
 
-  constructor(path: string) {
+  /** `onDamaged` hears of each row `list` leaves out because it does not decode (default: a line on stderr). */
+  constructor(path: string, options: { onDamaged?: (error: KeepManagerError) => void } = {}) {
+    this.#onDamaged =
+      options.onDamaged ??
+      ((error) =>
+        process.stderr.write(`${JSON.stringify({ event: 'store-row-damaged', error: error.message })}\n`));
     // Loaded only here: the embedded Keep Manager of `donjon run` needs no native module.
     const require = createRequire(import.meta.url);
     const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
@@ -221,17 +279,28 @@ export class SqliteStore implements KeepStore {
   }
 
   get(id: string): KeepRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM keeps WHERE id = ?').get(id) as Row | undefined;
-    return row && fromRow(row);
+    const row = this.#db.prepare('SELECT * FROM keeps WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    return row && decodeKeepRow(row);
   }
 
+  /** Every record that decodes; a damaged row is reported to `onDamaged` and left out, so one bad row does not stop the rest. */
   list(owner?: string): KeepRecord[] {
     const rows = (
       owner === undefined
         ? this.#db.prepare('SELECT * FROM keeps ORDER BY created_at, rowid').all()
         : this.#db.prepare('SELECT * FROM keeps WHERE owner = ? ORDER BY created_at, rowid').all(owner)
-    ) as Row[];
-    return rows.map(fromRow);
+    ) as Record<string, unknown>[];
+    const out: KeepRecord[] = [];
+    for (const row of rows) {
+      try {
+        out.push(decodeKeepRow(row));
+      } catch (error) {
+        this.#onDamaged(error as KeepManagerError);
+      }
+    }
+    return out;
   }
 
   remove(id: string): void {
@@ -250,12 +319,8 @@ export class SqliteStore implements KeepStore {
   events(id: string): KeepEventRecord[] {
     const rows = this.#db
       .prepare('SELECT at, state, message FROM events WHERE keep_id = ? ORDER BY at, rowid')
-      .all(id) as { at: number; state: string; message: string | null }[];
-    return rows.map((r) =>
-      r.message === null
-        ? { at: r.at, state: r.state as KeepState }
-        : { at: r.at, state: r.state as KeepState, message: r.message },
-    );
+      .all(id) as Record<string, unknown>[];
+    return rows.map((row) => decodeEventRow(id, row));
   }
 
   createToken(name: string): { id: string; token: string } {

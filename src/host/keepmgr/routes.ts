@@ -1,0 +1,236 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { reasonOf } from '../../lib/errors.ts';
+import {
+  decodeMessageAs,
+  decodeMessageBytes,
+  type Message,
+  type MessageOf,
+} from '../../protocol/messages.ts';
+import { ApiError } from '../errors.ts';
+import { CHANNEL_PROTOCOL } from './relay.ts';
+import { isTerminal, type KeepRecord } from './store.ts';
+
+const CBOR = 'application/cbor';
+
+/** What the routes need of the Keep Manager: the one place their handlers reach into it. */
+export interface KeepApi {
+  /** The tenant's own Keep, or ERR_KEEP_NOT_FOUND (another tenant's Keep is reported as missing). */
+  ownKeep(tenant: string, id: string): KeepRecord;
+  /** Every Keep of a tenant. */
+  list(tenant: string): KeepRecord[];
+  /** Admits and creates a Keep (from the pool or started); resolves once it is ready. */
+  create(tenant: string, request: MessageOf<'create-keep'>): Promise<KeepRecord>;
+  /** Stops a Keep; resolves with its record once it ended or after a while. */
+  stop(record: KeepRecord): Promise<KeepRecord>;
+  /** Removes an ended Keep's record and what its Keep Loader left. */
+  remove(record: KeepRecord): void;
+  events(id: string): MessageOf<'keep-events'>['events'];
+  /** Relays a tenant's upgraded connection to the Keep's channel. */
+  channel(record: KeepRecord, socket: Duplex, head: Buffer): Promise<void>;
+  /** The Prometheus text. */
+  metrics(): string;
+  /** Largest request body accepted, bytes. */
+  readonly maxBodyBytes: number;
+}
+
+/** A request as a route's handler sees it: the URL parsed once by the server, the path's parameters, the tenant. */
+export interface Call {
+  readonly req: IncomingMessage;
+  readonly url: URL;
+  readonly params: Readonly<Record<string, string>>;
+  /** The tenant the bearer token names (the local tenant when tokens are not required); '' on open routes. */
+  readonly tenant: string;
+}
+
+/** An upgrade request, with its socket and the bytes already read past its head. */
+export interface UpgradeCall extends Call {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
+
+/** A route's answer: a protocol message (CBOR), or text. */
+export type Answer =
+  | { readonly status: number; readonly message: Message }
+  | { readonly status: number; readonly text: string; readonly contentType: string };
+
+/** One route of the API: what docs/api.md documents and what the server dispatches, in one declaration. */
+export interface Route<A = KeepApi> {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** The path, with `{name}` for a parameter that matches one segment. */
+  readonly path: string;
+  readonly summary: string;
+  /** Whether the route answers for a tenant (a bearer token, when required); `/metrics` does not. */
+  readonly tenant: boolean;
+  /** Answers a plain request. */
+  readonly handle: (api: A, call: Call) => Promise<Answer>;
+  /** Takes over an HTTP Upgrade on this route; routes without it refuse upgrades. */
+  readonly upgrade?: (api: A, call: UpgradeCall) => Promise<void>;
+}
+
+/** The `keep` message of a record. */
+export function keepMessage(r: KeepRecord): MessageOf<'keep'> {
+  const m: MessageOf<'keep'> = {
+    v: 1,
+    type: 'keep',
+    id: r.id,
+    backend: r.backend,
+    state: r.state,
+    createdAt: r.createdAt,
+  };
+  if (r.exitCode !== undefined) m.exitCode = r.exitCode;
+  if (r.error !== undefined) m.error = r.error;
+  if (r.keepldrPid !== undefined) m.keepldrPid = r.keepldrPid;
+  if (r.keepPid !== undefined) m.keepPid = r.keepPid;
+  if (r.ports !== undefined && r.ports.length > 0) m.ports = r.ports;
+  return m;
+}
+
+/** Reads a CBOR body of at most `max` bytes. */
+async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (type !== CBOR)
+    throw new ApiError('ERR_API_MEDIA_TYPE', `Cannot read a ${type || 'untyped'} body: send ${CBOR}`);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) throw new ApiError('ERR_API_BODY_TOO_LARGE', `Cannot read the body: over ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new ApiError('ERR_API_BODY_TOO_LARGE', `Cannot read the body: over ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+function id(call: Call): string {
+  return call.params['id'] ?? '';
+}
+
+/**
+ * Every route of the Keep Manager API, with its handler. The server dispatches through this table and
+ * nothing else, and docs/api.md is checked against it, so a route cannot be served undocumented.
+ */
+export const API_ROUTES: readonly Route[] = [
+  {
+    method: 'POST',
+    path: '/v1/keeps',
+    summary: 'create a Keep (body: create-keep; answer: keep, 201)',
+    tenant: true,
+    async handle(api, call) {
+      const body = await readBody(call.req, api.maxBodyBytes);
+      let request: MessageOf<'create-keep'>;
+      try {
+        request = decodeMessageAs(
+          decodeMessageBytes(body, {
+            maxBytes: body.length,
+            maxDepth: 4,
+            maxItems: 64,
+            maxStringBytes: 4096,
+          }),
+          'create-keep',
+        );
+      } catch (cause) {
+        throw new ApiError('ERR_API_BODY_INVALID', `Cannot create a Keep: ${reasonOf(cause)}`, { cause });
+      }
+      return { status: 201, message: keepMessage(await api.create(call.tenant, request)) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/keeps',
+    summary: "list the caller's Keeps (answer: keep-list)",
+    tenant: true,
+    async handle(api, call) {
+      return {
+        status: 200,
+        message: { v: 1, type: 'keep-list', keeps: api.list(call.tenant).map(keepMessage) },
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/keeps/{id}',
+    summary: 'one Keep (answer: keep)',
+    tenant: true,
+    async handle(api, call) {
+      return { status: 200, message: keepMessage(api.ownKeep(call.tenant, id(call))) };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/keeps/{id}',
+    summary: "remove an ended Keep's record (answer: keep)",
+    tenant: true,
+    async handle(api, call) {
+      const record = api.ownKeep(call.tenant, id(call));
+      if (!isTerminal(record.state)) {
+        throw new ApiError(
+          'ERR_KEEP_STILL_RUNNING',
+          `Cannot remove Keep ${record.id}: it is ${record.state}; stop it first`,
+        );
+      }
+      api.remove(record);
+      return { status: 200, message: keepMessage(record) };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/keeps/{id}/stop',
+    summary: 'stop a Keep (answer: keep)',
+    tenant: true,
+    async handle(api, call) {
+      return { status: 200, message: keepMessage(await api.stop(api.ownKeep(call.tenant, id(call)))) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/keeps/{id}/events',
+    summary: 'lifecycle events (answer: keep-events)',
+    tenant: true,
+    async handle(api, call) {
+      const record = api.ownKeep(call.tenant, id(call));
+      return {
+        status: 200,
+        message: { v: 1, type: 'keep-events', id: record.id, events: api.events(record.id) },
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/keeps/{id}/channel',
+    summary: `HTTP Upgrade to ${CHANNEL_PROTOCOL}: the raw byte stream to the Keep (101)`,
+    tenant: true,
+    async handle() {
+      throw new ApiError(
+        'ERR_API_BODY_INVALID',
+        `Cannot open a channel without an HTTP Upgrade to ${CHANNEL_PROTOCOL}`,
+      );
+    },
+    async upgrade(api, call) {
+      if ((call.req.headers.upgrade ?? '').toLowerCase() !== CHANNEL_PROTOCOL) {
+        throw new ApiError(
+          'ERR_API_BODY_INVALID',
+          `Cannot upgrade: the protocol must be ${CHANNEL_PROTOCOL}`,
+        );
+      }
+      const record = api.ownKeep(call.tenant, id(call));
+      if (record.state !== 'ready' && record.state !== 'running') {
+        throw new ApiError(
+          'ERR_KEEP_NOT_READY',
+          `Cannot open a channel to Keep ${record.id}: it is ${record.state}`,
+        );
+      }
+      await api.channel(record, call.socket, call.head);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus text metrics (no token needed; no tenant data)',
+    tenant: false,
+    async handle(api) {
+      return { status: 200, text: api.metrics(), contentType: 'text/plain; version=0.0.4' };
+    },
+  },
+];

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { KeepManagerError } from '../../../src/host/keepmgr/errors.ts';
+import { decodeKeepRow, type KeepRecord, SqliteStore } from '../../../src/host/keepmgr/store.ts';
+
+const require = createRequire(import.meta.url);
+const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
+
+const record: KeepRecord = {
+  id: '0123456789abcdef',
+  owner: 'tenant',
+  backend: 'sim',
+  state: 'running',
+  createdAt: 1000,
+  updatedAt: 2000,
+  socketPath: '/run/x.sock',
+  limits: { memoryBytes: 1 << 20 },
+};
+
+function freshStore(): { path: string; store: SqliteStore; damaged: KeepManagerError[] } {
+  const path = join(mkdtempSync(join(tmpdir(), 'donjon-store-')), 'keepmgr.db');
+  const damaged: KeepManagerError[] = [];
+  return { path, store: new SqliteStore(path, { onDamaged: (e) => damaged.push(e) }), damaged };
+}
+
+/** Changes a row behind the store's back, as another program (or a damaged disk) would. */
+function tamper(path: string, sql: string): void {
+  const db = new Sqlite(path);
+  db.exec(sql);
+  db.close();
+}
+
+describe('SqliteStore', () => {
+  test('reads back what it stored, optional fields absent rather than null', () => {
+    const { store } = freshStore();
+    store.insert(record);
+    store.update(record.id, { keepPid: 12, ports: [{ name: 'web', port: 8080 }], exitCode: -1 });
+    assert.deepEqual(store.get(record.id), {
+      ...record,
+      keepPid: 12,
+      ports: [{ name: 'web', port: 8080 }],
+      exitCode: -1,
+    });
+    store.close();
+  });
+
+  test('get() reports a damaged row with an error naming the Keep and the field, not a crash', () => {
+    const { path, store } = freshStore();
+    store.insert(record);
+    tamper(path, `UPDATE keeps SET state = 'exploded' WHERE id = '${record.id}'`);
+    assert.throws(
+      () => store.get(record.id),
+      (e: unknown) =>
+        e instanceof KeepManagerError &&
+        e.code === 'ERR_STORE_ROW_DAMAGED' &&
+        e.message.startsWith(`Cannot read the record of Keep ${record.id}: `) &&
+        e.message.includes('state'),
+    );
+    store.close();
+  });
+
+  test('list() leaves out and reports a damaged row, and returns the others', () => {
+    const { path, store, damaged } = freshStore();
+    store.insert(record);
+    store.insert({ ...record, id: 'fedcba9876543210' });
+    tamper(path, `UPDATE keeps SET limits = '{not json' WHERE id = '${record.id}'`);
+    assert.deepEqual(
+      store.list().map((r) => r.id),
+      ['fedcba9876543210'],
+    );
+    assert.equal(damaged.length, 1);
+    assert.match(
+      damaged[0]!.message,
+      /^Cannot read the record of Keep 0123456789abcdef: limits is not JSON$/,
+    );
+    store.close();
+  });
+
+  test('decodeKeepRow() refuses unknown limit keys, negative pids and wrong types', () => {
+    const row = {
+      id: 'a',
+      owner: '',
+      backend: 'nil',
+      state: 'ready',
+      created_at: 1,
+      updated_at: 1,
+      exit_code: null,
+      error: null,
+      keepldr_pid: null,
+      keep_pid: null,
+      socket_path: '/s',
+      limits: '{}',
+      ports: null,
+    };
+    assert.equal(decodeKeepRow(row).state, 'ready');
+    for (const bad of [
+      { limits: '{"cpu":1}' },
+      { keepldr_pid: -4 },
+      { created_at: 'yesterday' },
+      { backend: 'sgx' },
+      { ports: '[{"name":"x"}]' },
+    ]) {
+      assert.throws(
+        () => decodeKeepRow({ ...row, ...bad }),
+        /ERR_STORE_ROW_DAMAGED|Cannot read the record of Keep a: /,
+      );
+    }
+  });
+});
