@@ -167,8 +167,7 @@ export class RegistryClient {
     if (isDigest(reference)) checkDigest(answer.body, reference, what);
     const digest = sha256Digest(answer.body);
     const named = answer.headers.get('docker-content-digest');
-    if (named?.startsWith('sha256:') && named !== digest)
-      checkDigest(answer.body, named, what);
+    if (named?.startsWith('sha256:') && named !== digest) checkDigest(answer.body, named, what);
     const mediaType = (answer.headers.get('content-type') ?? '').split(';')[0]!.trim();
     return { digest, mediaType, bytes: answer.body };
   }
