@@ -8,6 +8,7 @@ import { clientErrorCodes } from '../../src/client/index.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
 import { keepErrorCodes } from '../../src/keep/errors.ts';
 import { ratlsErrorCodes } from '../../src/ratls/index.ts';
+import { registryErrorCodes } from '../../src/registry/errors.ts';
 import { wasiErrorCodes } from '../../src/wasi/errors.ts';
 import { repoRoot } from '../helpers.ts';
 
@@ -22,6 +23,7 @@ const registries: Record<string, readonly string[]> = {
   keep: keepErrorCodes,
   wasi: wasiErrorCodes,
   cli: cliErrorCodes,
+  registry: registryErrorCodes,
 };
 
 test('docs/errors.md documents every error code of every registry', () => {
