@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encryptPrivateKey, generateSigningKey, publicKeyPem } from '../registry/index.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -40,6 +40,7 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   const pass = await passphrase(true);
   const { privateKey, publicKey } = generateSigningKey();
   writeFileSync(keyPath, encryptPrivateKey(privateKey, pass), { mode: 0o600 });
+  chmodSync(keyPath, 0o600); // a file replaced under --force keeps its old mode otherwise
   writeFileSync(pubPath, publicKeyPem(publicKey));
   process.stderr.write(`donjon: private key written to ${keyPath}, public key to ${pubPath}\n`);
   return EXIT.ok;

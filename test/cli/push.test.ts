@@ -118,9 +118,48 @@ describe('donjon push, sign, keygen and run REF (docker-registry on loopback)', 
     assert.equal(r.stdout, 'Hello, Dora!\n');
   });
 
+  test('deploy --follow takes a reference too, verified the same way', async () => {
+    const ref = `${registry.host}/service:1.0`;
+    const p = await runCli(['push', hello, ref, '--sign-key', join(dir, 'cosign.key')], { env });
+    assert.equal(p.code, 0, p.stderr);
+    const d = await runCli(
+      ['deploy', '--follow', '--verify-key', join(dir, 'cosign.pub'), ref, '--', 'Fay'],
+      { env },
+    );
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(d.stdout, 'Hello, Fay!\n');
+    const refused = await runCli(['deploy', '--follow', '--verify-key', join(dir, 'other.pub'), ref], {
+      env,
+    });
+    assert.equal(refused.code, 3, refused.stderr);
+  });
+
   test('a missing file that reads like a path is still a missing file, not a pull', async () => {
     const r = await runCli(['run', '--allow-unsigned', 'examples/nope/nope.wasm'], { env });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /no such file/);
+  });
+});
+
+describe('donjon keygen', () => {
+  test('refuses to overwrite without --force, and to run without a passphrase or a terminal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'donjon-keygen-'));
+    try {
+      const prefix = join(dir, 'k');
+      const first = await runCli(['keygen', '--output-key-prefix', prefix], { env: { COSIGN_PASSWORD: '' } });
+      assert.equal(first.code, 0, first.stderr);
+      const again = await runCli(['keygen', '--output-key-prefix', prefix], { env: { COSIGN_PASSWORD: '' } });
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /exists \(--force to replace it\)/);
+      const forced = await runCli(['keygen', '--force', '--output-key-prefix', prefix], {
+        env: { COSIGN_PASSWORD: '' },
+      });
+      assert.equal(forced.code, 0, forced.stderr);
+      const noPass = await runCli(['keygen', '--output-key-prefix', join(dir, 'n')]);
+      assert.equal(noPass.code, 2);
+      assert.match(noPass.stderr, /set COSIGN_PASSWORD/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
