@@ -262,8 +262,11 @@ export class RegistryClient {
     }
     registryChannel.publish({ method, url, status: response.status });
     const ok = response.status >= 200 && response.status < 300;
-    const answerBody =
-      method === 'HEAD' ? new Uint8Array(0) : await readBounded(response, ok ? maxBytes : 64 * 1024, url);
+    let answerBody: Uint8Array = new Uint8Array(0);
+    if (method !== 'HEAD' && ok) answerBody = await readBounded(response, maxBytes, url);
+    // An error's body only explains it: a long one is dropped rather than hiding the status behind a size error.
+    else if (method !== 'HEAD')
+      answerBody = await readBounded(response, 64 * 1024, url).catch(() => answerBody);
     return { status: response.status, headers: response.headers, body: answerBody };
   }
 
