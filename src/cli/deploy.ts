@@ -3,12 +3,13 @@ import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } f
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { EXIT, UsageError } from './errors.ts';
+import { pullArgument, pullHelp } from './registry-options.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
 import { exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
 
 /** `donjon help deploy`. */
-export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm [-- ARG...]
+export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm|REF [-- ARG...]
 
 Deploys a long-running workload (a service) into a fresh attested Keep on a Keep Manager and returns once it
 runs, printing the Keep's id and the host port of each listen file of its Enarx.toml. The Keep Loader
@@ -34,6 +35,7 @@ Options:
                             services whose hot loops never return)
   --follow                  stay attached and stream the workload's output until it ends; Ctrl-C detaches
                             and leaves it running (without --host: an embedded host, ended by Ctrl-C)
+${pullHelp}
   --json                    print {"id", "ports": [{"name", "hostPort"}], "workloadDigest", "configDigest"}
   -q, --quiet               print nothing on stderr but errors
   -h, --help                show this help
@@ -68,8 +70,12 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
     positionals: true,
     invocation,
   });
+  const pulled = await pullArgument(
+    { ...values, quiet: values.quiet || values.json, json: false },
+    positionals,
+  );
   const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
-    workloadFrom('deploy', values, positionals);
+    workloadFrom('deploy', values, positionals, pulled);
 
   // Progress goes to stderr; stdout carries only the result, for scripts.
   const reporter = new Reporter({ quiet: values.quiet || values.json, json: false });

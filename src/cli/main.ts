@@ -17,6 +17,9 @@ Commands:
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
+  push      publish a Wasm module to an OCI registry (optionally signed) and print its digest
+  sign      sign a workload in an OCI registry with a cosign key
+  keygen    make a signing key pair in cosign's format
   help      show help for a command
 
 Run 'donjon help <command>' for a command's options.`;
@@ -59,6 +62,18 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   platform: async () => {
     const m = await import('./platform.ts');
     return { run: (argv, invocation) => m.platformCommand(argv, { invocation }), help: m.platformHelp };
+  },
+  push: async () => {
+    const m = await import('./push.ts');
+    return { run: m.pushCommand, help: m.pushHelp };
+  },
+  sign: async () => {
+    const m = await import('./sign.ts');
+    return { run: m.signCommand, help: m.signHelp };
+  },
+  keygen: async () => {
+    const m = await import('./keygen.ts');
+    return { run: m.keygenCommand, help: m.keygenHelp };
   },
 };
 

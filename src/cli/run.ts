@@ -20,11 +20,12 @@ import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { CliError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
+import { type PulledArgument, pullArgument, pullHelp, pullOptions } from './registry-options.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
 import { parseDuration, parseSize } from './units.ts';
 
-export const runHelp = `Usage: donjon run [options] WORKLOAD.wasm [-- ARG...]
+export const runHelp = `Usage: donjon run [options] WORKLOAD.wasm|REF [-- ARG...]
 
 Deploys a WebAssembly (WASI preview1) workload into a fresh attested Keep and streams its stdin, stdout and
 stderr through a TLS channel that ends inside the Keep. Without --host, an embedded Keep Manager on this
@@ -48,6 +49,7 @@ Options:
   --max-output SIZE         stdout+stderr volume limit
   --wasm-tier TIER          auto (default: chosen from this module's earlier runs), default (Liftoff
                             first: fast start) or optimizing (TurboFan only: long-running compute kernels)
+${pullHelp}
   -q, --quiet               print nothing but the workload's own output
   --json                    report progress on stderr as JSON lines
   -h, --help                show this help
@@ -164,6 +166,7 @@ export const workloadOptions = {
   timeout: { type: 'string' },
   'max-output': { type: 'string' },
   'wasm-tier': { type: 'string' },
+  ...pullOptions,
   quiet: { type: 'boolean', short: 'q', default: false },
   json: { type: 'boolean', default: false },
 } as const;
@@ -203,6 +206,7 @@ export function workloadFrom(
   verb: string,
   values: WorkloadValues,
   positionals: readonly string[],
+  pulled?: PulledArgument,
 ): WorkloadSpec {
   const [wasmPath, ...workloadArgs] = positionals;
   if (wasmPath === undefined) {
@@ -226,8 +230,8 @@ export function workloadFrom(
   if (!tiers.includes(tier)) {
     throw new UsageError(`Cannot use --wasm-tier ${tier}: use ${tiers.join(', ')}`);
   }
-  const wasm = readWorkload(wasmPath);
-  const config = values.config ? readConfig(values.config) : undefined;
+  const wasm = pulled?.wasm ?? readWorkload(wasmPath);
+  const config = values.config ? readConfig(values.config) : pulled?.config;
   const limits: Limits = {};
   if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
@@ -258,7 +262,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     invocation,
   });
   const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
-    workloadFrom('run', values, positionals);
+    workloadFrom('run', values, positionals, await pullArgument(values, positionals));
   const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
 

@@ -6,9 +6,11 @@ import { ATTESTATION_ERRORS, attestationErrorCodes } from '../../src/attestation
 import { cliErrorCodes, cliErrors } from '../../src/cli/codes.ts';
 import { CLIENT_ERRORS, clientErrorCodes } from '../../src/client/errors.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
+import { KEEPMGR_ERRORS } from '../../src/host/keepmgr/errors.ts';
 import { KEEP_ERRORS, keepErrorCodes } from '../../src/keep/errors.ts';
 import type { ErrorCategory } from '../../src/lib/errors.ts';
 import { RATLS_ERRORS, ratlsErrorCodes } from '../../src/ratls/errors.ts';
+import { REGISTRY_ERRORS, registryErrorCodes } from '../../src/registry/errors.ts';
 import { WASI_ERRORS, wasiErrorCodes } from '../../src/wasi/errors.ts';
 import { repoRoot } from '../helpers.ts';
 
@@ -23,6 +25,8 @@ const registries: Record<string, readonly string[]> = {
   keep: keepErrorCodes,
   wasi: wasiErrorCodes,
   cli: cliErrorCodes,
+  registry: registryErrorCodes,
+  'Keep Manager daemon': Object.keys(KEEPMGR_ERRORS),
 };
 
 test('docs/errors.md documents every error code of every registry', () => {
@@ -55,6 +59,8 @@ test('docs/errors.md gives each code the category of its registry', () => {
     ...KEEP_ERRORS,
     ...WASI_ERRORS,
     ...cliErrors,
+    ...REGISTRY_ERRORS,
+    ...KEEPMGR_ERRORS,
   };
   const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];
   assert.equal(rows.length, documented.size, 'every row of a code has a category column');

@@ -6,14 +6,18 @@ import { CLIENT_ERRORS, ClientError } from '../../src/client/errors.ts';
 import { TSM_ERRORS, TsmError } from '../../src/host/backends/tsm/errors.ts';
 import { COLLATERAL_ERRORS, CollateralError } from '../../src/host/collateral/errors.ts';
 import { API_ERRORS, ApiError } from '../../src/host/errors.ts';
+import { KEEPMGR_ERRORS, KeepManagerError } from '../../src/host/keepmgr/errors.ts';
 import { KEEP_ERRORS, KeepError } from '../../src/keep/errors.ts';
 import { categoryOf, DonjonError, errorCategories, isDonjonError, reasonOf } from '../../src/lib/errors.ts';
 import { PROTOCOL_ERRORS, ProtocolError } from '../../src/protocol/errors.ts';
 import { RATLS_ERRORS, RatlsError } from '../../src/ratls/errors.ts';
+import { REGISTRY_ERRORS, RegistryError } from '../../src/registry/errors.ts';
 import { WASI_ERRORS, WasiError } from '../../src/wasi/errors.ts';
 
 // Every area's registry and the class that carries its codes.
 const areas = [
+  { name: 'registry', codes: REGISTRY_ERRORS, make: (c: string) => new RegistryError(c as never, 'm') },
+  { name: 'keepmgr', codes: KEEPMGR_ERRORS, make: (c: string) => new KeepManagerError(c as never, 'm') },
   {
     name: 'attestation',
     codes: ATTESTATION_ERRORS,

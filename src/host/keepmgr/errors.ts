@@ -17,6 +17,8 @@ export type KeepManagerErrorCode = keyof typeof KEEPMGR_ERRORS;
 
 /** The error class of the Keep Manager's own failures; its category follows from the code. */
 export class KeepManagerError extends DonjonError<KeepManagerErrorCode> {
+  override readonly name = 'KeepManagerError';
+
   constructor(code: KeepManagerErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, KEEPMGR_ERRORS[code], message, options);
   }
