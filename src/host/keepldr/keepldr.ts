@@ -16,10 +16,9 @@ export { cvmCollateralOptions } from '../backends/cvm.ts';
 export { decodeKeepLoaderConfig, type KeepLoaderConfig, keepLoaderConfigSchema } from './config.ts';
 
 /** The timeouts a Keep Loader uses; an embedding (a test) may shorten them. */
-export type KeepLoaderTimeouts = Pick<
-  typeof TIMEOUTS,
-  'killAfter' | 'openingFrame' | 'finalFlush' | 'connect'
->;
+export type KeepLoaderTimeouts = {
+  [K in 'killAfter' | 'openingFrame' | 'finalFlush' | 'connect']: number;
+};
 
 /**
  * What an embedding may replace: the backend (a test drives the cvm backend over a fake configfs-tsm in its own
@@ -98,6 +97,11 @@ export class KeepLoader {
   /** The Keep's state as this Keep Loader reports it. */
   get state(): KeepState {
     return this.#lifecycle.state;
+  }
+
+  /** The Keep's process id, once it has been started. */
+  get keepPid(): number | undefined {
+    return this.#keep?.pid;
   }
 
   /**
