@@ -150,7 +150,8 @@ export class HostPorts {
   /**
    * Passes an accepted connection to the Keep process over its IPC channel: from then on the Keep owns the
    * socket and this process holds none of it. `closed` runs once the Keep reports the connection closed (or the
-   * hand-off failed). Returns false, having done nothing, when connections are relayed instead.
+   * hand-off failed). Returns false, having done nothing, when connections are relayed instead or the Keep's IPC
+   * channel is gone.
    */
   #handOver(socket: Socket, listener: number, closed: () => void): boolean {
     if (this.#options.config.connections === 'relay') return false;
