@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type BackendName,
   KeepManager,
   loadOrCreateHostIdentity,
   loadOrCreateSimRoot,
   lockStateDir,
+  offeredBackends,
   platformInfo,
   SqliteStore,
 } from '../host/index.ts';
@@ -137,9 +137,7 @@ async function serve(argv: string[]): Promise<number> {
     memoryBytes: parseSize(values.memory, '--memory'),
   };
   const platform = await platformInfo();
-  const backends = platform.backends
-    .filter((b) => b.available && (b.name === 'sim' || b.name === 'nil' || b.name === 'cvm'))
-    .map((b) => b.name as BackendName);
+  const backends = offeredBackends(platform);
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),

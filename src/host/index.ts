@@ -28,6 +28,7 @@ export {
 export {
   type BackendStatus,
   DEFAULT_PLATFORM_PATHS,
+  offeredBackends,
   type PlatformBackendName,
   type PlatformInfo,
   type PlatformPaths,

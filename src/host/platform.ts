@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BACKEND_REGISTRY, type BackendName } from './backends/index.ts';
 import { nodeTsmFs, TSM_REPORT_ROOT, type TsmFs } from './backends/tsm/fs.ts';
 import { TSM_PROVIDERS } from './backends/tsm/report.ts';
 
@@ -43,8 +44,11 @@ export interface PlatformProbeOptions {
   uid?: number;
 }
 
-/** Backend names `platform info` reports on, in the order it lists them. */
-export type PlatformBackendName = 'sim' | 'nil' | 'cvm' | 'snp' | 'sgx';
+/**
+ * Backend names `platform info` reports on: the registry's, in its order, then the backends of Enarx this
+ * version does not have, whose devices it still looks for.
+ */
+export type PlatformBackendName = BackendName | 'snp' | 'sgx';
 
 /** One backend's availability on this host. */
 export interface BackendStatus {
@@ -180,21 +184,43 @@ async function probeSgx(
   };
 }
 
+/** How to learn whether this host can offer a backend the registry does not offer by default. */
+type Probe = (paths: PlatformPaths, options: PlatformProbeOptions) => Promise<BackendStatus>;
+
+/** A probe for every registered backend that is not offered by default; a test checks none is missing. */
+export const BACKEND_PROBES: { readonly [N in BackendName]?: Probe } = { cvm: probeCvm };
+
+async function probeRegistered(
+  name: BackendName,
+  offeredByDefault: boolean,
+  paths: PlatformPaths,
+  options: PlatformProbeOptions,
+): Promise<BackendStatus> {
+  if (offeredByDefault) return { name, available: true };
+  const probe = BACKEND_PROBES[name];
+  if (probe === undefined)
+    return { name, available: false, reason: 'this build cannot tell whether it works here' };
+  return probe(paths, options);
+}
+
 /**
- * Which backends this host can offer and, for each it cannot, why. `sim` and `nil` are always available;
- * `cvm` needs configfs-tsm with an sev_guest or tdx_guest provider and root; `snp` and `sgx` are reported on
- * (their devices) but not offered by this version.
+ * Which backends this host can offer and, for each it cannot, why. The registry's backends offered by
+ * default (`sim`, `nil`) are always available; `cvm` needs configfs-tsm with an sev_guest or tdx_guest
+ * provider and root; `snp` and `sgx` are reported on (their devices) but not offered by this version.
  */
 export async function platformInfo(options: PlatformProbeOptions = {}): Promise<PlatformInfo> {
   const paths: PlatformPaths = { ...DEFAULT_PLATFORM_PATHS, ...options.paths };
   const exists = options.exists ?? defaultExists;
-  return {
-    backends: [
-      { name: 'sim', available: true },
-      { name: 'nil', available: true },
-      await probeCvm(paths, { ...options, exists }),
-      await probeSnp(paths, exists),
-      await probeSgx(paths, exists),
-    ],
-  };
+  const backends: BackendStatus[] = [];
+  for (const b of BACKEND_REGISTRY) {
+    backends.push(await probeRegistered(b.name, b.offeredByDefault, paths, { ...options, exists }));
+  }
+  backends.push(await probeSnp(paths, exists), await probeSgx(paths, exists));
+  return { backends };
+}
+
+/** The registry's backends this host can offer, as `platformInfo` found them: what `donjon host` serves. */
+export function offeredBackends(info: PlatformInfo): BackendName[] {
+  const available = new Set(info.backends.filter((b) => b.available).map((b) => b.name));
+  return BACKEND_REGISTRY.filter((b) => available.has(b.name)).map((b) => b.name);
 }

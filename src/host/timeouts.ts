@@ -12,9 +12,15 @@ export const TIMEOUTS = {
   /** After a watch socket closes: how long before a Keep still not ended is marked failed. */
   watchLostGrace: 50,
   /** How long a stop request waits for the Keep Loader to report the Keep stopped. */
-  stopReport: 2_000,
-  /** Termination: after the graceful signal (SIGTERM), how long before SIGKILL. */
+  stopReport: 5_000,
+  /** Termination of a Keep by its Keep Loader: after SIGTERM, how long before SIGKILL. */
   killAfter: 2_000,
+  /**
+   * Termination of a Keep Loader by the Keep Manager: after the stop request (or SIGTERM), how long before
+   * SIGKILL. Longer than `killAfter` plus `finalFlush`, so a Keep Loader whose Keep ignores SIGTERM still kills it
+   * and reports `stopped` first.
+   */
+  keepldrKillAfter: 4_000,
   /** How long a Keep Loader waits for a connection's opening frame. */
   openingFrame: 10_000,
   /** How long the Keep Manager waits for a Keep Loader to answer a channel request. */

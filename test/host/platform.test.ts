@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_PLATFORM_PATHS, type PlatformProbeOptions, platformInfo } from '../../src/host/platform.ts';
+import { BACKEND_REGISTRY } from '../../src/host/backends/index.ts';
+import {
+  BACKEND_PROBES,
+  DEFAULT_PLATFORM_PATHS,
+  offeredBackends,
+  type PlatformProbeOptions,
+  platformInfo,
+} from '../../src/host/platform.ts';
 import { FakeTsm, type FakeTsmOptions, sysError } from './backends/tsm/fake-tsm.ts';
 
 const P = DEFAULT_PLATFORM_PATHS;
@@ -102,5 +109,35 @@ describe('platformInfo()', () => {
   test('platformInfo() runs on the real machine without throwing', async () => {
     const info = await platformInfo();
     assert.equal(info.backends.length, 5);
+  });
+
+  test('platformInfo() reports on every backend of the registry, in its order, and has a probe for those not offered by default', async () => {
+    const info = await platformInfo(host([]));
+    assert.deepEqual(
+      info.backends.slice(0, BACKEND_REGISTRY.length).map((b) => b.name),
+      BACKEND_REGISTRY.map((b) => b.name),
+    );
+    for (const b of BACKEND_REGISTRY) {
+      assert.equal(b.offeredByDefault || BACKEND_PROBES[b.name] !== undefined, true, b.name);
+    }
+  });
+
+  test('offeredBackends() is the registry’s backends the platform found available', async () => {
+    assert.deepEqual(offeredBackends(await platformInfo(host([]))), ['sim', 'nil']);
+    assert.deepEqual(offeredBackends(await platformInfo(host([P.tsmReport], { provider: 'tdx_guest' }))), [
+      'sim',
+      'nil',
+      'cvm',
+    ]);
+    // snp and sgx are reported on, never offered, even were they available.
+    assert.deepEqual(
+      offeredBackends({
+        backends: [
+          { name: 'sgx', available: true },
+          { name: 'cvm', available: true },
+        ],
+      }),
+      ['cvm'],
+    );
   });
 });

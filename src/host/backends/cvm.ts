@@ -2,7 +2,14 @@
 // it. Evidence comes from the guest kernel's configfs-tsm interface: an SEV-SNP attestation report with the
 // certificate table the hypervisor supplied, or a TDX DCAP quote carrying its PCK chain. Before handing it to
 // the Keep, the backend checks that it is well formed and binds exactly the report_data the Keep asked for.
-import { AttestationError, type DcapCollateral, parseSnpReport } from '../../attestation/index.ts';
+import {
+  AttestationError,
+  type DcapCollateral,
+  parseDcapCollateral,
+  parseSnpReport,
+} from '../../attestation/index.ts';
+import { reasonOf } from '../../lib/errors.ts';
+import type { CollateralClient } from '../collateral/index.ts';
 import type { BackendEvidence } from './index.ts';
 import { parseSnpCertTable } from './tsm/certs.ts';
 import { TsmError } from './tsm/errors.ts';
@@ -157,5 +164,21 @@ export function cvmBackend(options: CvmBackendOptions = {}): CvmBackend {
       queue = result.catch(() => {});
       return result;
     },
+  };
+}
+
+/**
+ * How the `cvm` backend completes evidence from the host's collateral cache: the VCEK chain of an SEV-SNP
+ * report the hypervisor gave no certificates for, the DCAP collateral of a TDX quote. `warn` hears why a
+ * quote goes without collateral.
+ */
+export function cvmCollateralOptions(
+  client: () => Pick<CollateralClient, 'snpCertificates' | 'dcapCollateral'>,
+  warn: (message: string) => void,
+): Pick<CvmBackendOptions, 'snpCertificates' | 'dcapCollateral' | 'onCollateralError'> {
+  return {
+    snpCertificates: (report) => client().snpCertificates(report),
+    dcapCollateral: async (quote) => parseDcapCollateral(await client().dcapCollateral(quote)),
+    onCollateralError: (error) => warn(`the TDX quote goes without collateral: ${reasonOf(error)}`),
   };
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Limits } from '../../protocol/messages.ts';
+import { type Limits, limitsSchema } from '../../protocol/messages.ts';
 import { ApiError } from '../errors.ts';
 import { isTerminal, type KeepRecord, type KeepStore } from './store.ts';
 
@@ -19,7 +19,8 @@ export const LOCAL_TENANT = 'local';
 /** The window `createsPerMinute` counts over. */
 const RATE_WINDOW_MS = 60_000;
 
-const LIMIT_KEYS = ['memoryBytes', 'wallTimeMs', 'outputBytes'] as const;
+/** Every limit a tenant may ask for: those of the wire schema. */
+const LIMIT_KEYS = Object.keys(limitsSchema.fields) as (keyof Limits)[];
 
 /**
  * Who may do what: the tenant behind a request (by bearer token), the Keeps it may see, and whether it may

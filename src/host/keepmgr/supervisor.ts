@@ -67,7 +67,7 @@ function telling(lines: readonly string[]): string | undefined {
  * Starts, watches and ends Keep Loaders. A launcher strategy starts the process (attached child, detached
  * child in its own session, transient systemd unit); the Supervisor then follows it through its socket and
  * writes what it reports into the records, along the lifecycle table. Ending one is graceful first (the Keep
- * Loader is asked to stop, or sent SIGTERM when it cannot be reached), then after `killAfter` SIGKILL.
+ * Loader is asked to stop, or sent SIGTERM when it cannot be reached), then after `keepldrKillAfter` SIGKILL.
  *
  * It also tidies the run folder: a Keep Loader killed outright leaves its socket file, which is removed once
  * the Supervisor learns the process is gone; a detached one's log goes with its record.
@@ -236,14 +236,14 @@ export class Supervisor {
         this.#records.fail(id, s.exitReason ?? 'the Keep Loader ended unexpectedly');
         this.#collect(id);
         // A Keep Loader still alive a moment after its watch closed (it is finishing): look again once.
-        if (!this.#gone(id)) setTimeout(() => this.#collect(id), this.#timeouts.killAfter).unref();
+        if (!this.#gone(id)) setTimeout(() => this.#collect(id), this.#timeouts.keepldrKillAfter).unref();
       }, this.#timeouts.watchLostGrace).unref();
     });
   }
 
   /**
    * Ends a Keep Loader: graceful (asked over its socket to stop its Keep, or SIGTERM when its socket does not
-   * answer), then SIGKILL if it is still there after `killAfter`. Resolves once it is gone or killed.
+   * answer), then SIGKILL if it is still there after `keepldrKillAfter`. Resolves once it is gone or killed.
    */
   async terminate(id: string): Promise<void> {
     const r = this.#records.get(id);
@@ -258,7 +258,7 @@ export class Supervisor {
     const s = this.#supervised.get(id);
     const pid = () => s?.child?.pid ?? this.#records.get(id)?.keepldrPid ?? r.keepldrPid;
     if (!asked) signal(pid(), 'SIGTERM');
-    const deadline = Date.now() + this.#timeouts.killAfter;
+    const deadline = Date.now() + this.#timeouts.keepldrKillAfter;
     while (!this.#gone(id) && Date.now() < deadline) await sleep(this.#timeouts.exitPoll);
     if (!this.#gone(id)) {
       this.#log({ event: 'keepldr-killed', id, pid: pid() });

@@ -55,12 +55,12 @@ function manager(options: Partial<KeepManagerOptions> = {}): KeepManager {
 }
 
 describe('Supervisor', () => {
-  test('stop is graceful, then SIGKILL after killAfter: a Keep Loader deaf to both ends, recorded stopped, its socket removed', async () => {
+  test('stop is graceful, then SIGKILL after keepldrKillAfter: a Keep Loader deaf to both ends, recorded stopped, its socket removed', async () => {
     for (const detachKeeps of [false, true]) {
       const m = manager({
         keepldrPath: stubbornKeepLoader(),
         detachKeeps,
-        timeouts: { killAfter: 300, stopReport: 100, exitPoll: 10 },
+        timeouts: { keepldrKillAfter: 300, stopReport: 100, exitPoll: 10 },
       });
       const client = new KeepManagerClient(await m.listen());
       try {
