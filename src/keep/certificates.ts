@@ -1,5 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { writePem } from '../lib/pem.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 import {
   BINDING_DOMAIN,
@@ -37,11 +38,6 @@ export function makeKeepKey(): KeepKey {
   return { privateKey, keyPem, spki: spkiOf(privateKey) };
 }
 
-function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
-
 /**
  * What the certificate carries of the Keep Loader's evidence: the report or quote, the certificates, and for a
  * TDX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
@@ -66,7 +62,7 @@ export async function channelCertificate(key: KeepKey, control: Control, nonce: 
     now: new Date(),
     ...(evidence === undefined ? {} : { evidence }),
   });
-  return pem('CERTIFICATE', der);
+  return writePem(der);
 }
 
 /** The certificate of a workload's `tls` files, kept fresh until {@link ServiceCertificate.stop}. */
@@ -100,7 +96,7 @@ export async function serviceCertificate(
       validityMs: SERVICE_CERT_VALIDITY_MS,
       ...(evidence === undefined ? {} : { evidence }),
     });
-    const cert = pem('CERTIFICATE', der);
+    const cert = writePem(der);
     // `ca: []`: this server asks nobody for a certificate, so it needs no root store (see NO_ROOTS).
     return {
       context: createSecureContext({ key: key.keyPem, cert, ca: NO_ROOTS, minVersion: 'TLSv1.2' }),
