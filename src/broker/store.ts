@@ -6,7 +6,7 @@
 // with the secret's name as additional data so a row moved to another name no longer opens. What that does
 // and does not protect is in docs/broker.md ("Secrets at rest").
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BrokerError } from './errors.ts';
@@ -102,6 +102,8 @@ export class BrokerStore {
     const require = createRequire(import.meta.url);
     const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
     this.#db = new Sqlite(join(stateDir, DB_FILE));
+    // Sealed secrets, token hashes and the audit log: the owner's alone (SQLite gives -wal the same mode).
+    chmodSync(join(stateDir, DB_FILE), 0o600);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
     this.#db.pragma('busy_timeout = 5000');

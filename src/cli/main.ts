@@ -14,6 +14,7 @@ Commands:
   measure   print the measurement of this version's Keep runtime, or an SNP launch digest
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
+  broker    run a key broker that releases secrets to attested Keeps, and manage it
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
   help      show help for a command
 
@@ -49,6 +50,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   host: async () => {
     const m = await import('./host.ts');
     return { run: m.hostCommand, help: m.hostHelp };
+  },
+  broker: async () => {
+    const m = await import('./broker.ts');
+    return { run: m.brokerCommand, help: m.brokerHelp };
   },
   keeps: async () => {
     const m = await import('./keeps.ts');
