@@ -97,8 +97,15 @@ export function makeKeep(b: TestBroker, measurement = MEASUREMENT): TestKeep {
     asked,
     evidence: async (reportData) => {
       asked.push(reportData);
-      const report = signSimReport(b.root.material, { reportData, measurement: Buffer.from(measurement, 'hex') });
-      return { kind: 'sev-snp', report, certs: [b.root.material.vcekDer, b.root.material.askDer, b.root.material.arkDer] };
+      const report = signSimReport(b.root.material, {
+        reportData,
+        measurement: Buffer.from(measurement, 'hex'),
+      });
+      return {
+        kind: 'sev-snp',
+        report,
+        certs: [b.root.material.vcekDer, b.root.material.askDer, b.root.material.arkDer],
+      };
     },
   };
 }
