@@ -89,7 +89,7 @@ export interface TestKeep {
   evidence: (reportData: Uint8Array) => Promise<CarriedEvidence>;
 }
 
-export function makeKeep(b: TestBroker, measurement = MEASUREMENT): TestKeep {
+export function makeKeep(b: Pick<TestBroker, 'root'>, measurement = MEASUREMENT): TestKeep {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const asked: Uint8Array[] = [];
   return {
