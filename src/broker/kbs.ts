@@ -122,6 +122,7 @@ export class KbsService {
   readonly #issuer: string;
   readonly #publicKey;
   #policyCache: { source: string; policy: BrokerPolicy } | undefined;
+  #prunedAt = 0;
 
   constructor(options: KbsServiceOptions) {
     this.#o = options;
@@ -167,7 +168,11 @@ export class KbsService {
       throw refused;
     }
     const now = this.#now().getTime();
-    this.#o.store.pruneSessions(now);
+    // Ended sessions are forgotten now and then, not on every request (each prune is a write).
+    if (now - this.#prunedAt > BROKER_TIMEOUTS.nonceMs) {
+      this.#o.store.pruneSessions(now);
+      this.#prunedAt = now;
+    }
     const sessionId = randomBytes(32).toString('base64url');
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     this.#o.store.insertSession({

@@ -1,6 +1,9 @@
 // The broker's state in one SQLite database: secrets (encrypted at rest), the policy text, KBS sessions and
-// the audit log, plus the hashes of admin tokens. Every change is one synchronous transaction in WAL mode with
-// synchronous=FULL, so a broker killed with SIGKILL restarts on exactly what it had acknowledged.
+// the audit log, plus the hashes of admin tokens. Every change is one transaction in WAL mode, so a broker
+// killed with SIGKILL restarts on exactly what it had acknowledged. The admin's changes (secrets, policy,
+// tokens) are also flushed to the disk before they are acknowledged (synchronous=FULL); the protocol's own
+// writes (sessions, audit) are not, as an fsync per step would be most of a release's time: a power cut may
+// lose the last moments of audit and sessions, never an acknowledged secret or policy.
 //
 // Secrets are sealed with AES-256-GCM under a 32-byte key in `secrets.key` beside the database (mode 0600),
 // with the secret's name as additional data so a row moved to another name no longer opens. What that does
@@ -105,7 +108,7 @@ export class BrokerStore {
     // Sealed secrets, token hashes and the audit log: the owner's alone (SQLite gives -wal the same mode).
     chmodSync(join(stateDir, DB_FILE), 0o600);
     this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, iv BLOB NOT NULL, sealed BLOB NOT NULL,
@@ -122,6 +125,16 @@ export class BrokerStore {
     `);
   }
 
+  /** Runs an admin change flushed to the disk before it returns. */
+  #durably<T>(f: () => T): T {
+    this.#db.pragma('synchronous = FULL');
+    try {
+      return f();
+    } finally {
+      this.#db.pragma('synchronous = NORMAL');
+    }
+  }
+
   // Secrets.
 
   /** Stores (or replaces) a secret, sealed. */
@@ -130,13 +143,15 @@ export class BrokerStore {
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(`donjon/broker/secret/v1\0${name}`));
     const sealed = Buffer.concat([cipher.update(value), cipher.final(), cipher.getAuthTag()]);
-    this.#db
-      .prepare(
-        `INSERT INTO secrets (name, iv, sealed, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET iv = excluded.iv, sealed = excluded.sealed, size = excluded.size,
-         updated_at = excluded.updated_at`,
-      )
-      .run(name, iv, sealed, value.length, now, now);
+    this.#durably(() =>
+      this.#db
+        .prepare(
+          `INSERT INTO secrets (name, iv, sealed, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET iv = excluded.iv, sealed = excluded.sealed, size = excluded.size,
+           updated_at = excluded.updated_at`,
+        )
+        .run(name, iv, sealed, value.length, now, now),
+    );
   }
 
   /** A secret's value, opened; undefined when there is none of that name. */
@@ -175,7 +190,9 @@ export class BrokerStore {
 
   /** Removes a secret; whether there was one. */
   removeSecret(name: string): boolean {
-    return this.#db.prepare('DELETE FROM secrets WHERE name = ?').run(name).changes === 1;
+    return this.#durably(
+      () => this.#db.prepare('DELETE FROM secrets WHERE name = ?').run(name).changes === 1,
+    );
   }
 
   /** How many secrets are held. */
@@ -195,12 +212,14 @@ export class BrokerStore {
 
   /** Replaces the policy text (the caller checked it). */
   setPolicySource(source: string, now: number): void {
-    this.#db
-      .prepare(
-        `INSERT INTO policy (id, source, updated_at) VALUES (1, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at`,
-      )
-      .run(source, now);
+    this.#durably(() =>
+      this.#db
+        .prepare(
+          `INSERT INTO policy (id, source, updated_at) VALUES (1, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at`,
+        )
+        .run(source, now),
+    );
   }
 
   // Sessions.
