@@ -42,6 +42,8 @@ export const BROKER_TIMEOUTS = {
   tokenSeconds: 300,
   /** How long SIGTERM waits for requests under way before closing their connections. */
   drainMs: 10_000,
+  /** How long a Keep's connection may idle between steps (evidence from real hardware can take a while). */
+  keepAliveMs: 30_000,
 } as const;
 
 /** The KBS protocol versions the broker speaks (Trustee's `0.x`). */

@@ -140,6 +140,7 @@ export class BrokerServer {
       { key: options.identity.keyPem, cert: options.identity.certPem, minVersion: 'TLSv1.3' },
       (req, res) => void this.#dispatch(req, res),
     );
+    this.#server.keepAliveTimeout = BROKER_TIMEOUTS.keepAliveMs;
   }
 
   /** The route table: what docs/broker.md lists. */

@@ -275,6 +275,63 @@ test('a wrong broker fingerprint: nothing is sent and no evidence is made', asyn
   assert.equal(b.store.auditLog().length, before);
 });
 
+test('a host that relays the Keep to a fake broker gets nothing: the pinned fingerprint does not match', async () => {
+  const fake = await startBroker();
+  try {
+    fake.store.putSecret('db', new TextEncoder().encode('fake'), Date.now());
+    fake.store.setPolicySource(allowPolicy(fake, ['db']), Date.now());
+    const keep = makeKeep(b);
+    const { connect } = await import('node:net');
+    await assert.rejects(fetchFrom(b, keep, ['db'], { stream: connect(fake.port, '127.0.0.1') }), (e) =>
+      isBrokerError(e, 'ERR_BROKER_UNTRUSTED'),
+    );
+    assert.equal(keep.asked.length, 0);
+    assert.deepEqual(fake.store.auditLog(), []);
+  } finally {
+    await fake.close();
+  }
+});
+
+test('TDX evidence goes to the verifier and is refused when it does not verify; SNP evidence in a TDX session too', async () => {
+  const keep = makeKeep(b);
+  const c = await open();
+  try {
+    const { cookie, nonce } = await challenge(c, 'tdx');
+    const junk = { quote: Buffer.alloc(64, 1).toString('base64url') };
+    const r = await c.send(
+      'POST',
+      '/kbs/v0/attest',
+      { ...JSON_HEADERS, cookie },
+      body(await attestation({ keep, nonce, evidence: junk })),
+    );
+    assert.equal(r.status, 401);
+    assert.equal(problem(r).code, 'ERR_BROKER_EVIDENCE_REFUSED');
+    const next = await challenge(c, 'tdx');
+    const snp = await c.send(
+      'POST',
+      '/kbs/v0/attest',
+      { ...JSON_HEADERS, cookie: next.cookie },
+      body(await attestation({ keep, nonce: next.nonce })),
+    );
+    assert.equal(snp.status, 401);
+  } finally {
+    c.close();
+  }
+});
+
+test('GET /metrics needs the admin token and counts releases', async () => {
+  const c = await open();
+  try {
+    assert.equal((await c.send('GET', '/metrics', {})).status, 401);
+    const m = await c.send('GET', '/metrics', { authorization: `Bearer ${b.adminToken}` });
+    assert.equal(m.status, 200);
+    assert.match(m.body.toString(), /^donjon_broker_releases_total [1-9]/m);
+    assert.match(m.body.toString(), /^donjon_broker_secrets 2$/m);
+  } finally {
+    c.close();
+  }
+});
+
 test('a broker that cannot be reached is ERR_BROKER_UNREACHABLE', async () => {
   const { connect } = await import('node:net');
   const stream = connect(1, '127.0.0.1');
