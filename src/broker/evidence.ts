@@ -3,10 +3,11 @@
 //   tee "snp": { "report": b64url(SNP report), "certs": [b64url(DER), …] }  (VCEK/VLEK, ASK, ARK)
 //   tee "tdx": { "quote": b64url(DCAP quote), "collateral"?: b64url(CBOR DCAP collateral) }
 // A `nil` Keep has no evidence and is never released anything; `sample`, `sgx` and others are refused.
-import type { Evidence } from '../attestation/index.ts';
+import type { Claims, Evidence } from '../attestation/index.ts';
 import { type CarriedEvidence, decodeDcapCollateral } from '../ratls/index.ts';
 import { fromBase64url } from './binding.ts';
 import { BrokerError } from './errors.ts';
+import type { KeepClaims } from './policy.ts';
 
 /** The KBS `tee` values the broker takes, with the evidence kind each names. */
 export const TEES = { snp: 'sev-snp', tdx: 'tdx' } as const;
@@ -68,5 +69,32 @@ export function encodeEvidence(e: CarriedEvidence): { tee: Tee; primary: Record<
       quote: b64(e.report),
       ...(e.collateral === undefined ? {} : { collateral: b64(e.collateral) }),
     },
+  };
+}
+
+/** The claims the policy sees, from what `verify` returned and what the evidence bound. */
+export function keepClaimsOf(c: Claims, workload: string, config: string): KeepClaims {
+  if (c.kind === 'sev-snp') {
+    return {
+      kind: 'sev-snp',
+      measurement: c.measurement,
+      simulated: c.simulated,
+      rootFingerprint: c.rootFingerprint,
+      debug: c.debug,
+      tcb: { ...c.tcb },
+      workload,
+      config,
+    };
+  }
+  if (c.kind !== 'tdx')
+    throw new BrokerError('ERR_BROKER_TEE_UNSUPPORTED', `Cannot appraise ${c.kind} evidence`);
+  return {
+    kind: 'tdx',
+    measurement: c.measurement,
+    simulated: false,
+    rootFingerprint: c.rootFingerprint,
+    debug: c.debug,
+    workload,
+    config,
   };
 }

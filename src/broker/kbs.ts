@@ -20,13 +20,12 @@ import {
   readTeePubkey,
 } from './binding.ts';
 import { BrokerError } from './errors.ts';
-import { decodeEvidence, isTee, TEES, type Tee } from './evidence.ts';
+import { decodeEvidence, isTee, keepClaimsOf, TEES, type Tee } from './evidence.ts';
 import type { BrokerIdentity } from './identity.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import {
   type BrokerPolicy,
   decide,
-  type KeepClaims,
   parseBrokerPolicyText,
   SECRET_NAME,
   simRootsOf,
@@ -88,33 +87,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function requestInvalid(why: string): never {
   throw new BrokerError('ERR_BROKER_REQUEST_INVALID', `Cannot read the request: ${why}`);
-}
-
-/** The claims the policy sees, from what `verify` returned and what the evidence bound. */
-function keepClaimsOf(c: Claims, workload: string, config: string): KeepClaims {
-  if (c.kind === 'sev-snp') {
-    return {
-      kind: 'sev-snp',
-      measurement: c.measurement,
-      simulated: c.simulated,
-      rootFingerprint: c.rootFingerprint,
-      debug: c.debug,
-      tcb: { ...c.tcb },
-      workload,
-      config,
-    };
-  }
-  if (c.kind !== 'tdx')
-    throw new BrokerError('ERR_BROKER_TEE_UNSUPPORTED', `Cannot appraise ${c.kind} evidence`);
-  return {
-    kind: 'tdx',
-    measurement: c.measurement,
-    simulated: false,
-    rootFingerprint: c.rootFingerprint,
-    debug: c.debug,
-    workload,
-    config,
-  };
 }
 
 /** The broker's side of the KBS protocol. */

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BrokerAdminClient } from '../broker/admin-client.ts';
-import { BrokerError } from '../broker/errors.ts';
 import { loadOrCreateBrokerIdentity } from '../broker/identity.ts';
 import { BrokerServer } from '../broker/server.ts';
 import { BrokerStore } from '../broker/store.ts';
@@ -280,8 +279,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
         );
     }
   } catch (error) {
-    if (error instanceof BrokerError || (isDonjonError(error) && !(error instanceof UsageError)))
-      exitOf(error);
+    // Every Donjon error leaves with the exit status of its category (3 refused, 4 the broker unreachable).
+    if (isDonjonError(error)) exitOf(error);
     throw error;
   }
 }
