@@ -23,13 +23,7 @@ import { BrokerError } from './errors.ts';
 import { decodeEvidence, isTee, keepClaimsOf, TEES, type Tee } from './evidence.ts';
 import type { BrokerIdentity } from './identity.ts';
 import type { BrokerMetrics } from './metrics.ts';
-import {
-  type BrokerPolicy,
-  decide,
-  parseBrokerPolicyText,
-  SECRET_NAME,
-  simRootsOf,
-} from './policy.ts';
+import { type BrokerPolicy, decide, parseBrokerPolicyText, SECRET_NAME, simRootsOf } from './policy.ts';
 import type { AuditEntry, BrokerStore } from './store.ts';
 import { issuerOf, issueToken, type VerifiedToken, verifyToken } from './tokens.ts';
 
