@@ -80,8 +80,10 @@ export class PinnedConnection {
   readonly #agent: Agent;
   readonly #socket: TLSSocket;
 
-  constructor(socket: TLSSocket) {
+  /** `idleMs`: a broker silent this long mid-exchange is taken as gone (ERR_BROKER_UNREACHABLE). */
+  constructor(socket: TLSSocket, idleMs = 60_000) {
     this.#socket = socket;
+    socket.setTimeout(idleMs, () => socket.destroy(new Error(`the broker was silent for ${idleMs} ms`)));
     this.#agent = new Agent({ keepAlive: true, maxSockets: 1 });
     // Every request goes over this one socket: the agent hands it out again once each answer is read.
     (this.#agent as unknown as { createConnection: () => TLSSocket }).createConnection = () => socket;
