@@ -16,6 +16,7 @@ Commands:
   measure   print the measurement of this version's Keep runtime, or an SNP launch digest
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
+  broker    run a key broker that releases secrets to attested Keeps, and manage it
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
   push      publish a Wasm module to an OCI registry (optionally signed) and print its digest
   sign      sign a workload in an OCI registry with a cosign key
@@ -54,6 +55,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   host: async () => {
     const m = await import('./host.ts');
     return { run: m.hostCommand, help: m.hostHelp };
+  },
+  broker: async () => {
+    const m = await import('./broker.ts');
+    return { run: m.brokerCommand, help: m.brokerHelp };
   },
   keeps: async () => {
     const m = await import('./keeps.ts');
