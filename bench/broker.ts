@@ -4,7 +4,8 @@
 // adds no more than one verification plus one handshake. Run alone with `BENCH_ONLY=broker npm run bench`.
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { signSimReport, verify } from '../src/attestation/index.ts';
+import { verify } from '../src/attestation/index.ts';
+import { signSimReport } from '../src/attestation/sim/index.ts';
 import { brokerReportData } from '../src/broker/binding.ts';
 import { fetchSecrets } from '../src/broker/client.ts';
 import { connectPinned } from '../src/broker/http.ts';

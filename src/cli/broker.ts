@@ -1,14 +1,13 @@
 // `donjon broker`: the key broker daemon and its admin commands.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { BrokerAdminClient } from '../broker/admin-client.ts';
 import { loadOrCreateBrokerIdentity } from '../broker/identity.ts';
 import { BrokerServer } from '../broker/server.ts';
 import { BrokerStore } from '../broker/store.ts';
 import { measureRuntime } from '../client/runtime.ts';
-import { isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
-import { CommandError, EXIT, UsageError } from './errors.ts';
+import { type Invocation, parseCommand } from './args.ts';
+import { EXIT, UsageError } from './errors.ts';
 
 export const brokerHelp = `Usage: donjon broker serve --listen HOST:PORT --state DIR
        donjon broker info --state DIR [--json]
@@ -34,16 +33,6 @@ Serve options:
   --listen HOST:PORT       where to listen (default 127.0.0.1:8788)
   --state DIR              state directory: database, sealing key, TLS identity (required)`;
 
-function exitOf(error: unknown): never {
-  if (isDonjonError(error)) {
-    const exit = { usage: EXIT.usage, refused: EXIT.refused, host: EXIT.host, internal: EXIT.failure }[
-      error.category
-    ];
-    throw new CommandError(error.code, error.message, exit, { cause: error });
-  }
-  throw error;
-}
-
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
@@ -56,10 +45,10 @@ function requireState(state: string | undefined): string {
   return state;
 }
 
-async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+async function serve(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values } = parseCommand(argv, {
+    command: 'broker serve',
+    invocation,
     options: { listen: { type: 'string', default: '127.0.0.1:8788' }, state: { type: 'string' } },
   });
   const { host, port } = parseListen(values.listen);
@@ -87,10 +76,10 @@ async function serve(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-function info(argv: string[]): number {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+function info(argv: string[], invocation?: Invocation): number {
+  const { values } = parseCommand(argv, {
+    command: 'broker info',
+    invocation,
     options: { state: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   const identity = loadOrCreateBrokerIdentity(requireState(values.state));
@@ -106,7 +95,7 @@ function token(argv: string[]): number {
   const [verb, ...rest] = argv;
   if (verb !== 'create')
     throw new UsageError("Cannot run 'donjon broker token': use 'donjon broker token create'");
-  const { values } = parseArgs({ args: rest, strict: true, options: { state: { type: 'string' } } });
+  const { values } = parseCommand(rest, { command: 'broker token', options: { state: { type: 'string' } } });
   const store = new BrokerStore(requireState(values.state));
   try {
     const t = store.createAdminToken(Date.now());
@@ -150,12 +139,12 @@ function readStdin(): Buffer {
   return readFileSync(0);
 }
 
-async function secret(argv: string[]): Promise<number> {
+async function secret(argv: string[], invocation?: Invocation): Promise<number> {
   const [verb, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    strict: true,
-    allowPositionals: true,
+  const { values, positionals } = parseCommand(rest, {
+    command: 'broker secret',
+    invocation,
+    positionals: true,
     options: {
       ...remoteOptions,
       'from-file': { type: 'string' },
@@ -196,12 +185,12 @@ async function secret(argv: string[]): Promise<number> {
   throw new UsageError("Cannot run 'donjon broker secret': use put, ls or rm");
 }
 
-async function policy(argv: string[]): Promise<number> {
+async function policy(argv: string[], invocation?: Invocation): Promise<number> {
   const [verb, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    strict: true,
-    allowPositionals: true,
+  const { values, positionals } = parseCommand(rest, {
+    command: 'broker policy',
+    invocation,
+    positionals: true,
     options: remoteOptions,
   });
   const client = adminClient(values);
@@ -225,10 +214,10 @@ async function policy(argv: string[]): Promise<number> {
   throw new UsageError("Cannot run 'donjon broker policy': use set or show");
 }
 
-async function audit(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
+async function audit(argv: string[], invocation?: Invocation): Promise<number> {
+  const { values } = parseCommand(argv, {
+    command: 'broker audit',
+    invocation,
     options: { ...remoteOptions, limit: { type: 'string' } },
   });
   const limit = values.limit === undefined ? undefined : Number(values.limit);
@@ -257,30 +246,24 @@ async function audit(argv: string[]): Promise<number> {
 }
 
 /** `donjon broker …`. */
-export async function brokerCommand(argv: string[]): Promise<number> {
+export async function brokerCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [sub, ...rest] = argv;
-  try {
-    switch (sub) {
-      case 'serve':
-        return await serve(rest);
-      case 'info':
-        return info(rest);
-      case 'token':
-        return token(rest);
-      case 'secret':
-        return await secret(rest);
-      case 'policy':
-        return await policy(rest);
-      case 'audit':
-        return await audit(rest);
-      default:
-        throw new UsageError(
-          `Cannot run 'donjon broker${sub === undefined ? '' : ` ${sub}`}': use serve, info, token, secret, policy or audit`,
-        );
-    }
-  } catch (error) {
-    // Every Donjon error leaves with the exit status of its category (3 refused, 4 the broker unreachable).
-    if (isDonjonError(error)) exitOf(error);
-    throw error;
+  switch (sub) {
+    case 'serve':
+      return serve(rest, invocation);
+    case 'info':
+      return info(rest, invocation);
+    case 'token':
+      return token(rest);
+    case 'secret':
+      return secret(rest, invocation);
+    case 'policy':
+      return policy(rest, invocation);
+    case 'audit':
+      return audit(rest, invocation);
+    default:
+      throw new UsageError(
+        `Cannot run 'donjon broker${sub === undefined ? '' : ` ${sub}`}': use serve, info, token, secret, policy or audit`,
+      );
   }
 }

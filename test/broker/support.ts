@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signSimReport } from '../../src/attestation/index.ts';
+import { signSimReport } from '../../src/attestation/sim/index.ts';
 import { brokerReportData } from '../../src/broker/binding.ts';
 import { type FetchSecretsOptions, fetchSecrets } from '../../src/broker/client.ts';
 import { loadOrCreateBrokerIdentity } from '../../src/broker/identity.ts';

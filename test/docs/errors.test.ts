@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ATTESTATION_ERRORS, attestationErrorCodes } from '../../src/attestation/errors.ts';
+import { BROKER_CATEGORIES, brokerErrorCodes } from '../../src/broker/errors.ts';
 import { cliErrorCodes, cliErrors } from '../../src/cli/codes.ts';
 import { CLIENT_ERRORS, clientErrorCodes } from '../../src/client/errors.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
@@ -27,6 +28,7 @@ const registries: Record<string, readonly string[]> = {
   cli: cliErrorCodes,
   registry: registryErrorCodes,
   'Keep Manager daemon': Object.keys(KEEPMGR_ERRORS),
+  broker: brokerErrorCodes,
 };
 
 test('docs/errors.md documents every error code of every registry', () => {
@@ -61,6 +63,7 @@ test('docs/errors.md gives each code the category of its registry', () => {
     ...cliErrors,
     ...REGISTRY_ERRORS,
     ...KEEPMGR_ERRORS,
+    ...BROKER_CATEGORIES,
   };
   const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];
   assert.equal(rows.length, documented.size, 'every row of a code has a category column');

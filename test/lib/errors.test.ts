@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ATTESTATION_ERRORS, AttestationError } from '../../src/attestation/errors.ts';
 import { SNP_MEASURE_ERRORS, SnpMeasureError } from '../../src/attestation/snp/measure/errors.ts';
+import { BROKER_CATEGORIES, BrokerError } from '../../src/broker/errors.ts';
 import { CLIENT_ERRORS, ClientError } from '../../src/client/errors.ts';
 import { TSM_ERRORS, TsmError } from '../../src/host/backends/tsm/errors.ts';
 import { COLLATERAL_ERRORS, CollateralError } from '../../src/host/collateral/errors.ts';
@@ -16,6 +17,7 @@ import { WASI_ERRORS, WasiError } from '../../src/wasi/errors.ts';
 
 // Every area's registry and the class that carries its codes.
 const areas = [
+  { name: 'broker', codes: BROKER_CATEGORIES, make: (c: string) => new BrokerError(c as never, 'm') },
   { name: 'registry', codes: REGISTRY_ERRORS, make: (c: string) => new RegistryError(c as never, 'm') },
   { name: 'keepmgr', codes: KEEPMGR_ERRORS, make: (c: string) => new KeepManagerError(c as never, 'm') },
   {
