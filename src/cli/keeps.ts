@@ -21,9 +21,10 @@ Options:
   --trust-sim-root SHA256     accept evidence signed by this simulated root (attach; repeatable)
   --expect-measurement HEX    allowed runtime measurement (attach; default this version's)
   --json                      machine-readable output
+  --stop-on-interrupt         (attach) Ctrl-C stops the Keep; without it, Ctrl-C only detaches
   -q, --quiet                 (attach) print only the workload's output
 
-Exit status: 0 (attach: the workload's own), 2 for a usage error or a Keep the host does not know, 3 when
+Exit status: 0 (attach: the workload's own, or 130 after Ctrl-C detached), 2 for a usage error or a Keep the host does not know, 3 when
 the host's certificate or the Keep's evidence is refused, 4 when the host fails or refuses.`;
 
 function row(k: KeepInfo): string {
@@ -56,6 +57,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
       quiet: { type: 'boolean', short: 'q', default: false },
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
+      'stop-on-interrupt': { type: 'boolean', default: false },
     },
   });
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
@@ -122,6 +124,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       try {
         const result = await attachWorkload({
           host: client,
@@ -134,10 +137,24 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
           onEvent: (e: RunEvent) => reporter.event(e),
           signal: controller.signal,
         });
-        reporter.outcome(result.outcome);
-        return exitCodeOf(result.outcome);
+        if (result.outcome) {
+          reporter.outcome(result.outcome);
+          return exitCodeOf(result.outcome);
+        }
+        // Ctrl-C detaches: the Keep is a service someone may rely on; stopping it is asked for, never implied.
+        if (values['stop-on-interrupt']) {
+          await client.stopKeep(keepId);
+          reporter.notice({ event: 'stopped', id: keepId }, `detached and stopped Keep ${keepId}`);
+        } else {
+          reporter.notice(
+            { event: 'detached', id: keepId },
+            `detached; Keep ${keepId} still runs: donjon keeps stop ${keepId}`,
+          );
+        }
+        return EXIT.interrupted;
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         if (process.stdin.readable) process.stdin.destroy();
       }
     }

@@ -3,6 +3,7 @@ import { categoryOf, isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
 import { type Invocation, parseArgsError } from './args.ts';
 import { EXIT, exitStatusOf, hostCodeOf, UsageError } from './errors.ts';
+import { withWayForward } from './way-forward.ts';
 
 const HELP = `Usage: donjon <command> [options]
 
@@ -17,6 +18,7 @@ Commands:
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
+  known-hosts  list or forget the Keep Managers this user trusts (as ssh-keygen -R)
   help      show help for a command
 
 Run 'donjon help <command>' for a command's options.`;
@@ -55,6 +57,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   keeps: async () => {
     const m = await import('./keeps.ts');
     return { run: m.keepsCommand, help: m.keepsHelp };
+  },
+  'known-hosts': async () => {
+    const m = await import('./known-hosts.ts');
+    return { run: m.knownHostsCommand, help: m.knownHostsHelp };
   },
   platform: async () => {
     const m = await import('./platform.ts');
@@ -112,7 +118,7 @@ async function main(argv: string[], invocation: Invocation): Promise<number> {
     return await command.run(rest, invocation);
   } catch (error) {
     // A command that reads its flags without parseCommand (host) still gets one line, not Node's paragraph.
-    throw parseArgsError(error, name) ?? error;
+    throw parseArgsError(error, name) ?? withWayForward(error) ?? error;
   }
 }
 

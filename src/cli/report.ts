@@ -18,6 +18,12 @@ export class Reporter {
     else if (!this.#quiet) process.stderr.write(`donjon: ${line}\n`);
   }
 
+  /** A line the user must see even with -q (a detach, a stop): a JSON line with --json. */
+  notice(record: Record<string, unknown>, line: string): void {
+    if (this.#json) process.stderr.write(`${JSON.stringify(record)}\n`);
+    else process.stderr.write(`donjon: ${line}\n`);
+  }
+
   note(message: string): void {
     this.#emit({ event: 'note', message }, message);
   }

@@ -26,6 +26,7 @@ export {
 } from './keepmgr-client.ts';
 export {
   type AttachOptions,
+  type AttachResult,
   attachWorkload,
   type DeployOptions,
   type DeployResult,

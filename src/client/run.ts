@@ -424,14 +424,42 @@ export interface AttachOptions extends StreamOptions {
   secret: Uint8Array;
 }
 
+/** How an attach ended: the workload's outcome, or none when the caller detached (`signal`). */
+export interface AttachResult {
+  keepId: string;
+  identity: KeepIdentity;
+  /** Undefined when `signal` aborted first: the channel is closed and the workload runs on. */
+  outcome?: RunOutcome;
+}
+
 /**
  * Re-attaches to a running workload through a fresh attested channel (fresh nonce, fresh evidence): receives
- * the output kept while nobody was attached, then streams as `runWorkload` does.
+ * the output kept while nobody was attached, then streams as `runWorkload` does. Aborting `signal` detaches:
+ * the channel closes and the workload runs on (stopping it is the caller's explicit `stopKeep`).
  */
-export async function attachWorkload(options: AttachOptions): Promise<RunResult> {
-  const { tls, identity } = await connect(options.host, options.keepId, options);
+export async function attachWorkload(options: AttachOptions): Promise<AttachResult> {
+  const { signal, ...streamOptions } = options;
+  const { tls, identity } = await connect(options.host, options.keepId, streamOptions);
   writeFrame(tls, { v: 1, type: 'attach', secret: options.secret });
   options.onEvent?.({ type: 'attached' });
-  const outcome = await stream(tls, options.host, options.keepId, options);
-  return { keepId: options.keepId, identity, outcome };
+  const streaming = stream(tls, options.host, options.keepId, streamOptions);
+  if (!signal) return { keepId: options.keepId, identity, outcome: await streaming };
+  let onAbort = (): void => {};
+  const detached = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // After a detach the stream still settles (the channel closes); nobody waits for it then.
+  streaming.catch(() => {});
+  try {
+    const outcome = await Promise.race([streaming, detached]);
+    if (outcome === undefined) {
+      tls.end();
+      return { keepId: options.keepId, identity };
+    }
+    return { keepId: options.keepId, identity, outcome };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

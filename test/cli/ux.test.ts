@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
+import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+
+// What a user meets, as processes against `donjon host` as an operator runs it: refusals that name the way
+// forward, an honest detach, known hosts, and flags that say what was meant.
+
+const state = mkdtempSync(join(tmpdir(), 'djux-'));
+const home = mkdtempSync(join(tmpdir(), 'donjon-ux-'));
+const env = { DONJON_HOME: home };
+let daemon: ChildProcess | undefined;
+let port = 0;
+let url = '';
+let fingerprint = '';
+let simRoot = '';
+let token = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startDaemon(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
+      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
+    child.stderr!.on('data', (c: Buffer) => {
+      log += c.toString('utf8');
+      if (log.includes('"event":"listening"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`donjon host exited with ${code}: ${log}`));
+    });
+  });
+}
+
+/** The flags that reach the daemon, pinned. */
+function remote(): string[] {
+  return ['--host', url, '--token', token, '--host-fingerprint', fingerprint];
+}
+
+async function keepState(id: string): Promise<string> {
+  const r = await runCli(['keeps', 'inspect', id, '--json', ...remote()], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { state: string }).state;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Deploys the http example as a service; returns its Keep id. */
+async function deployService(): Promise<string> {
+  const r = await runCli(
+    [
+      'deploy',
+      example('http'),
+      '--config',
+      join(repoRoot, 'examples', 'http', 'Enarx.toml'),
+      '--json',
+      ...remote(),
+      '--trust-sim-root',
+      simRoot,
+    ],
+    { env },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { id: string }).id;
+}
+
+/** `keeps attach ID` interrupted by SIGINT once it is attached. */
+function attachThenInterrupt(id: string, extra: string[] = []) {
+  return runCli(['keeps', 'attach', id, ...remote(), '--trust-sim-root', simRoot, ...extra], {
+    env,
+    stdinOpen: true,
+    onSpawn: (child) => {
+      let err = '';
+      let sent = false;
+      child.stderr!.on('data', (c: Buffer) => {
+        err += c.toString('utf8');
+        if (!sent && err.includes('attached to the workload')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+    },
+  });
+}
+
+before(async () => {
+  const root = await loadOrCreateSimRoot(testHome);
+  mkdirSync(state, { recursive: true });
+  copyFileSync(root.path, join(state, 'sim-root.cbor'));
+  const info = await runCli(['host', 'info', '--state', state, '--json']);
+  assert.equal(info.code, 0, info.stderr);
+  ({ fingerprint, simRootFingerprint: simRoot } = JSON.parse(info.stdout) as {
+    fingerprint: string;
+    simRootFingerprint: string;
+  });
+  token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
+  port = await freePort();
+  url = `https://127.0.0.1:${port}`;
+  daemon = await startDaemon();
+});
+
+after(() => {
+  daemon?.kill('SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('keeps attach: Ctrl-C detaches, and says so', () => {
+  test('Ctrl-C on attach leaves the Keep running, says how to stop it, exits 130 (it said "being stopped", exited 4, and the Keep ran on)', async () => {
+    const id = await deployService();
+    const r = await attachThenInterrupt(id);
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, new RegExp(`detached; Keep ${id} still runs: donjon keeps stop ${id}`));
+    assert.doesNotMatch(r.stderr, /being stopped|error/);
+    assert.equal(await keepState(id), 'running');
+    const stop = await runCli(['keeps', 'stop', id, ...remote()], { env });
+    assert.equal(stop.code, 0, stop.stderr);
+  });
+
+  test('--stop-on-interrupt stops the Keep on Ctrl-C, and says so', async () => {
+    const id = await deployService();
+    const r = await attachThenInterrupt(id, ['--stop-on-interrupt']);
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, new RegExp(`detached and stopped Keep ${id}`));
+    await waitFor('the Keep to stop', async () => (await keepState(id)) !== 'running');
+    assert.equal(await keepState(id), 'stopped');
+  });
+});
+
+describe('trust: every refusal names what would proceed', () => {
+  test('a simulated root not opted into names --trust-sim-root with its fingerprint, donjon host info, and that it is for development only', async () => {
+    const r = await runCli(['run', ...remote(), example('hello')], { env });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`--trust-sim-root ${simRoot}`));
+    assert.match(r.stderr, /donjon host info/);
+    assert.match(r.stderr, /development only/);
+    const json = await runCli(['run', '--json', ...remote(), example('hello')], { env });
+    const last = JSON.parse(json.stderr.trim().split('\n').pop()!) as Record<string, unknown>;
+    assert.equal(last['code'], 'ERR_SIMULATED_ROOT_NOT_TRUSTED');
+    assert.equal(last['category'], 'refused');
+  });
+
+  test('trust on first use prints its line once and writes one line, however many connections a run makes', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'donjon-tofu-'));
+    try {
+      const tofu = ['--host', url, '--token', token, '--trust-sim-root', simRoot];
+      const first = await runCli(['run', ...tofu, example('hello')], { env: { DONJON_HOME: fresh } });
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stderr.match(/trusting .* on first use/g)?.length, 1, first.stderr);
+      const second = await runCli(['run', ...tofu, example('hello')], { env: { DONJON_HOME: fresh } });
+      assert.equal(second.code, 0, second.stderr);
+      assert.doesNotMatch(second.stderr, /on first use/);
+      const lines = readFileSync(join(fresh, 'known_hosts'), 'utf8').trim().split('\n');
+      assert.deepEqual(lines, [`${url} ${fingerprint}`]);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
+  test('a changed certificate names the known_hosts file and line and donjon known-hosts rm; rm forgets it', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'donjon-kh-'));
+    const freshEnv = { DONJON_HOME: fresh };
+    try {
+      const file = join(fresh, 'known_hosts');
+      writeFileSync(file, `https://other.example:8000 ${'cd'.repeat(32)}\n${url} ${'ab'.repeat(32)}\n`);
+      const changed = await runCli(['keeps', 'ls', '--host', url, '--token', token], { env: freshEnv });
+      assert.equal(changed.code, 3, changed.stderr);
+      assert.match(changed.stderr, new RegExp(`${file} line 2`));
+      assert.match(changed.stderr, new RegExp(`donjon known-hosts rm ${url}`));
+      const ls = await runCli(['known-hosts', 'ls'], { env: freshEnv });
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.match(ls.stdout, new RegExp(`${url}  ${'ab'.repeat(32)}  ${file}:2`));
+      const rm = await runCli(['known-hosts', 'rm', `127.0.0.1:${port}`], { env: freshEnv });
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.equal(readFileSync(file, 'utf8').trim(), `https://other.example:8000 ${'cd'.repeat(32)}`);
+      const again = await runCli(['known-hosts', 'rm', url], { env: freshEnv });
+      assert.equal(again.code, 2, again.stderr);
+      const trusted = await runCli(['keeps', 'ls', '--host', url, '--token', token], { env: freshEnv });
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.match(trusted.stderr, /on first use/);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+});
