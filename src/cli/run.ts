@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import type { Policy } from '../attestation/index.ts';
 import {
   checkSupportedFiles,
+  checkWorkloadModule,
   KeepManagerClient,
   measureRuntime,
   parseEnarxToml,
@@ -14,11 +15,12 @@ import {
   TierHistory,
   type WorkloadConfig,
 } from '../client/index.ts';
+import { reasonOf } from '../lib/errors.ts';
 import type { DirSpec, Limits } from '../protocol/messages.ts';
 import { RatlsError } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
-import { CliError, EXIT, UsageError } from './errors.ts';
+import { CliError, CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
@@ -73,7 +75,14 @@ export function readWorkload(path: string): Uint8Array {
     throw new UsageError(`Cannot run ${path}: not a WebAssembly module (no \\0asm header)`);
   }
   if (bytes.readUInt32LE(4) !== 1) throw new UsageError(`Cannot run ${path}: not a WebAssembly 1.0 module`);
-  return new Uint8Array(bytes);
+  const wasm = new Uint8Array(bytes);
+  // Structure, entry point and imports, checked here rather than inside a Keep made for nothing.
+  try {
+    checkWorkloadModule(wasm);
+  } catch (error) {
+    throw CommandError.rephrase(error, `Cannot run ${path}: ${reasonOf(error)}`);
+  }
+  return wasm;
 }
 
 /** Reads each --dir HOST[:GUEST] into the deploy message's form; a usage error names what is wrong. */
@@ -280,10 +289,12 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     const digest = createHash('sha256').update(wasm).digest('hex');
     const history = new TierHistory(join(dataDir(), 'tiers.json'));
     let chosen: 'default' | 'optimizing';
+    // Said once the workload starts: a run that fails before then has no tier to speak of.
+    let tierNote: string | undefined;
     if (tier === 'auto') {
       const choice = history.choose(digest, wasm.length);
       chosen = choice.tier;
-      reporter.note(`compiler tier ${choice.tier}: ${choice.reason}`);
+      tierNote = `compiler tier ${choice.tier}: ${choice.reason}`;
     } else chosen = tier;
     // Timed from the hand-over of the module (right after the evidence is verified) to the workload's end, so
     // that each tier's compilation counts.
@@ -311,6 +322,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
         reporter.event(e);
         if (e.type === 'evidence-verified') handedOverAt = performance.now();
         if (e.type === 'workload-started') {
+          if (tierNote !== undefined) reporter.note(tierNote);
           started = true;
           startedTier = e.tier ?? 'default';
           for (const p of e.ports ?? []) reporter.note(`listen file ${p.name} is on host port ${p.port}`);

@@ -24,6 +24,7 @@ export {
   KeepManagerClient,
   type KeepManagerClientOptions,
 } from './keepmgr-client.ts';
+export { checkWorkloadModule } from './module-check.ts';
 export {
   type AttachOptions,
   type AttachResult,

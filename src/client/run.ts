@@ -17,6 +17,7 @@ import type { KeepIdentity } from '../ratls/index.ts';
 import { openAttestedChannel } from './channel.ts';
 import { ClientError } from './errors.ts';
 import type { KeepInfo, KeepManagerClient } from './keepmgr-client.ts';
+import { checkWorkloadModule } from './module-check.ts';
 
 /** How a workload ended, as the Keep reported it inside the attested channel. */
 export type RunOutcome =
@@ -211,6 +212,8 @@ function stream(
  * then send the workload and stream stdin in and stdout/stderr out, all inside the attested TLS channel.
  */
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
+  // A module the Keep would refuse is refused here, before a Keep is made and attested for nothing.
+  checkWorkloadModule(options.wasm);
   const keep = await options.host.createKeep(options.backend, options.limits);
   options.onEvent?.({ type: 'keep-created', keep });
   let stopped = false;
@@ -335,6 +338,7 @@ export interface DeployResult {
  */
 export async function deployWorkload(options: DeployOptions): Promise<DeployResult> {
   const workloadConfig = workloadConfigDigest(options);
+  checkWorkloadModule(options.wasm);
   const keep = await options.host.createKeep(options.backend, options.limits);
   options.onEvent?.({ type: 'keep-created', keep });
   const stopKeep = (): void => {

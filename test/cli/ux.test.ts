@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { buildModule, op, startFunc, wasiImport } from '../wasi/wasm-builder.ts';
 
 // What a user meets, as processes against `donjon host` as an operator runs it: refusals that name the way
 // forward, an honest detach, known hosts, and flags that say what was meant.
@@ -162,6 +163,8 @@ describe('trust: every refusal names what would proceed', () => {
     assert.match(r.stderr, new RegExp(`--trust-sim-root ${simRoot}`));
     assert.match(r.stderr, /donjon host info/);
     assert.match(r.stderr, /development only/);
+    // The tier chosen for a run that never started is not worth a line.
+    assert.doesNotMatch(r.stderr, /compiler tier/);
     const json = await runCli(['run', '--json', ...remote(), example('hello')], { env });
     const last = JSON.parse(json.stderr.trim().split('\n').pop()!) as Record<string, unknown>;
     assert.equal(last['code'], 'ERR_SIMULATED_ROOT_NOT_TRUSTED');
@@ -209,5 +212,66 @@ describe('trust: every refusal names what would proceed', () => {
     } finally {
       rmSync(fresh, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the module is checked before any Keep is made', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'donjon-mod-'));
+  const file = (name: string, bytes: Uint8Array): string => {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function keepCount(): Promise<number> {
+    const r = await runCli(['keeps', 'ls', '--json', ...remote()], { env });
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as unknown[]).length;
+  }
+
+  test('a broken body, no entry point, or an import outside preview1 exit 2 with no Keep made (they exited 4 from inside the Keep)', async () => {
+    const good = buildModule({ funcs: [startFunc([])] });
+    // The header and framing of a module, with a function body the engine refuses (i32.add on nothing).
+    const broken = buildModule({ funcs: [startFunc(op.i32Add)] });
+    const cases: [string, Uint8Array, RegExp, string][] = [
+      ['broken.wasm', broken, /Cannot run .*broken\.wasm: /, 'ERR_WASM_INVALID'],
+      ['noexport.wasm', buildModule({ funcs: [{ body: [] }] }), /exports no _start/, 'ERR_WASM_NOT_COMMAND'],
+      [
+        'env.wasm',
+        buildModule({
+          imports: [{ module: 'env', name: 'f', params: [], results: [] }],
+          funcs: [startFunc([])],
+        }),
+        /env\.f from outside WASI preview1/,
+        'ERR_WASM_IMPORT_UNSUPPORTED',
+      ],
+    ];
+    assert.ok(good.length > 8);
+    const before = await keepCount();
+    for (const [name, bytes, pattern, code] of cases) {
+      const r = await runCli(['run', ...remote(), '--trust-sim-root', simRoot, file(name, bytes)], { env });
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /created/);
+      const json = await runCli(['deploy', '--json', ...remote(), file(name, bytes)], { env });
+      assert.equal(json.code, 2, `${name}: ${json.stderr}`);
+      assert.equal((JSON.parse(json.stderr.trim()) as { code: string }).code, code);
+    }
+    assert.equal(await keepCount(), before);
+  });
+
+  test("wasmtime's entry rules, as Enarx's tests assert: an entry's results are ignored (exit 0), the default export \"\" runs", async () => {
+    // return_1.wat: `_start` returns i32 1, and the run exits 0.
+    const returns = buildModule({ funcs: [{ results: ['i32'], body: op.i32Const(1), export: '_start' }] });
+    const r1 = await runCli(['run', '-q', file('return_1.wasm', returns)]);
+    assert.equal(r1.code, 0, r1.stderr);
+    // An entry that is the default export "", exiting 3 through proc_exit.
+    const dflt = buildModule({
+      imports: [wasiImport('proc_exit', 'i:')],
+      funcs: [{ body: [...op.i32Const(3), ...op.call(0)], export: '' }],
+    });
+    const r2 = await runCli(['run', '-q', file('default.wasm', dflt)]);
+    assert.equal(r2.code, 3, r2.stderr);
   });
 });
