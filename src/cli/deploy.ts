@@ -113,7 +113,16 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
         }
       },
       ...(values.follow
-        ? { follow: { stdout: process.stdout, stderr: process.stderr, signal: controller.signal } }
+        ? {
+            follow: {
+              stdout: process.stdout,
+              // With --json, every line of stderr is a JSON object: the workload's own stderr too.
+              stderr: values.json
+                ? new Reporter({ quiet: true, json: true }).workloadStderr()
+                : process.stderr,
+              signal: controller.signal,
+            },
+          }
         : {}),
     });
     if (!values.follow) {

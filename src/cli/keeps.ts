@@ -27,14 +27,55 @@ Options:
 Exit status: 0 (attach: the workload's own, or 130 after Ctrl-C detached), 2 for a usage error or a Keep the host does not know, 3 when
 the host's certificate or the Keep's evidence is refused, 4 when the host fails or refuses.`;
 
-function row(k: KeepInfo): string {
-  const when = new Date(k.createdAt).toISOString().replace('T', ' ').slice(0, 19);
-  return `${k.id}  ${k.backend.padEnd(4)}  ${k.state.padEnd(8)}  ${when}${k.error ? `  ${k.error}` : ''}`;
+/** A time of the host's (epoch milliseconds) as RFC 3339, as every output of the command gives times. */
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
-function inspectJson(k: KeepInfo): Record<string, unknown> {
-  const { v: _v, type: _type, ...rest } = k;
-  return rest;
+/**
+ * A Keep as the command shows it, in one vocabulary with `deploy`: times in RFC 3339, ports as
+ * `{ name, hostPort }`.
+ */
+export function keepView(k: KeepInfo): Record<string, unknown> {
+  const { v: _v, type: _type, createdAt, ports, ...rest } = k;
+  return {
+    ...rest,
+    createdAt: rfc3339(createdAt),
+    ports: (ports ?? []).map((p) => ({ name: p.name, hostPort: p.port })),
+  };
+}
+
+/** `keeps ls` as a table with a header, as `docker ps` prints. */
+function table(keeps: readonly KeepInfo[]): string {
+  const rows = [
+    ['ID', 'BACKEND', 'STATE', 'CREATED', 'PORTS', 'EXIT'],
+    ...keeps.map((k) => [
+      k.id,
+      k.backend,
+      k.state,
+      rfc3339(k.createdAt),
+      (k.ports ?? []).map((p) => `${p.name}:${p.port}`).join(',') || '-',
+      k.exitCode === undefined ? (k.error ? 'error' : '-') : String(k.exitCode),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** One Keep for people: a field a line. */
+function details(k: KeepInfo): string {
+  const view = keepView(k);
+  const lines = Object.entries(view).map(([key, value]) => {
+    const text = Array.isArray(value)
+      ? value
+          .map((p: { name: string; hostPort: number }) => `${p.name} on host port ${p.hostPort}`)
+          .join(', ') || '-'
+      : String(value);
+    return `${`${key}:`.padEnd(12)} ${text}`;
+  });
+  return lines.join('\n');
 }
 
 const VERBS: readonly string[] = ['ls', 'inspect', 'logs', 'attach', 'stop', 'rm'];
@@ -75,18 +116,18 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
   switch (verb) {
     case 'ls': {
       const keeps = await client.listKeeps();
-      if (values.json) out(JSON.stringify(keeps.map(inspectJson)));
-      else out(keeps.length === 0 ? 'no Keeps' : keeps.map(row).join('\n'));
+      if (values.json) out(JSON.stringify(keeps.map(keepView)));
+      else out(table(keeps));
       return EXIT.ok;
     }
     case 'inspect': {
       const k = await client.getKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : JSON.stringify(inspectJson(k), null, 2));
+      out(values.json ? JSON.stringify(keepView(k)) : details(k));
       return EXIT.ok;
     }
     case 'logs': {
       const e = await client.keepEvents(needId());
-      if (values.json) out(JSON.stringify(e.events));
+      if (values.json) out(JSON.stringify(e.events.map((x) => ({ ...x, at: rfc3339(x.at) }))));
       else {
         out(
           e.events
@@ -98,12 +139,12 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
     }
     case 'stop': {
       const k = await client.stopKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : row(k));
+      out(values.json ? JSON.stringify(keepView(k)) : `stopped ${k.id} (${k.state})`);
       return EXIT.ok;
     }
     case 'rm': {
       const k = await client.removeKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : `removed ${k.id}`);
+      out(values.json ? JSON.stringify(keepView(k)) : `removed ${k.id}`);
       return EXIT.ok;
     }
     case 'attach': {
@@ -132,7 +173,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
           secret,
           stdin: process.stdin,
           stdout: process.stdout,
-          stderr: process.stderr,
+          stderr: reporter.workloadStderr(),
           policy: simRoots.length > 0 ? { measurements, trustSimulatedRoots: simRoots } : { measurements },
           onEvent: (e: RunEvent) => reporter.event(e),
           signal: controller.signal,

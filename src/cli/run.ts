@@ -311,7 +311,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       env,
       stdin: stdinWanted ? process.stdin : null,
       stdout: process.stdout,
-      stderr: process.stderr,
+      stderr: reporter.workloadStderr(),
       policy,
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),

@@ -275,3 +275,54 @@ describe('the module is checked before any Keep is made', () => {
     assert.equal(r2.code, 3, r2.stderr);
   });
 });
+
+describe('outputs: one vocabulary, RFC 3339 times, a table for people and --json for scripts', () => {
+  test("with --json, every line of stderr is one JSON object: the workload's own stderr too; stdout stays raw", async () => {
+    const r = await runCli(['run', '--json', example('cat'), '--', '/nope']);
+    assert.notEqual(r.code, 0);
+    const events = r.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; data?: string });
+    const stderr = events
+      .filter((e) => e.event === 'stderr')
+      .map((e) => e.data)
+      .join('');
+    assert.match(stderr, /cat: \/nope/);
+    assert.equal(r.stdout, '');
+    const hello = await runCli(['run', '--json', example('hello')]);
+    assert.equal(hello.stdout, 'Hello, world!\n');
+  });
+
+  test('keeps ls is a table with a header by default; ls and inspect --json give ports as {name, hostPort} and RFC 3339 times, as deploy does', async () => {
+    const id = await deployService();
+    try {
+      const ls = await runCli(['keeps', 'ls', ...remote()], { env });
+      assert.equal(ls.code, 0, ls.stderr);
+      const [header, ...rows] = ls.stdout.trim().split('\n');
+      assert.match(header!, /^ID\s+BACKEND\s+STATE\s+CREATED\s+PORTS\s+EXIT$/);
+      const row = rows.find((r) => r.startsWith(id));
+      assert.match(
+        row ?? '',
+        /^[0-9a-f]{16}\s+sim\s+running\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\s+https:\d+\s+-$/,
+      );
+      const json = await runCli(['keeps', 'ls', '--json', ...remote()], { env });
+      const listed = (JSON.parse(json.stdout) as { id: string; createdAt: string; ports: unknown[] }[]).find(
+        (k) => k.id === id,
+      );
+      assert.match(listed?.createdAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.deepEqual(Object.keys(listed?.ports[0] as object), ['name', 'hostPort']);
+      const human = await runCli(['keeps', 'inspect', id, ...remote()], { env });
+      assert.equal(human.code, 0, human.stderr);
+      assert.doesNotMatch(human.stdout, /^\{/);
+      assert.match(human.stdout, /^state:\s+running$/m);
+      assert.match(human.stdout, /^ports:\s+https on host port \d+$/m);
+      const inspect = await runCli(['keeps', 'inspect', id, '--json', ...remote()], { env });
+      const k = JSON.parse(inspect.stdout) as { ports: { name: string; hostPort: number }[] };
+      assert.equal(k.ports[0]?.name, 'https');
+      assert.ok(Number.isInteger(k.ports[0]?.hostPort));
+    } finally {
+      await runCli(['keeps', 'stop', id, ...remote()], { env });
+    }
+  });
+});
