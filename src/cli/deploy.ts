@@ -9,6 +9,7 @@ import { exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm [-- ARG...]
+       donjon deploy [options] PKGDIR|file:///PATH [-- ARG...]   (main.wasm beside Enarx.toml, as Enarx)
 
 Deploys a long-running workload (a service) into a fresh attested Keep on a Keep Manager and returns once it
 runs, printing the Keep's id and the host port of each listen file of its Enarx.toml. The Keep Loader
@@ -17,7 +18,8 @@ names the workload (see donjon proxy and donjon attest inspect). The workload's 
 for 'donjon keeps attach ID'; 'donjon keeps stop ID' ends it.
 
 Options:
-  --config FILE             Enarx.toml with args, env and files (listen and connect sockets)
+  --config FILE             Enarx.toml with args, env and files (listen and connect sockets; alias
+                            --wasmcfgfile, as Enarx)
   --host URL                the Keep Manager (env DONJON_HOST); needed unless --follow
   --token TOKEN             bearer token for --host (env DONJON_TOKEN)
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)

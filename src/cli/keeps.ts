@@ -24,8 +24,9 @@ Options:
   --stop-on-interrupt         (attach) Ctrl-C stops the Keep; without it, Ctrl-C only detaches
   -q, --quiet                 (attach) print only the workload's output
 
-Exit status: 0 (attach: the workload's own, or 130 after Ctrl-C detached), 2 for a usage error or a Keep the host does not know, 3 when
-the host's certificate or the Keep's evidence is refused, 4 when the host fails or refuses.`;
+Exit status: 0 (attach: the workload's own, or 130 after Ctrl-C detached), 2 for a usage error or a Keep
+the host does not know, 3 when the host's certificate or the Keep's evidence is refused, 4 when the host
+fails or refuses.`;
 
 /** A time of the host's (epoch milliseconds) as RFC 3339, as every output of the command gives times. */
 export function rfc3339(ms: number): string {
@@ -83,7 +84,12 @@ const VERBS: readonly string[] = ['ls', 'inspect', 'logs', 'attach', 'stop', 'rm
 /** `donjon keeps VERB [ID]`: returns the exit status (attach: the workload's); throws for a failure. */
 export async function keepsCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === undefined || !VERBS.includes(verb)) {
+  // `donjon keeps` alone is asking what it can do: the subcommands, before any flag is needed.
+  if (verb === undefined) {
+    process.stderr.write(`${keepsHelp}\n`);
+    return EXIT.usage;
+  }
+  if (!VERBS.includes(verb)) {
     throw new UsageError(
       `Cannot run 'donjon keeps ${verb ?? ''}': use ls, inspect, logs, attach, stop or rm`,
     );

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Policy } from '../attestation/index.ts';
 import {
   checkSupportedFiles,
@@ -27,6 +28,7 @@ import { Reporter } from './report.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export const runHelp = `Usage: donjon run [options] WORKLOAD.wasm [-- ARG...]
+       donjon run [options] PKGDIR|file:///PATH [-- ARG...]   (main.wasm beside Enarx.toml, as Enarx)
 
 Deploys a WebAssembly (WASI preview1) workload into a fresh attested Keep and streams its stdin, stdout and
 stderr through a TLS channel that ends inside the Keep. Without --host, an embedded Keep Manager on this
@@ -40,7 +42,7 @@ Options:
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
-  --config FILE             Enarx.toml with args, env and files
+  --config FILE             Enarx.toml with args, env and files (alias --wasmcfgfile, as Enarx)
   --env NAME=VALUE          set an environment variable of the workload (repeatable)
   --dir HOST[:GUEST]        copy directory HOST into the Keep, pre-opened at GUEST (default the same
                             path); the workload sees the copy, never the host's files (repeatable;
@@ -106,6 +108,39 @@ export function readDirs(values: readonly string[]): DirSpec[] {
   return dirs;
 }
 
+/**
+ * Where a workload is, as Enarx's `run` and `deploy` take it: a module file, a package directory
+ * (`main.wasm` beside an optional `Enarx.toml`, which is the configuration unless --config names another),
+ * or either as a `file://` URL.
+ */
+export function resolvePackage(workload: string): { wasm: string; config?: string } {
+  let path = workload;
+  if (/^file:/i.test(workload)) {
+    try {
+      path = fileURLToPath(workload);
+    } catch (error) {
+      throw new UsageError(`Cannot read workload ${workload}: ${reasonOf(error)}`, { cause: error });
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(workload)) {
+    throw new UsageError(`Cannot read workload ${workload}: only files, directories and file:// URLs`);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // readWorkload says what is missing
+  }
+  if (!isDir) return { wasm: path };
+  const wasm = join(path, 'main.wasm');
+  if (!existsSync(wasm)) {
+    throw new UsageError(
+      `Cannot read package ${workload}: it has no main.wasm (a package is main.wasm beside Enarx.toml)`,
+    );
+  }
+  const config = join(path, 'Enarx.toml');
+  return existsSync(config) ? { wasm, config } : { wasm };
+}
+
 /** Reads and checks an Enarx.toml; a usage error says what is wrong. */
 export function readConfig(path: string): WorkloadConfig {
   let text: string;
@@ -167,6 +202,8 @@ export const workloadOptions = {
   'trust-sim-root': { type: 'string', multiple: true, default: [] as string[] },
   'expect-measurement': { type: 'string', multiple: true, default: [] as string[] },
   config: { type: 'string' },
+  // Enarx's name for --config (enarx run --wasmcfgfile).
+  wasmcfgfile: { type: 'string' },
   env: { type: 'string', multiple: true, default: [] as string[] },
   dir: { type: 'string', multiple: true, default: [] as string[] },
   memory: { type: 'string' },
@@ -184,6 +221,7 @@ export interface WorkloadValues {
   'trust-sim-root': string[];
   'expect-measurement': string[];
   config?: string | undefined;
+  wasmcfgfile?: string | undefined;
   env: string[];
   dir: string[];
   memory?: string | undefined;
@@ -213,10 +251,20 @@ export function workloadFrom(
   values: WorkloadValues,
   positionals: readonly string[],
 ): WorkloadSpec {
-  const [wasmPath, ...workloadArgs] = positionals;
-  if (wasmPath === undefined) {
+  const [workload, ...workloadArgs] = positionals;
+  if (workload === undefined) {
     throw new UsageError(`Cannot ${verb}: no workload given (donjon ${verb} WORKLOAD.wasm)`);
   }
+  if (
+    values.config !== undefined &&
+    values.wasmcfgfile !== undefined &&
+    values.config !== values.wasmcfgfile
+  ) {
+    throw new UsageError(`Cannot ${verb}: --config and --wasmcfgfile name two files; give one`);
+  }
+  const pkg = resolvePackage(workload);
+  const wasmPath = pkg.wasm;
+  const configPath = values.config ?? values.wasmcfgfile ?? pkg.config;
   const backend = values.backend;
   if (backend !== 'sim' && backend !== 'nil') {
     throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
@@ -236,7 +284,7 @@ export function workloadFrom(
     throw new UsageError(`Cannot use --wasm-tier ${tier}: use ${tiers.join(', ')}`);
   }
   const wasm = readWorkload(wasmPath);
-  const config = values.config ? readConfig(values.config) : undefined;
+  const config = configPath ? readConfig(configPath) : undefined;
   const limits: Limits = {};
   if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');

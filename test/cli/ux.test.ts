@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
 import { buildModule, op, startFunc, wasiImport } from '../wasi/wasm-builder.ts';
@@ -324,5 +325,87 @@ describe('outputs: one vocabulary, RFC 3339 times, a table for people and --json
     } finally {
       await runCli(['keeps', 'stop', id, ...remote()], { env });
     }
+  });
+});
+
+describe('flags that say what was meant', () => {
+  test('--host NAME:PORT suggests https://NAME:PORT, exit 2 (it said "not a URL")', async () => {
+    const r = await runCli(['keeps', 'ls', '--host', `127.0.0.1:${port}`, '--token', token], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`did you mean --host https://127\\.0\\.0\\.1:${port}\\?`));
+    const named = await runCli(['keeps', 'ls', '--host', 'localhost:8787'], { env });
+    assert.equal(named.code, 2, named.stderr);
+    assert.match(named.stderr, /did you mean --host https:\/\/localhost:8787/);
+  });
+
+  test('--host http:// against the https daemon says to use https, not "socket hang up"', async () => {
+    const r = await runCli(['keeps', 'ls', '--host', `http://127.0.0.1:${port}`, '--token', token], { env });
+    assert.equal(r.code, 4, r.stderr);
+    assert.doesNotMatch(r.stderr, /socket hang up/);
+    assert.match(r.stderr, new RegExp(`use --host https://127\\.0\\.0\\.1:${port}`));
+  });
+
+  test('a missing token and a wrong one read differently', async () => {
+    const pin = ['--host', url, '--host-fingerprint', fingerprint];
+    const missing = await runCli(['keeps', 'ls', ...pin], { env });
+    const wrong = await runCli(['keeps', 'ls', ...pin, '--token', 'djt_nope'], { env });
+    assert.equal(missing.code, 4, missing.stderr);
+    assert.equal(wrong.code, 4, wrong.stderr);
+    assert.match(missing.stderr, /none was given: pass --token/);
+    assert.match(wrong.stderr, /does not know the token given/);
+  });
+
+  test('donjon keeps alone lists its subcommands, exit 2 (it asked for --host)', async () => {
+    const r = await runCli(['keeps'], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^ {2}ls +list your Keeps$/m);
+    assert.match(r.stderr, /^ {2}attach ID/m);
+    assert.doesNotMatch(r.stderr, /--host URL \(or DONJON_HOST\)/);
+  });
+});
+
+describe('Enarx CLI habits: --wasmcfgfile, package directories, file:// URLs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'donjon-pkg-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('run --wasmcfgfile Enarx.toml x.wasm takes the file as --config does', async () => {
+    const toml = join(dir, 'cfg.toml');
+    writeFileSync(toml, 'args = ["Cfg"]\n');
+    const r = await runCli(['run', '-q', '--wasmcfgfile', toml, example('hello')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Hello, Cfg!\n');
+  });
+
+  test('run ./pkgdir and run file:///abs/pkgdir run main.wasm with the Enarx.toml beside it', async () => {
+    const pkg = join(dir, 'hello-pkg');
+    mkdirSync(pkg);
+    copyFileSync(example('hello'), join(pkg, 'main.wasm'));
+    writeFileSync(join(pkg, 'Enarx.toml'), 'args = ["Pkg"]\n');
+    const r = await runCli(['run', '-q', pkg]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Hello, Pkg!\n');
+    const u = await runCli(['run', '-q', pathToFileURL(pkg).href, '--', 'Url']);
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(u.stdout, 'Hello, Pkg!\n');
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const none = await runCli(['run', empty]);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /no main\.wasm/);
+  });
+
+  test('deploy file:///abs/pkgdir deploys the package, its Enarx.toml giving the listen port', async () => {
+    const pkg = join(dir, 'http-pkg');
+    mkdirSync(pkg);
+    copyFileSync(example('http'), join(pkg, 'main.wasm'));
+    copyFileSync(join(repoRoot, 'examples', 'http', 'Enarx.toml'), join(pkg, 'Enarx.toml'));
+    const r = await runCli(
+      ['deploy', '--json', ...remote(), '--trust-sim-root', simRoot, pathToFileURL(pkg).href],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { id: string; ports: { name: string; hostPort: number }[] };
+    assert.equal(out.ports[0]?.name, 'https');
+    await runCli(['keeps', 'stop', out.id, ...remote()], { env });
   });
 });
