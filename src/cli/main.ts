@@ -118,7 +118,7 @@ async function main(argv: string[], invocation: Invocation): Promise<number> {
     return await command.run(rest, invocation);
   } catch (error) {
     // A command that reads its flags without parseCommand (host) still gets one line, not Node's paragraph.
-    throw parseArgsError(error, name) ?? withWayForward(error) ?? error;
+    throw parseArgsError(error, name) ?? withWayForward(error, name) ?? error;
   }
 }
 

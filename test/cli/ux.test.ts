@@ -172,6 +172,22 @@ describe('trust: every refusal names what would proceed', () => {
     assert.equal(last['category'], 'refused');
   });
 
+  test("a Keep whose runtime is not this version's names --expect-measurement with its measurement, and when that is safe", async () => {
+    const other = '00'.repeat(48);
+    const r = await runCli(
+      ['run', ...remote(), '--trust-sim-root', simRoot, '--expect-measurement', other, example('hello')],
+      { env },
+    );
+    assert.equal(r.code, 3, r.stderr);
+    const measure = await runCli(['measure', '--json']);
+    const actual = (JSON.parse(measure.stdout) as { measurement: string }).measurement;
+    assert.match(
+      r.stderr,
+      new RegExp(`pass --expect-measurement ${actual}, which is safe only if you trust`),
+    );
+    assert.match(r.stderr, /donjon measure/);
+  });
+
   test('trust on first use prints its line once and writes one line, however many connections a run makes', async () => {
     const fresh = mkdtempSync(join(tmpdir(), 'donjon-tofu-'));
     try {
