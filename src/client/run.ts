@@ -1,3 +1,6 @@
+// Running, deploying and attaching to a workload: over 400 lines because the three share one attested
+// channel, one deploy message and one stream loop, whose rules (stop a Keep never used, detach without
+// stopping) are easier to keep right side by side.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
