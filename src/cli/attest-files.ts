@@ -2,7 +2,7 @@
 // with a usage error that names the file and what is wrong with it, and DCAP collateral assembled from them.
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
-import { detectEvidenceKind, type Policy, parsePolicy } from '../attestation/index.ts';
+import { type Policy, parsePolicy } from '../attestation/index.ts';
 import {
   type CertificateInfo,
   type CrlInfo,
@@ -15,7 +15,6 @@ import {
   toPem,
 } from '../host/index.ts';
 import { reasonOf } from '../lib/errors.ts';
-import type { EvidenceKind } from './attest-report.ts';
 import { UsageError } from './errors.ts';
 
 /** The bytes of a file the user named (`what` says which in the message); a usage error otherwise. */
@@ -53,15 +52,6 @@ export function decodeEvidenceFile(bytes: Uint8Array, path: string): Uint8Array 
   if (hex.length === 0) throw new UsageError(`Cannot read evidence ${path}: the file holds only whitespace`);
   if (hex.length % 2 !== 0) throw new UsageError(`Cannot read evidence ${path}: odd number of hex digits`);
   return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
-/** The kind of evidence the bytes hold; a usage error naming the file otherwise. */
-export function detectKind(bytes: Uint8Array, path: string): EvidenceKind {
-  try {
-    return detectEvidenceKind(bytes);
-  } catch (error) {
-    throw new UsageError(`Cannot tell what ${path} holds: ${reasonOf(error)}`, { cause: error });
-  }
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;

@@ -21,6 +21,8 @@ export interface AttestResult {
   debug?: boolean;
   tcbStatus?: string;
   advisoryIds?: readonly string[];
+  /** How the evidence file held the evidence (`raw bytes`, `hex text with a 0x prefix`, `base64`, ...). */
+  evidenceForm?: string | undefined;
   warnings: string[];
   claims: Claims | null;
   error?: { code: string; message: string };

@@ -22,12 +22,11 @@ import {
 } from '../host/index.ts';
 import { categoryOf, isDonjonError, reasonOf } from '../lib/errors.ts';
 import { type Invocation, parseCommand } from './args.ts';
+import { readEvidence } from './attest-evidence.ts';
 import {
   type CertFile,
   collateralFromFiles,
   type DcapFiles,
-  decodeEvidenceFile,
-  detectKind,
   parseTime,
   readCertificates,
   readCrl,
@@ -259,11 +258,15 @@ async function verifyCommand(argv: string[], io: AttestIo, invocation: Invocatio
   const warnings: string[] = [];
   let kind: EvidenceKind | undefined;
   let bytes: Uint8Array | undefined;
+  let evidenceForm: string | undefined;
   try {
     const parsed = parseVerifyArgs(argv, invocation);
     const { values, evidencePath } = parsed;
-    bytes = decodeEvidenceFile(readInput(evidencePath, 'evidence'), evidencePath);
-    kind = detectKind(bytes, evidencePath);
+    const read = readEvidence(readInput(evidencePath, 'evidence'), evidencePath);
+    ({ bytes, kind } = read);
+    evidenceForm = read.form;
+    // Which form was read, so that a user who passed a wrapper or a padded buffer knows what was verified.
+    if (!values.json) io.stderr(`donjon: read ${evidencePath} as ${read.form}: ${kind} evidence\n`);
     const now = values.at === undefined ? new Date() : parseTime(values.at);
     const policy = values.policy === undefined ? authenticityOnly(kind) : readPolicy(values.policy);
     const evidence =
@@ -279,6 +282,7 @@ async function verifyCommand(argv: string[], io: AttestIo, invocation: Invocatio
       const result: AttestResult = {
         verified: false,
         ...unverifiedSummary(kind, bytes),
+        evidenceForm,
         warnings,
         claims: null,
         error: { code: error.code, message: error.message },
@@ -288,7 +292,7 @@ async function verifyCommand(argv: string[], io: AttestIo, invocation: Invocatio
       throw CommandError.rephrase(error, values.json ? error.message : `${error.message} (${error.code})`);
     }
     warnings.push(...warningsFor(claims));
-    const result: AttestResult = { verified: true, ...summary(claims), warnings, claims };
+    const result: AttestResult = { verified: true, ...summary(claims), evidenceForm, warnings, claims };
     print(result, values.json, io);
     if (!values.json) io.stdout(claimsTable(claims));
     return EXIT.ok;

@@ -10,6 +10,7 @@ import { exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm|REF [-- ARG...]
+       donjon deploy [options] PKGDIR|file:///PATH [-- ARG...]   (main.wasm beside Enarx.toml, as Enarx)
 
 Deploys a long-running workload (a service) into a fresh attested Keep on a Keep Manager and returns once it
 runs, printing the Keep's id and the host port of each listen file of its Enarx.toml. The Keep Loader
@@ -18,7 +19,8 @@ names the workload (see donjon proxy and donjon attest inspect). The workload's 
 for 'donjon keeps attach ID'; 'donjon keeps stop ID' ends it.
 
 Options:
-  --config FILE             Enarx.toml with args, env and files (listen and connect sockets)
+  --config FILE             Enarx.toml with args, env and files (listen and connect sockets; alias
+                            --wasmcfgfile, as Enarx)
   --host URL                the Keep Manager (env DONJON_HOST); needed unless --follow
   --token TOKEN             bearer token for --host (env DONJON_TOKEN)
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
@@ -119,7 +121,16 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
         }
       },
       ...(values.follow
-        ? { follow: { stdout: process.stdout, stderr: process.stderr, signal: controller.signal } }
+        ? {
+            follow: {
+              stdout: process.stdout,
+              // With --json, every line of stderr is a JSON object: the workload's own stderr too.
+              stderr: values.json
+                ? new Reporter({ quiet: true, json: true }).workloadStderr()
+                : process.stderr,
+              signal: controller.signal,
+            },
+          }
         : {}),
     });
     if (!values.follow) {

@@ -21,19 +21,62 @@ Options:
   --trust-sim-root SHA256     accept evidence signed by this simulated root (attach; repeatable)
   --expect-measurement HEX    allowed runtime measurement (attach; default this version's)
   --json                      machine-readable output
+  --stop-on-interrupt         (attach) Ctrl-C stops the Keep; without it, Ctrl-C only detaches
   -q, --quiet                 (attach) print only the workload's output
 
-Exit status: 0 (attach: the workload's own), 2 for a usage error or a Keep the host does not know, 3 when
-the host's certificate or the Keep's evidence is refused, 4 when the host fails or refuses.`;
+Exit status: 0 (attach: the workload's own, or 130 after Ctrl-C detached), 2 for a usage error or a Keep
+the host does not know, 3 when the host's certificate or the Keep's evidence is refused, 4 when the host
+fails or refuses.`;
 
-function row(k: KeepInfo): string {
-  const when = new Date(k.createdAt).toISOString().replace('T', ' ').slice(0, 19);
-  return `${k.id}  ${k.backend.padEnd(4)}  ${k.state.padEnd(8)}  ${when}${k.error ? `  ${k.error}` : ''}`;
+/** A time of the host's (epoch milliseconds) as RFC 3339, as every output of the command gives times. */
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
-function inspectJson(k: KeepInfo): Record<string, unknown> {
-  const { v: _v, type: _type, ...rest } = k;
-  return rest;
+/**
+ * A Keep as the command shows it, in one vocabulary with `deploy`: times in RFC 3339, ports as
+ * `{ name, hostPort }`.
+ */
+export function keepView(k: KeepInfo): Record<string, unknown> {
+  const { v: _v, type: _type, createdAt, ports, ...rest } = k;
+  return {
+    ...rest,
+    createdAt: rfc3339(createdAt),
+    ports: (ports ?? []).map((p) => ({ name: p.name, hostPort: p.port })),
+  };
+}
+
+/** `keeps ls` as a table with a header, as `docker ps` prints. */
+function table(keeps: readonly KeepInfo[]): string {
+  const rows = [
+    ['ID', 'BACKEND', 'STATE', 'CREATED', 'PORTS', 'EXIT'],
+    ...keeps.map((k) => [
+      k.id,
+      k.backend,
+      k.state,
+      rfc3339(k.createdAt),
+      (k.ports ?? []).map((p) => `${p.name}:${p.port}`).join(',') || '-',
+      k.exitCode === undefined ? (k.error ? 'error' : '-') : String(k.exitCode),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** One Keep for people: a field a line. */
+function details(k: KeepInfo): string {
+  const view = keepView(k);
+  const lines = Object.entries(view).map(([key, value]) => {
+    const text = Array.isArray(value)
+      ? value
+          .map((p: { name: string; hostPort: number }) => `${p.name} on host port ${p.hostPort}`)
+          .join(', ') || '-'
+      : String(value);
+    return `${`${key}:`.padEnd(12)} ${text}`;
+  });
+  return lines.join('\n');
 }
 
 const VERBS: readonly string[] = ['ls', 'inspect', 'logs', 'attach', 'stop', 'rm'];
@@ -41,7 +84,12 @@ const VERBS: readonly string[] = ['ls', 'inspect', 'logs', 'attach', 'stop', 'rm
 /** `donjon keeps VERB [ID]`: returns the exit status (attach: the workload's); throws for a failure. */
 export async function keepsCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === undefined || !VERBS.includes(verb)) {
+  // `donjon keeps` alone is asking what it can do: the subcommands, before any flag is needed.
+  if (verb === undefined) {
+    process.stderr.write(`${keepsHelp}\n`);
+    return EXIT.usage;
+  }
+  if (!VERBS.includes(verb)) {
     throw new UsageError(
       `Cannot run 'donjon keeps ${verb ?? ''}': use ls, inspect, logs, attach, stop or rm`,
     );
@@ -56,6 +104,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
       quiet: { type: 'boolean', short: 'q', default: false },
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
+      'stop-on-interrupt': { type: 'boolean', default: false },
     },
   });
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
@@ -73,18 +122,18 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
   switch (verb) {
     case 'ls': {
       const keeps = await client.listKeeps();
-      if (values.json) out(JSON.stringify(keeps.map(inspectJson)));
-      else out(keeps.length === 0 ? 'no Keeps' : keeps.map(row).join('\n'));
+      if (values.json) out(JSON.stringify(keeps.map(keepView)));
+      else out(table(keeps));
       return EXIT.ok;
     }
     case 'inspect': {
       const k = await client.getKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : JSON.stringify(inspectJson(k), null, 2));
+      out(values.json ? JSON.stringify(keepView(k)) : details(k));
       return EXIT.ok;
     }
     case 'logs': {
       const e = await client.keepEvents(needId());
-      if (values.json) out(JSON.stringify(e.events));
+      if (values.json) out(JSON.stringify(e.events.map((x) => ({ ...x, at: rfc3339(x.at) }))));
       else {
         out(
           e.events
@@ -96,12 +145,12 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
     }
     case 'stop': {
       const k = await client.stopKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : row(k));
+      out(values.json ? JSON.stringify(keepView(k)) : `stopped ${k.id} (${k.state})`);
       return EXIT.ok;
     }
     case 'rm': {
       const k = await client.removeKeep(needId());
-      out(values.json ? JSON.stringify(inspectJson(k)) : `removed ${k.id}`);
+      out(values.json ? JSON.stringify(keepView(k)) : `removed ${k.id}`);
       return EXIT.ok;
     }
     case 'attach': {
@@ -122,6 +171,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       try {
         const result = await attachWorkload({
           host: client,
@@ -129,15 +179,29 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
           secret,
           stdin: process.stdin,
           stdout: process.stdout,
-          stderr: process.stderr,
+          stderr: reporter.workloadStderr(),
           policy: simRoots.length > 0 ? { measurements, trustSimulatedRoots: simRoots } : { measurements },
           onEvent: (e: RunEvent) => reporter.event(e),
           signal: controller.signal,
         });
-        reporter.outcome(result.outcome);
-        return exitCodeOf(result.outcome);
+        if (result.outcome) {
+          reporter.outcome(result.outcome);
+          return exitCodeOf(result.outcome);
+        }
+        // Ctrl-C detaches: the Keep is a service someone may rely on; stopping it is asked for, never implied.
+        if (values['stop-on-interrupt']) {
+          await client.stopKeep(keepId);
+          reporter.notice({ event: 'stopped', id: keepId }, `detached and stopped Keep ${keepId}`);
+        } else {
+          reporter.notice(
+            { event: 'detached', id: keepId },
+            `detached; Keep ${keepId} still runs: donjon keeps stop ${keepId}`,
+          );
+        }
+        return EXIT.interrupted;
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         if (process.stdin.readable) process.stdin.destroy();
       }
     }

@@ -3,6 +3,7 @@ import { categoryOf, isDonjonError } from '../lib/errors.ts';
 import { packageVersion } from '../paths.ts';
 import type { Invocation } from './args.ts';
 import { EXIT, exitStatusOf, hostCodeOf, UsageError } from './errors.ts';
+import { withWayForward } from './way-forward.ts';
 
 const HELP = `Usage: donjon <command> [options]
 
@@ -18,6 +19,7 @@ Commands:
   host      run a Keep Manager for tenants
   broker    run a key broker that releases secrets to attested Keeps, and manage it
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
+  known-hosts  list or forget the Keep Managers this user trusts (as ssh-keygen -R)
   push      publish a Wasm module to an OCI registry (optionally signed) and print its digest
   sign      sign a workload in an OCI registry with a cosign key
   keygen    make a signing key pair in cosign's format
@@ -63,6 +65,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   keeps: async () => {
     const m = await import('./keeps.ts');
     return { run: m.keepsCommand, help: m.keepsHelp };
+  },
+  'known-hosts': async () => {
+    const m = await import('./known-hosts.ts');
+    return { run: m.knownHostsCommand, help: m.knownHostsHelp };
   },
   platform: async () => {
     const m = await import('./platform.ts');
@@ -128,7 +134,11 @@ async function main(argv: string[], invocation: Invocation): Promise<number> {
     process.stdout.write(`${command.help}\n`);
     return EXIT.ok;
   }
-  return command.run(rest, invocation);
+  try {
+    return await command.run(rest, invocation);
+  } catch (error) {
+    throw withWayForward(error, name) ?? error;
+  }
 }
 
 const invocation: Invocation = { json: false };

@@ -1,7 +1,8 @@
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeepManagerClient } from '../client/index.ts';
 import { UsageError } from './errors.ts';
+import { knownHost, knownHostsPath, rememberHost } from './known-hosts.ts';
 import { dataDir } from './paths.ts';
 
 /** The options every command that talks to a remote Keep Manager takes. */
@@ -17,28 +18,28 @@ export interface RemoteValues {
   'host-fingerprint'?: string | undefined;
 }
 
-function knownHostsPath(): string {
-  return join(dataDir(), 'known_hosts');
-}
-
-function knownFingerprint(origin: string): string | undefined {
-  let text: string;
+/**
+ * The origin of --host URL, or a usage error that says what was meant: a bare NAME:PORT (which `new URL`
+ * either refuses or reads as a scheme) gets the `https://` a donjon host serves.
+ */
+export function hostUrl(url: string): string {
+  if (!/^https?:\/\//i.test(url)) {
+    const bare = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? undefined : `https://${url}`;
+    throw new UsageError(
+      `Cannot use --host ${url}: not an http(s) URL${bare ? `; did you mean --host ${bare}?` : ''}`,
+    );
+  }
   try {
-    text = readFileSync(knownHostsPath(), 'utf8');
+    return new URL(url).origin;
   } catch {
-    return undefined;
+    throw new UsageError(`Cannot use --host ${url}: not a URL`);
   }
-  for (const line of text.split('\n')) {
-    const [host, fp] = line.trim().split(/\s+/);
-    if (host === origin && fp) return fp;
-  }
-  return undefined;
 }
 
 /**
  * A client for the Keep Manager named by --host (or DONJON_HOST), authenticated by --token (or DONJON_TOKEN).
  * An https host must match --host-fingerprint, or the fingerprint remembered in the known-hosts file; a host
- * seen for the first time is trusted and remembered, with a notice, as SSH does.
+ * seen for the first time is trusted and remembered, with one notice, as SSH does.
  */
 export function remoteClient(
   values: RemoteValues,
@@ -47,27 +48,31 @@ export function remoteClient(
   const url = values.host ?? process.env['DONJON_HOST'];
   if (url === undefined) return undefined;
   const token = values.token ?? process.env['DONJON_TOKEN'];
-  let origin: string;
-  try {
-    origin = new URL(url).origin;
-  } catch {
-    throw new UsageError(`Cannot use --host ${url}: not a URL`);
-  }
-  const pinned = values['host-fingerprint'] ?? knownFingerprint(origin);
+  const origin = hostUrl(url);
   if (values['host-fingerprint'] !== undefined && !/^[0-9a-f:]{64,95}$/i.test(values['host-fingerprint'])) {
     throw new UsageError(
       `Cannot read --host-fingerprint ${values['host-fingerprint']}: expected SHA-256 hex`,
     );
   }
+  const known = values['host-fingerprint'] === undefined ? knownHost(origin) : undefined;
+  const pinned = values['host-fingerprint'] ?? known?.fingerprint;
+  // Every request opens its own connection: the first one trusts and remembers, the others only compare.
+  let trustedNow: string | undefined;
   return new KeepManagerClient(url, {
     ...(token === undefined ? {} : { token }),
     trust:
       pinned !== undefined
-        ? { fingerprint: pinned }
+        ? {
+            fingerprint: pinned,
+            pinnedBy: known
+              ? `remembered in ${knownHostsPath()} line ${known.line}; if its certificate was replaced on purpose (ask its operator: donjon host info), forget the old one with: donjon known-hosts rm ${origin} (else do not: someone may be in the middle)`
+              : 'given by --host-fingerprint',
+          }
         : {
             onUnknownHost: (fp) => {
-              mkdirSync(dataDir(), { recursive: true, mode: 0o700 });
-              appendFileSync(knownHostsPath(), `${origin} ${fp}\n`, { mode: 0o600 });
+              if (trustedNow !== undefined) return fp === trustedNow;
+              trustedNow = fp;
+              rememberHost(origin, fp);
               note(
                 `trusting ${origin} on first use (certificate SHA-256 ${fp}); remembered in ${knownHostsPath()}`,
               );

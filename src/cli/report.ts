@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type { RunEvent, RunOutcome } from '../client/index.ts';
 
 /**
@@ -16,6 +17,29 @@ export class Reporter {
   #emit(record: Record<string, unknown>, line: string): void {
     if (this.#json) process.stderr.write(`${JSON.stringify(record)}\n`);
     else if (!this.#quiet) process.stderr.write(`donjon: ${line}\n`);
+  }
+
+  /**
+   * Where the workload's own stderr goes: process.stderr, or with --json a stream that makes each chunk
+   * one JSON line `{"event":"stderr","data":TEXT}`, so that every line of stderr is one JSON object.
+   * (stdout stays the workload's raw bytes on stdout.)
+   */
+  workloadStderr(): Writable {
+    if (!this.#json) return process.stderr;
+    const decoder = new TextDecoder('utf-8');
+    return new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const data = decoder.decode(chunk, { stream: true });
+        if (data.length > 0) process.stderr.write(`${JSON.stringify({ event: 'stderr', data })}\n`);
+        done();
+      },
+    });
+  }
+
+  /** A line the user must see even with -q (a detach, a stop): a JSON line with --json. */
+  notice(record: Record<string, unknown>, line: string): void {
+    if (this.#json) process.stderr.write(`${JSON.stringify(record)}\n`);
+    else process.stderr.write(`donjon: ${line}\n`);
   }
 
   note(message: string): void {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Policy } from '../attestation/index.ts';
 import {
   checkSupportedFiles,
+  checkWorkloadModule,
   KeepManagerClient,
   measureRuntime,
   parseEnarxToml,
@@ -14,11 +16,12 @@ import {
   TierHistory,
   type WorkloadConfig,
 } from '../client/index.ts';
+import { reasonOf } from '../lib/errors.ts';
 import type { DirSpec, Limits } from '../protocol/messages.ts';
 import { RatlsError } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
-import { CliError, EXIT, UsageError } from './errors.ts';
+import { CliError, CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { type PulledArgument, pullArgument, pullHelp, pullOptions } from './registry-options.ts';
 import { remoteClient, remoteOptions, saveAttachSecret } from './remote.ts';
@@ -26,6 +29,7 @@ import { Reporter } from './report.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export const runHelp = `Usage: donjon run [options] WORKLOAD.wasm|REF [-- ARG...]
+       donjon run [options] PKGDIR|file:///PATH [-- ARG...]   (main.wasm beside Enarx.toml, as Enarx)
 
 Deploys a WebAssembly (WASI preview1) workload into a fresh attested Keep and streams its stdin, stdout and
 stderr through a TLS channel that ends inside the Keep. Without --host, an embedded Keep Manager on this
@@ -39,7 +43,7 @@ Options:
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
-  --config FILE             Enarx.toml with args, env and files
+  --config FILE             Enarx.toml with args, env and files (alias --wasmcfgfile, as Enarx)
   --env NAME=VALUE          set an environment variable of the workload (repeatable)
   --dir HOST[:GUEST]        copy directory HOST into the Keep, pre-opened at GUEST (default the same
                             path); the workload sees the copy, never the host's files (repeatable;
@@ -75,7 +79,14 @@ export function readWorkload(path: string): Uint8Array {
     throw new UsageError(`Cannot run ${path}: not a WebAssembly module (no \\0asm header)`);
   }
   if (bytes.readUInt32LE(4) !== 1) throw new UsageError(`Cannot run ${path}: not a WebAssembly 1.0 module`);
-  return new Uint8Array(bytes);
+  const wasm = new Uint8Array(bytes);
+  // Structure, entry point and imports, checked here rather than inside a Keep made for nothing.
+  try {
+    checkWorkloadModule(wasm);
+  } catch (error) {
+    throw CommandError.rephrase(error, `Cannot run ${path}: ${reasonOf(error)}`);
+  }
+  return wasm;
 }
 
 /** Reads each --dir HOST[:GUEST] into the deploy message's form; a usage error names what is wrong. */
@@ -97,6 +108,39 @@ export function readDirs(values: readonly string[]): DirSpec[] {
     }
   }
   return dirs;
+}
+
+/**
+ * Where a workload is, as Enarx's `run` and `deploy` take it: a module file, a package directory
+ * (`main.wasm` beside an optional `Enarx.toml`, which is the configuration unless --config names another),
+ * or either as a `file://` URL.
+ */
+export function resolvePackage(workload: string): { wasm: string; config?: string } {
+  let path = workload;
+  if (/^file:/i.test(workload)) {
+    try {
+      path = fileURLToPath(workload);
+    } catch (error) {
+      throw new UsageError(`Cannot read workload ${workload}: ${reasonOf(error)}`, { cause: error });
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(workload)) {
+    throw new UsageError(`Cannot read workload ${workload}: only files, directories and file:// URLs`);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // readWorkload says what is missing
+  }
+  if (!isDir) return { wasm: path };
+  const wasm = join(path, 'main.wasm');
+  if (!existsSync(wasm)) {
+    throw new UsageError(
+      `Cannot read package ${workload}: it has no main.wasm (a package is main.wasm beside Enarx.toml)`,
+    );
+  }
+  const config = join(path, 'Enarx.toml');
+  return existsSync(config) ? { wasm, config } : { wasm };
 }
 
 /** Reads and checks an Enarx.toml; a usage error says what is wrong. */
@@ -160,6 +204,8 @@ export const workloadOptions = {
   'trust-sim-root': { type: 'string', multiple: true, default: [] as string[] },
   'expect-measurement': { type: 'string', multiple: true, default: [] as string[] },
   config: { type: 'string' },
+  // Enarx's name for --config (enarx run --wasmcfgfile).
+  wasmcfgfile: { type: 'string' },
   env: { type: 'string', multiple: true, default: [] as string[] },
   dir: { type: 'string', multiple: true, default: [] as string[] },
   memory: { type: 'string' },
@@ -178,6 +224,7 @@ export interface WorkloadValues {
   'trust-sim-root': string[];
   'expect-measurement': string[];
   config?: string | undefined;
+  wasmcfgfile?: string | undefined;
   env: string[];
   dir: string[];
   memory?: string | undefined;
@@ -208,10 +255,21 @@ export function workloadFrom(
   positionals: readonly string[],
   pulled?: PulledArgument,
 ): WorkloadSpec {
-  const [wasmPath, ...workloadArgs] = positionals;
-  if (wasmPath === undefined) {
+  const [workload, ...workloadArgs] = positionals;
+  if (workload === undefined) {
     throw new UsageError(`Cannot ${verb}: no workload given (donjon ${verb} WORKLOAD.wasm)`);
   }
+  if (
+    values.config !== undefined &&
+    values.wasmcfgfile !== undefined &&
+    values.config !== values.wasmcfgfile
+  ) {
+    throw new UsageError(`Cannot ${verb}: --config and --wasmcfgfile name two files; give one`);
+  }
+  // A registry reference was pulled already; anything else is a file, a package directory or a file:// URL.
+  const pkg = pulled ? { wasm: workload } : resolvePackage(workload);
+  const wasmPath = pkg.wasm;
+  const configPath = values.config ?? values.wasmcfgfile ?? pkg.config;
   const backend = values.backend;
   if (backend !== 'sim' && backend !== 'nil') {
     throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
@@ -231,7 +289,7 @@ export function workloadFrom(
     throw new UsageError(`Cannot use --wasm-tier ${tier}: use ${tiers.join(', ')}`);
   }
   const wasm = pulled?.wasm ?? readWorkload(wasmPath);
-  const config = values.config ? readConfig(values.config) : pulled?.config;
+  const config = configPath ? readConfig(configPath) : pulled?.config;
   const limits: Limits = {};
   if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
@@ -284,10 +342,12 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     const digest = createHash('sha256').update(wasm).digest('hex');
     const history = new TierHistory(join(dataDir(), 'tiers.json'));
     let chosen: 'default' | 'optimizing';
+    // Said once the workload starts: a run that fails before then has no tier to speak of.
+    let tierNote: string | undefined;
     if (tier === 'auto') {
       const choice = history.choose(digest, wasm.length);
       chosen = choice.tier;
-      reporter.note(`compiler tier ${choice.tier}: ${choice.reason}`);
+      tierNote = `compiler tier ${choice.tier}: ${choice.reason}`;
     } else chosen = tier;
     // Timed from the hand-over of the module (right after the evidence is verified) to the workload's end, so
     // that each tier's compilation counts.
@@ -304,7 +364,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       env,
       stdin: stdinWanted ? process.stdin : null,
       stdout: process.stdout,
-      stderr: process.stderr,
+      stderr: reporter.workloadStderr(),
       policy,
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
@@ -315,6 +375,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
         reporter.event(e);
         if (e.type === 'evidence-verified') handedOverAt = performance.now();
         if (e.type === 'workload-started') {
+          if (tierNote !== undefined) reporter.note(tierNote);
           started = true;
           startedTier = e.tier ?? 'default';
           for (const p of e.ports ?? []) reporter.note(`listen file ${p.name} is on host port ${p.port}`);

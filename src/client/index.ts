@@ -24,8 +24,10 @@ export {
   KeepManagerClient,
   type KeepManagerClientOptions,
 } from './keepmgr-client.ts';
+export { checkWorkloadModule } from './module-check.ts';
 export {
   type AttachOptions,
+  type AttachResult,
   attachWorkload,
   type DeployOptions,
   type DeployResult,

@@ -29,6 +29,8 @@ export interface HostTrust {
    * on. Without it, an unpinned https host is refused.
    */
   onUnknownHost?: (fingerprint: string) => boolean;
+  /** Where `fingerprint` came from and what to do if the host changed it: added to the refusal. */
+  pinnedBy?: string;
 }
 
 export interface KeepManagerClientOptions {
@@ -83,6 +85,42 @@ export class KeepManagerClient {
     return this.#base.origin;
   }
 
+  /**
+   * The host could not be reached. An http URL whose connection closes without an answer is most often an
+   * https server (donjon host serves only https): say so rather than Node's "socket hang up".
+   */
+  #unreachable(cause: Error): ClientError {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const hungUp = code === 'ECONNRESET' || /socket hang up/.test(cause.message);
+    const reason =
+      this.#base.protocol === 'http:' && hungUp
+        ? `the connection closed without an HTTP answer; if it serves HTTPS, as donjon host does, use --host https://${this.#base.host}`
+        : cause.message;
+    return new ClientError(
+      'ERR_HOST_UNREACHABLE',
+      `Cannot reach the host at ${this.#base.origin}: ${reason}`,
+      {
+        cause,
+      },
+    );
+  }
+
+  /** The host's refusal `code`/`text` worded for its caller: a token that is missing reads apart from a wrong one. */
+  #refusal(what: string, code: string, text: string): ClientError {
+    let detail = `${text} (${code})`;
+    if (code === 'ERR_API_UNAUTHORIZED') {
+      detail =
+        this.#token === undefined
+          ? `it needs a token and none was given: pass --token TOKEN or set DONJON_TOKEN (its operator makes one with donjon host token create) (${code})`
+          : `it does not know the token given (--token or DONJON_TOKEN): check it, or ask its operator for one (${code})`;
+    }
+    return new ClientError('ERR_HOST_REFUSED', `The host refused${what}: ${detail}`, {
+      hostCode: code,
+      category: refusalCategory(code),
+      detail,
+    });
+  }
+
   /** Opens a TLS connection and checks the host's certificate fingerprint before handing it out. */
   #connectPinned(): Promise<TLSSocket> {
     const port = Number(this.#base.port || 443);
@@ -101,7 +139,7 @@ export class KeepManagerClient {
             new ClientError(
               'ERR_HOST_UNTRUSTED',
               pinned
-                ? `Cannot trust the host at ${this.#base.origin}: its certificate fingerprint is ${fp}, not the pinned ${normalizeFingerprint(pinned)}`
+                ? `Cannot trust the host at ${this.#base.origin}: its certificate fingerprint is ${fp}, not the pinned ${normalizeFingerprint(pinned)}${this.#trust.pinnedBy ? ` (${this.#trust.pinnedBy})` : ''}`
                 : `Cannot trust the host at ${this.#base.origin}: its certificate (SHA-256 ${fp}) is not pinned; pass --host-fingerprint`,
             ),
           );
@@ -109,15 +147,7 @@ export class KeepManagerClient {
         }
         resolve(socket);
       });
-      socket.once('error', (cause) =>
-        reject(
-          new ClientError(
-            'ERR_HOST_UNREACHABLE',
-            `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
-            { cause },
-          ),
-        ),
-      );
+      socket.once('error', (cause) => reject(this.#unreachable(cause)));
     });
   }
 
@@ -141,17 +171,7 @@ export class KeepManagerClient {
     );
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       req.on('response', resolve);
-      req.on('error', (cause) =>
-        reject(
-          new ClientError(
-            'ERR_HOST_UNREACHABLE',
-            `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
-            {
-              cause,
-            },
-          ),
-        ),
-      );
+      req.on('error', (cause) => reject(this.#unreachable(cause)));
       req.end(payload);
     });
     const chunks: Buffer[] = [];
@@ -177,11 +197,7 @@ export class KeepManagerClient {
       );
     }
     if (message.type === 'error') {
-      throw new ClientError('ERR_HOST_REFUSED', `The host refused: ${message.message} (${message.code})`, {
-        hostCode: message.code,
-        category: refusalCategory(message.code),
-        detail: `${message.message} (${message.code})`,
-      });
+      throw this.#refusal('', message.code, message.message);
     }
     return message;
   }
@@ -235,37 +251,25 @@ export class KeepManagerClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          let detail = `HTTP ${res.statusCode}`;
-          let hostCode: string | undefined;
           try {
             const m = decodeMessageBytes(new Uint8Array(Buffer.concat(chunks)));
             if (m.type === 'error') {
-              detail = `${m.message} (${m.code})`;
-              hostCode = m.code;
+              reject(this.#refusal(' the channel', m.code, m.message));
+              return;
             }
           } catch {
-            // keep the status line as the detail
+            // the status line is all there is to say
           }
+          const detail = `HTTP ${res.statusCode}`;
           reject(
             new ClientError('ERR_HOST_REFUSED', `The host refused the channel: ${detail}`, {
-              ...(hostCode === undefined ? {} : { hostCode }),
-              category: refusalCategory(hostCode),
+              category: refusalCategory(undefined),
               detail,
             }),
           );
         });
       });
-      req.on('error', (cause) =>
-        reject(
-          new ClientError(
-            'ERR_HOST_UNREACHABLE',
-            `Cannot reach the host at ${this.#base.origin}: ${cause.message}`,
-            {
-              cause,
-            },
-          ),
-        ),
-      );
+      req.on('error', (cause) => reject(this.#unreachable(cause)));
       req.end();
     });
   }

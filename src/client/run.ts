@@ -1,3 +1,6 @@
+// Running, deploying and attaching to a workload: over 400 lines because the three share one attested
+// channel, one deploy message and one stream loop, whose rules (stop a Keep never used, detach without
+// stopping) are easier to keep right side by side.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -17,6 +20,7 @@ import type { KeepIdentity } from '../ratls/index.ts';
 import { openAttestedChannel } from './channel.ts';
 import { ClientError } from './errors.ts';
 import type { KeepInfo, KeepManagerClient } from './keepmgr-client.ts';
+import { checkWorkloadModule } from './module-check.ts';
 
 /** How a workload ended, as the Keep reported it inside the attested channel. */
 export type RunOutcome =
@@ -211,6 +215,8 @@ function stream(
  * then send the workload and stream stdin in and stdout/stderr out, all inside the attested TLS channel.
  */
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
+  // A module the Keep would refuse is refused here, before a Keep is made and attested for nothing.
+  checkWorkloadModule(options.wasm);
   const keep = await options.host.createKeep(options.backend, options.limits);
   options.onEvent?.({ type: 'keep-created', keep });
   let stopped = false;
@@ -335,6 +341,7 @@ export interface DeployResult {
  */
 export async function deployWorkload(options: DeployOptions): Promise<DeployResult> {
   const workloadConfig = workloadConfigDigest(options);
+  checkWorkloadModule(options.wasm);
   const keep = await options.host.createKeep(options.backend, options.limits);
   options.onEvent?.({ type: 'keep-created', keep });
   const stopKeep = (): void => {
@@ -424,14 +431,42 @@ export interface AttachOptions extends StreamOptions {
   secret: Uint8Array;
 }
 
+/** How an attach ended: the workload's outcome, or none when the caller detached (`signal`). */
+export interface AttachResult {
+  keepId: string;
+  identity: KeepIdentity;
+  /** Undefined when `signal` aborted first: the channel is closed and the workload runs on. */
+  outcome?: RunOutcome;
+}
+
 /**
  * Re-attaches to a running workload through a fresh attested channel (fresh nonce, fresh evidence): receives
- * the output kept while nobody was attached, then streams as `runWorkload` does.
+ * the output kept while nobody was attached, then streams as `runWorkload` does. Aborting `signal` detaches:
+ * the channel closes and the workload runs on (stopping it is the caller's explicit `stopKeep`).
  */
-export async function attachWorkload(options: AttachOptions): Promise<RunResult> {
-  const { tls, identity } = await connect(options.host, options.keepId, options);
+export async function attachWorkload(options: AttachOptions): Promise<AttachResult> {
+  const { signal, ...streamOptions } = options;
+  const { tls, identity } = await connect(options.host, options.keepId, streamOptions);
   writeFrame(tls, { v: 1, type: 'attach', secret: options.secret });
   options.onEvent?.({ type: 'attached' });
-  const outcome = await stream(tls, options.host, options.keepId, options);
-  return { keepId: options.keepId, identity, outcome };
+  const streaming = stream(tls, options.host, options.keepId, streamOptions);
+  if (!signal) return { keepId: options.keepId, identity, outcome: await streaming };
+  let onAbort = (): void => {};
+  const detached = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // After a detach the stream still settles (the channel closes); nobody waits for it then.
+  streaming.catch(() => {});
+  try {
+    const outcome = await Promise.race([streaming, detached]);
+    if (outcome === undefined) {
+      tls.end();
+      return { keepId: options.keepId, identity };
+    }
+    return { keepId: options.keepId, identity, outcome };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

@@ -237,7 +237,9 @@ function checkCompiled(module: WasmModule): void {
       );
     }
   }
-  if (!wasm.Module.exports(module).some((e) => e.name === '_start' && e.kind === 'function')) {
+  if (
+    !wasm.Module.exports(module).some((e) => (e.name === '_start' || e.name === '') && e.kind === 'function')
+  ) {
     throw new WasiError('ERR_WASM_NOT_COMMAND', 'Cannot run the module: it exports no _start function');
   }
 }

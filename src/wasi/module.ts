@@ -304,7 +304,8 @@ function refuse(code: WasiErrorCode, message: string): WasiError {
 }
 
 /**
- * Reads and checks a module the way the host needs it: well framed, a `_start: [] -> []` export, only
+ * Reads and checks a module the way the host needs it: well framed, a `_start: [] -> [...]` export (else a
+ * default export `""`, as wasmtime runs), only
  * `wasi_snapshot_preview1` function imports of the right types, at most one memory, neither shared nor
  * 64-bit. Does not compile it. Throws {@link WasiError} and nothing else for any byte string.
  */
@@ -348,7 +349,8 @@ export function inspectWasiModule(bytes: Uint8Array): WasiModuleInfo {
     importedTypes.push(imp.type!);
     importedFunctions++;
   }
-  const start = p.exports.get('_start');
+  // The entry wasmtime runs: `_start`, else the default export `""`; its results are ignored.
+  const start = p.exports.get('_start')?.kind === 0 ? p.exports.get('_start') : p.exports.get('');
   if (start === undefined || start.kind !== 0) {
     throw refuse('ERR_WASM_NOT_COMMAND', 'Cannot run the module: it exports no _start function');
   }
@@ -357,11 +359,8 @@ export function inspectWasiModule(bytes: Uint8Array): WasiModuleInfo {
       ? importedTypes[start.index]
       : p.functions[start.index - importedFunctions];
   if (startType === undefined) throw invalid(`_start names function ${start.index}, which does not exist`);
-  if (p.types[startType] !== ':') {
-    throw refuse(
-      'ERR_WASM_NOT_COMMAND',
-      'Cannot run the module: its _start function takes or returns values',
-    );
+  if (!p.types[startType]!.startsWith(':')) {
+    throw refuse('ERR_WASM_NOT_COMMAND', 'Cannot run the module: its _start function takes parameters');
   }
   if (p.memories.length > 1) {
     throw refuse('ERR_WASM_UNSUPPORTED', `Cannot run the module: it defines ${p.memories.length} memories`);

@@ -230,7 +230,9 @@ function runWorker(data: WasiWorkerData, port: NonNullable<typeof parentPort>): 
     post({ type: 'done', result: { kind: 'limit', limit: 'memory', message } });
     return;
   }
-  const start = instance.exports['_start'];
+  // As wasmtime: `_start`, else the default export `""`; what it returns is ignored.
+  const start =
+    typeof instance.exports['_start'] === 'function' ? instance.exports['_start'] : instance.exports[''];
   if (typeof start !== 'function') {
     post({ type: 'failed', phase: 'link', message: 'the module exports no _start function' });
     return;

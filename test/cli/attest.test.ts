@@ -162,7 +162,10 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
       '--json',
     );
     assert.equal(fromHex.code, 0, fromHex.stdout);
-    assert.deepEqual(result(fromHex), result(fromRaw));
+    const { evidenceForm: hexForm, ...hexResult } = result(fromHex);
+    const { evidenceForm: rawForm, ...rawResult } = result(fromRaw);
+    assert.deepEqual(hexResult, rawResult);
+    assert.deepEqual([hexForm, rawForm], ['hex text', 'raw bytes']);
   });
 
   test('attestCommand() takes the VCEK, ASK and ARK from one PEM bundle or from separate files', async () => {
@@ -200,7 +203,10 @@ describe('donjon attest verify with real SEV-SNP reports', { skip: NEEDS_EVIDENC
     );
     assert.match(run.stdout, /\n {2}tcb +bootloader=3 tee=0 snp=8 microcode=115\n/);
     assert.doesNotMatch(run.stdout, /warning/);
-    for (const line of run.stderr.trim().split('\n')) assert.match(line, /^donjon: warning: /);
+    // First which form the file was read in, then the warnings.
+    const [form, ...warnings] = run.stderr.trim().split('\n');
+    assert.match(form!, /^donjon: read .*report_milan\.hex as hex text: sev-snp evidence$/);
+    for (const line of warnings) assert.match(line, /^donjon: warning: /);
   });
 
   test('attestCommand() rejects a report with one flipped measurement byte (exit 3)', async () => {

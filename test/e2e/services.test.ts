@@ -399,7 +399,8 @@ describe('confidential services', () => {
       'the output kept while nobody was attached',
     );
     controller.abort();
-    await assert.rejects(attached);
+    // An abort detaches (it was a rejection saying the Keep was being stopped, which it was not).
+    assert.equal((await attached).outcome, undefined);
     assert.equal((await host.getKeep(http.keepId)).state, 'running', 'detaching leaves the service running');
     assert.ok((await servedCount(http.ports[0]!.port)) > 0);
   });

@@ -67,6 +67,19 @@ test('hello prints "Hello, world!" without arguments and exits 0', async () => {
   assert.equal(c.stderr(), '');
 });
 
+test('wasmtime\'s entry rules: an entry that returns a value exits 0; a module without _start runs its default export ""', async () => {
+  // Enarx's tests/wasm return_1.wat: the value is ignored (it was refused as "takes or returns values").
+  const returns = await start(
+    buildModule({ funcs: [{ results: ['i32'], body: op.i32Const(1), export: '_start' }] }),
+  );
+  assert.deepEqual(await returns.run.result, { kind: 'exit', code: 0 });
+  // The default export "" is the entry: here it exits 7 through proc_exit (it was refused as no _start).
+  const dflt = await start(
+    buildModule({ imports: [PROC_EXIT], funcs: [{ body: [...op.i32Const(7), ...op.call(0)], export: '' }] }),
+  );
+  assert.deepEqual(await dflt.run.result, { kind: 'exit', code: 7 });
+});
+
 test('a worker started ahead with startWasiWorker() runs the module it is later given', async () => {
   const standby = startWasiWorker(workerUrl);
   await new Promise((r) => setTimeout(r, 50));
