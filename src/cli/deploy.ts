@@ -33,6 +33,8 @@ Options:
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 12h
   --max-output SIZE         stdout+stderr volume limit
+  --publish NAME=HOSTPORT   the host port of listen file NAME (0: any; repeatable); by default each listen
+                            file gets its own port when that is free on the host, else any
   --wasm-tier TIER          default (Liftoff first: fast start) or optimizing (TurboFan only: compute-heavy
                             services whose hot loops never return)
   --follow                  stay attached and stream the workload's output until it ends; Ctrl-C detaches
@@ -76,7 +78,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
     { ...values, quiet: values.quiet || values.json, json: false },
     positionals,
   );
-  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier, publish } =
     workloadFrom('deploy', values, positionals, pulled);
 
   // Progress goes to stderr; stdout carries only the result, for scripts.
@@ -108,6 +110,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
       policy,
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(publish.length > 0 ? { publish } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       // workloadFrom('deploy', ...) never answers auto.

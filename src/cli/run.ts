@@ -17,7 +17,7 @@ import {
   type WorkloadConfig,
 } from '../client/index.ts';
 import { reasonOf } from '../lib/errors.ts';
-import type { DirSpec, Limits } from '../protocol/messages.ts';
+import type { DirSpec, Limits, PublishedPort } from '../protocol/messages.ts';
 import { RatlsError } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
@@ -51,6 +51,8 @@ Options:
   --memory SIZE             linear memory limit, e.g. 64MiB
   --timeout DURATION        wall-time limit, e.g. 30s
   --max-output SIZE         stdout+stderr volume limit
+  --publish NAME=HOSTPORT   the host port of listen file NAME (0: any; repeatable); by default each listen
+                            file gets its own port when that is free on the host, else any
   --wasm-tier TIER          auto (default: chosen from this module's earlier runs), default (Liftoff
                             first: fast start) or optimizing (TurboFan only: long-running compute kernels)
 ${pullHelp}
@@ -212,6 +214,7 @@ export const workloadOptions = {
   timeout: { type: 'string' },
   'max-output': { type: 'string' },
   'wasm-tier': { type: 'string' },
+  publish: { type: 'string', multiple: true, default: [] as string[] },
   ...pullOptions,
   quiet: { type: 'boolean', short: 'q', default: false },
   json: { type: 'boolean', default: false },
@@ -231,6 +234,7 @@ export interface WorkloadValues {
   timeout?: string | undefined;
   'max-output'?: string | undefined;
   'wasm-tier'?: string | undefined;
+  publish: string[];
 }
 
 /** A workload as the command line describes it, checked and read. */
@@ -246,6 +250,36 @@ export interface WorkloadSpec {
   trustedSimRoots: string[];
   /** `auto` (only for `run`): chosen from the module's earlier runs, see TierHistory. */
   tier: 'auto' | 'default' | 'optimizing';
+  /** Host ports asked for listen files (`--publish NAME=HOSTPORT`). */
+  publish: PublishedPort[];
+}
+
+/**
+ * Reads `--publish NAME=HOSTPORT` (0: any free port), each naming a listen file of the Enarx.toml: a name the
+ * workload does not listen on would publish nothing, so it is a mistake to say now.
+ */
+export function parsePublish(values: readonly string[], config: WorkloadConfig | undefined): PublishedPort[] {
+  const listening = new Set((config?.files ?? []).filter((f) => f.kind === 'listen').map((f) => f.name));
+  const seen = new Set<string>();
+  return values.map((v) => {
+    const m = /^([^=]+)=(\d{1,5})$/.exec(v);
+    const hostPort = m ? Number(m[2]) : Number.NaN;
+    if (!m || hostPort > 65535) {
+      throw new UsageError(
+        `Cannot read --publish ${v}: expected NAME=HOSTPORT, a listen file's name and a port (0: any)`,
+      );
+    }
+    const name = m[1]!;
+    if (!listening.has(name)) {
+      const names = [...listening];
+      throw new UsageError(
+        `Cannot publish ${name}: the Enarx.toml has no listen file of that name${names.length > 0 ? ` (it has ${names.join(', ')})` : ''}`,
+      );
+    }
+    if (seen.has(name)) throw new UsageError(`Cannot publish ${name} twice`);
+    seen.add(name);
+    return { name, hostPort };
+  });
 }
 
 /** Checks and reads what `run` and `deploy` are asked to run (`verb` names the command in messages). */
@@ -308,6 +342,7 @@ export function workloadFrom(
         : [measureRuntime()],
     trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
     tier: tier as WorkloadSpec['tier'],
+    publish: parsePublish(values.publish, config),
   };
 }
 
@@ -319,7 +354,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     positionals: true,
     invocation,
   });
-  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier } =
+  const { backend, wasm, config, args, env, dirs, limits, measurements, trustedSimRoots, tier, publish } =
     workloadFrom('run', values, positionals, await pullArgument(values, positionals));
   const stdinWanted = config ? config.files.some((f) => f.kind === 'stdin') : true;
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
@@ -368,6 +403,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       policy,
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(publish.length > 0 ? { publish } : {}),
       ...(config ? { files: config.files } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       tier: chosen,

@@ -11,6 +11,7 @@ import {
   type Limits,
   type Message,
   type MessageOf,
+  type PublishedPort,
 } from '../protocol/messages.ts';
 import { ClientError } from './errors.ts';
 
@@ -203,11 +204,11 @@ export class KeepManagerClient {
   }
 
   /** Asks the host for a new Keep on `backend`. */
-  async createKeep(backend: Backend, limits?: Limits): Promise<KeepInfo> {
-    const body: Message =
-      limits === undefined
-        ? { v: 1, type: 'create-keep', backend }
-        : { v: 1, type: 'create-keep', backend, limits };
+  /** Asks for a Keep; `publish` names host ports for listen files (0: any free port). */
+  async createKeep(backend: Backend, limits?: Limits, publish?: readonly PublishedPort[]): Promise<KeepInfo> {
+    const body: MessageOf<'create-keep'> = { v: 1, type: 'create-keep', backend };
+    if (limits !== undefined) body.limits = limits;
+    if (publish !== undefined && publish.length > 0) body.publish = [...publish];
     return decodeMessageAs(await this.#call('POST', '/v1/keeps', body), 'keep');
   }
 

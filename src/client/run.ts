@@ -13,6 +13,7 @@ import type {
   Message,
   MessageOf,
   PortMapping,
+  PublishedPort,
 } from '../protocol/messages.ts';
 import { readFrames, writeFrame } from '../protocol/stream.ts';
 import { configDigest, DEFAULT_FILE_SPECS, normalizeFiles } from '../protocol/workload.ts';
@@ -69,6 +70,8 @@ export interface WorkloadOptions {
    * the first iteration). bench/RESULTS.md measures both.
    */
   tier?: 'default' | 'optimizing';
+  /** Host ports for the workload's listen files, by name (0: any free port); else each file's own when free. */
+  publish?: readonly PublishedPort[];
 }
 
 export interface RunOptions extends StreamOptions, WorkloadOptions {
@@ -217,7 +220,7 @@ function stream(
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   // A module the Keep would refuse is refused here, before a Keep is made and attested for nothing.
   checkWorkloadModule(options.wasm);
-  const keep = await options.host.createKeep(options.backend, options.limits);
+  const keep = await options.host.createKeep(options.backend, options.limits, options.publish);
   options.onEvent?.({ type: 'keep-created', keep });
   let stopped = false;
   const stopKeep = (): void => {
@@ -342,7 +345,7 @@ export interface DeployResult {
 export async function deployWorkload(options: DeployOptions): Promise<DeployResult> {
   const workloadConfig = workloadConfigDigest(options);
   checkWorkloadModule(options.wasm);
-  const keep = await options.host.createKeep(options.backend, options.limits);
+  const keep = await options.host.createKeep(options.backend, options.limits, options.publish);
   options.onEvent?.({ type: 'keep-created', keep });
   const stopKeep = (): void => {
     options.host.stopKeep(keep.id).catch(() => {});

@@ -38,6 +38,9 @@ export const limitsSchema = struct({
 /** A listener's host port, as the Keep Loader bound it (public; reported by the host, so never trusted). */
 const portMapping = struct({ name: tstr, port: uint });
 
+/** A host port a tenant asks for one of its listen files, by name (0: any free port). */
+export const publishSchema = struct({ name: tstr, hostPort: uint });
+
 /**
  * One descriptor of a workload's table, in Enarx.toml's `files` schema (descriptor n is the n-th entry).
  * The fields a kind does not use are absent; the Keep checks which are required and the ranges.
@@ -86,7 +89,11 @@ function defineMessages<const S extends { readonly [T in keyof S]: MessageSchema
 /** The schema of every message, keyed by its `type`. Shared by the checks and the tests' generators. */
 export const messageSchemas = defineMessages({
   // keepmgr HTTP API bodies
-  'create-keep': message('create-keep', { backend, limits: optional(limitsSchema) }),
+  'create-keep': message('create-keep', {
+    backend,
+    limits: optional(limitsSchema),
+    publish: optional(arrayOf(publishSchema)),
+  }),
   keep,
   'keep-list': message('keep-list', { keeps: arrayOf(keep) }),
   'keep-events': message('keep-events', { id: tstr, events: arrayOf(keepEvent) }),
@@ -160,6 +167,9 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** Resource limits as carried by `create-keep` and `deploy`. */
 export type Limits = Infer<typeof limitsSchema>;
+
+/** A host port asked for one listen file, as carried by `create-keep`'s `publish`. */
+export type PublishedPort = Infer<typeof publishSchema>;
 /** A Keep's backend as named on the wire. */
 export type Backend = Infer<typeof backend>;
 /** One entry of a workload's descriptor table, as carried by `deploy`. */

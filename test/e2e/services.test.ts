@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -309,6 +309,67 @@ describe('confidential services', () => {
     });
     assert.equal(reply, 'round trip');
     await host.stopKeep(echo.keepId);
+  });
+
+  test('the Enarx.toml port is the host port a service gets when it is free, and --publish chooses another', async () => {
+    const free = async (): Promise<number> => {
+      const probe = createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      const { port } = probe.address() as { port: number };
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      return port;
+    };
+    const configured = await free();
+    const dir = mkdtempSync(join(tmpdir(), 'djs-port-'));
+    const config = join(dir, 'Enarx.toml');
+    writeFileSync(
+      config,
+      readFileSync(join(repoRoot, 'examples', 'http', 'Enarx.toml'), 'utf8').replace(
+        /^port = \d+$/m,
+        `port = ${configured}`,
+      ),
+    );
+    const deploy = async (
+      extra: string[],
+    ): Promise<{ id: string; ports: { name: string; hostPort: number }[] }> => {
+      const r = await cli([
+        'deploy',
+        example('http'),
+        '--config',
+        config,
+        '--host',
+        url,
+        '--trust-sim-root',
+        simRoot,
+        '--json',
+        ...extra,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const same = await deploy([]);
+    assert.deepEqual(same.ports, [{ name: 'https', hostPort: configured }]);
+    assert.ok((await servedCount(configured)) >= 1);
+    const published = await free();
+    const chosen = await deploy(['--publish', `https=${published}`]);
+    assert.deepEqual(chosen.ports, [{ name: 'https', hostPort: published }]);
+    const bad = await cli([
+      'deploy',
+      example('http'),
+      '--config',
+      config,
+      '--host',
+      url,
+      '--publish',
+      'www=1',
+    ]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(
+      bad.stderr,
+      /Cannot publish www: the Enarx\.toml has no listen file of that name \(it has https\)/,
+    );
+    await host.stopKeep(same.id);
+    await host.stopKeep(chosen.id);
   });
 
   test('donjon deploy --json prints the Keep id and the host port of its listener', async () => {

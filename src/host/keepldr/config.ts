@@ -1,8 +1,8 @@
 // What the Keep Manager tells a Keep Loader when it starts one: JSON in argv[2], declared once with the
 // schema language of the protocol and decoded with it before anything is used.
 import { decodeIpcJson } from '../../protocol/ipc.ts';
-import { limitsSchema } from '../../protocol/messages.ts';
-import { bool, type Infer, oneOf, optional, struct, tstr, uint } from '../../protocol/schema.ts';
+import { limitsSchema, publishSchema } from '../../protocol/messages.ts';
+import { arrayOf, bool, type Infer, oneOf, optional, struct, tstr, uint } from '../../protocol/schema.ts';
 import { ALL_BACKENDS } from '../backends/index.ts';
 
 /** The Keep Manager's instructions to one Keep Loader (public values only). */
@@ -32,10 +32,12 @@ export const keepLoaderConfigSchema = struct({
    */
   listenAddress: optional(tstr),
   /**
-   * Which host port a listen file gets: 'any' (default) a free one the host picks, 'same' the port the
-   * file names.
+   * Which host port a listen file gets: 'prefer' (default, as Enarx) the port the file names when it is free,
+   * else a free one the host picks; 'same' the port the file names or none; 'any' a free one the host picks.
    */
-  hostPorts: optional(oneOf('any', 'same')),
+  hostPorts: optional(oneOf('prefer', 'same', 'any')),
+  /** Host ports the tenant asked for by listen file name (`--publish NAME=HOSTPORT`; 0: any). */
+  publish: optional(arrayOf(publishSchema)),
   /** Refuse the workload's connect files (outbound connections). Default: allowed. */
   denyConnect: optional(bool),
   /**

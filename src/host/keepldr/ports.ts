@@ -32,7 +32,10 @@ function u32(n: number): Uint8Array {
 
 /** What the host ports need of the Keep Loader. */
 export interface HostPortsOptions {
-  config: Pick<KeepLoaderConfig, 'listenAddress' | 'hostPorts' | 'connections' | 'maxConnectionsPerListener'>;
+  config: Pick<
+    KeepLoaderConfig,
+    'listenAddress' | 'hostPorts' | 'publish' | 'connections' | 'maxConnectionsPerListener'
+  >;
   /** The mux of the Keep's channel pipe, for relayed connections; undefined once it is gone. */
   mux(): MuxSession | undefined;
   /**
@@ -93,12 +96,23 @@ export class HostPorts {
       socket.once('close', closed);
       splice(socket, mux.open(MUX_ACCEPT, u32(stream.id)));
     });
-    const hostPort = config.hostPorts === 'same' ? port : 0;
+    // The tenant's --publish for this file wins; else the file's own port, where the policy allows it.
+    const published = config.publish?.find((p) => p.name === name);
+    const policy = config.hostPorts ?? 'prefer';
+    let hostPort = published?.hostPort ?? (policy === 'any' ? 0 : port);
+    // Only the file's own port under 'prefer' may give way to any free one; a port asked for is that port.
+    let mayFallBack = published === undefined && policy === 'prefer' && hostPort !== 0;
     const bind = (at: string, retry: boolean): void => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         // A host without IPv6 still serves "::" files, on every IPv4 interface.
         if (retry && at === '::' && (error.code === 'EAFNOSUPPORT' || error.code === 'EADDRNOTAVAIL')) {
           bind('0.0.0.0', false);
+          return;
+        }
+        if (mayFallBack && (error.code === 'EADDRINUSE' || error.code === 'EACCES')) {
+          mayFallBack = false;
+          hostPort = 0;
+          bind(at, retry);
           return;
         }
         stream.reset(`${error.code ?? 'error'} binding ${at} port ${hostPort}`);

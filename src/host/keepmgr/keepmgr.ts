@@ -246,14 +246,17 @@ export class KeepManager {
     const limits = request.limits ?? {};
     this.#admission.checkLimits(limits);
     this.#admission.admitCreate(tenant);
-    const pooled = Object.keys(limits).length === 0 ? this.#pool.take(backend) : undefined;
+    const publish = request.publish ?? [];
+    // A pooled Keep was started with no limits of the tenant's and no ports asked for.
+    const pooled =
+      Object.keys(limits).length === 0 && publish.length === 0 ? this.#pool.take(backend) : undefined;
     let id: string;
     if (pooled) {
       id = pooled;
       this.#records.patch(id, { owner: tenant });
       this.#records.event(id, 'ready', 'assigned from the pool');
     } else {
-      id = await this.#launch(tenant, backend, limits);
+      id = await this.#launch(tenant, backend, limits, publish);
     }
     this.#metrics.created();
     this.#fillPool();
@@ -263,7 +266,12 @@ export class KeepManager {
   }
 
   /** Records a new Keep and starts its Keep Loader; resolves to its id once it is ready. */
-  async #launch(owner: string, backend: BackendName, limits: Limits): Promise<string> {
+  async #launch(
+    owner: string,
+    backend: BackendName,
+    limits: Limits,
+    publish: MessageOf<'create-keep'>['publish'] = [],
+  ): Promise<string> {
     const o = this.#options;
     const id = randomBytes(8).toString('hex');
     const socketPath = join(o.runDir, `${id}.sock`);
@@ -274,6 +282,7 @@ export class KeepManager {
       runtimePath: o.runtimePath,
       limits: lowerLimits(o.limits ?? {}, limits),
     };
+    if (publish.length > 0) config.publish = publish;
     if (o.simRootPath) config.simRootPath = o.simRootPath;
     if (o.maxWasmBytes !== undefined) config.maxWasmBytes = o.maxWasmBytes;
     if (o.collateralCacheDir !== undefined) config.collateralCacheDir = o.collateralCacheDir;

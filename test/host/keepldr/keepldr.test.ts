@@ -3,7 +3,7 @@
 // serves and removes.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -256,6 +256,64 @@ describe('KeepLoader requests from the Keep', () => {
     await h.keep.event('ready');
     const e = await w.until('ready');
     assert.equal(e.ports?.[0]?.name, 'web');
+  });
+
+  /** A port free on 127.0.0.1 now (bound, read and released). */
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+
+  /** Asks the Keep Loader for `name`'s host port (the file names `port`); resolves to the port it bound. */
+  async function bindOne(h: Harness, name: string, port: number): Promise<number | string> {
+    const mux = await h.keep.mux;
+    const w = watch(h.config.socketPath);
+    const outcome = await answer(mux.open(MUX_LISTEN, encode({ name, port, addr: '127.0.0.1' })));
+    if (outcome !== 'bound') return outcome;
+    await h.keep.event('ready');
+    const e = await w.until('ready');
+    return e.ports!.find((p) => p.name === name)!.port;
+  }
+
+  test('a listen file gets the port it names when that is free on the host, as Enarx binds it', async () => {
+    const port = await freePort();
+    const h = setup();
+    await h.loader.start();
+    assert.equal(await bindOne(h, 'web', port), port);
+  });
+
+  test('a listen file whose port is taken gets a free one instead, unless the host says same', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => taken.close());
+    const port = (taken.address() as { port: number }).port;
+    const h = setup();
+    await h.loader.start();
+    const bound = await bindOne(h, 'web', port);
+    assert.equal(typeof bound, 'number');
+    assert.notEqual(bound, port);
+    const strict = setup({}, {}, { hostPorts: 'same' });
+    await strict.loader.start();
+    assert.match(String(await bindOne(strict, 'web', port)), /EADDRINUSE/);
+  });
+
+  test('--publish NAME=HOSTPORT binds that host port, and a taken one fails rather than land elsewhere', async () => {
+    const wanted = await freePort();
+    const h = setup({}, {}, { publish: [{ name: 'web', hostPort: wanted }] });
+    await h.loader.start();
+    assert.equal(await bindOne(h, 'web', 8080), wanted);
+    const again = setup({}, {}, { publish: [{ name: 'web', hostPort: wanted }] });
+    await again.loader.start();
+    assert.match(String(await bindOne(again, 'web', 8080)), /EADDRINUSE/);
+    const any = setup({}, {}, { publish: [{ name: 'web', hostPort: 0 }] });
+    await any.loader.start();
+    const port = await freePort();
+    const bound = await bindOne(any, 'web', port);
+    assert.equal(typeof bound, 'number');
+    assert.notEqual(bound, 0);
   });
 
   test('a hand-off message of the wrong shape from the Keep is logged and ignored', async () => {
