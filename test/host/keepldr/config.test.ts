@@ -34,7 +34,7 @@ describe('decodeKeepLoaderConfig()', () => {
     const cases: [unknown, RegExp][] = [
       [{ ...minimal, extra: 1 }, /unknown key "extra"/],
       [{ ...minimal, backend: 'snp' }, /backend must be one of/],
-      [{ ...minimal, hostPorts: 'all' }, /hostPorts must be one of "any", "same"/],
+      [{ ...minimal, hostPorts: 'all' }, /hostPorts must be one of "prefer", "same", "any"/],
       [{ ...minimal, connections: 'pass' }, /connections must be one of/],
       [{ ...minimal, attached: 'yes' }, /attached must be true or false/],
       [{ ...minimal, limits: { memoryBytes: 1.5 } }, /limits\.memoryBytes must be an unsigned integer/],
