@@ -17,6 +17,7 @@ import {
   type WasiStandbyWorker,
   type WasiTree,
 } from '../wasi/index.ts';
+import { checkArtifact } from './artifact.ts';
 import { type KeepKey, type ServiceCertificate, serviceCertificate } from './certificates.ts';
 import type { Control } from './control.ts';
 import { preopensOf } from './dirs.ts';
@@ -106,6 +107,8 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
       'Cannot run the workload: its digest does not match its bytes',
     );
   }
+  // Before anything is set up: a module the pinned artifact does not name never gets a descriptor.
+  checkArtifact(m);
   const limits = workloadLimits(config.limits, m.limits);
   let table: NormalizedFile[];
   try {
