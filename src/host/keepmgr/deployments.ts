@@ -11,7 +11,7 @@ import type { BackendName } from '../backends/index.ts';
 import { ApiError } from '../errors.ts';
 import type { BlobCache } from './blob-cache.ts';
 import { deliverDeploy, hostDeployMessage } from './host-deploy.ts';
-import { pullArtifact } from './puller.ts';
+import { pullArtifact, pullFailure } from './puller.ts';
 import type { KeepRecords, LogEntry } from './records.ts';
 import { type DeploymentRecord, type DeploymentSpec, isTerminal, type KeepRecord } from './store.ts';
 
@@ -226,7 +226,9 @@ export class Deployments {
     const pulled = await pullArtifact(
       { reference: spec.reference, keys: spec.keys, ...(spec.plainHttp ? { plainHttp: true } : {}) },
       { cache: this.#o.cache },
-    );
+    ).catch((error: unknown) => {
+      throw new Error(pullFailure(error), { cause: error });
+    });
     const keepId = await this.#o.launch(d.owner, spec.backend as BackendName, spec.limits ?? {});
     this.#store.updateDeployment(d.id, { keepId, updatedAt: Date.now() });
     const record = this.#o.records.get(keepId);

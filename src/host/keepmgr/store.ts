@@ -1,3 +1,5 @@
+// Over 400 lines: the two stores (memory and SQLite) of both record kinds (Keeps and deployments) with their
+// row schemas belong together, so that a column added to one is seen beside the others.
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { reasonOf } from '../../lib/errors.ts';
