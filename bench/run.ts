@@ -148,6 +148,7 @@ const sections: [string, () => Promise<string>][] = [
   ['keepmgr', async () => (await import('./keepmgr.ts')).benchKeepmgr()],
   ['wasi', async () => (await import('./wasi.ts')).benchWasi()],
   ['services', async () => (await import('./services.ts')).benchServices()],
+  ['registry', async () => (await import('./registry.ts')).benchRegistry()],
 ];
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 let md = `# Benchmark results
