@@ -108,7 +108,7 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
     );
   }
   // Before anything is set up: a module the pinned artifact does not name never gets a descriptor.
-  checkArtifact(m);
+  const artifact = checkArtifact(m);
   const limits = workloadLimits(config.limits, m.limits);
   let table: NormalizedFile[];
   try {
@@ -149,7 +149,13 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
         files: table,
         ...(m.dirs ? { dirs: m.dirs } : {}),
       });
-      service = await serviceCertificate(ctx.key, ctx.control, m.digest, digest);
+      service = await serviceCertificate(
+        ctx.key,
+        ctx.control,
+        m.digest,
+        digest,
+        artifact && new Uint8Array(Buffer.from(artifact.digest.slice('sha256:'.length), 'hex')),
+      );
     }
     const ports = await ctx.sockets.listen(table, service?.tls);
     const connected = await ctx.sockets.connect(table);

@@ -203,4 +203,63 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
     assert.equal(await echo(third.port, 'three'), 'three');
     assert.equal((await client().getDeployment(out.deployment)).restarts, 2);
   });
+
+  test('a recreated service names its registry manifest in its evidence (attest inspect), beside the module', async () => {
+    const ref = `${registry.host}/http:1.0`;
+    const config = join(repoRoot, 'examples', 'http', 'Enarx.toml');
+    const p = await runCli(
+      ['push', example('http'), ref, '--config', config, '--sign-key', join(dir, 'cosign.key')],
+      {
+        env,
+      },
+    );
+    assert.equal(p.code, 0, p.stderr);
+    const digest = p.stdout.trim();
+    const d = await runCli(
+      [
+        'deploy',
+        '--host',
+        `https://127.0.0.1:${port}`,
+        '--token',
+        token,
+        '--host-fingerprint',
+        fingerprint,
+        '--verify-key',
+        join(dir, 'cosign.pub'),
+        '--restart',
+        'on-failure',
+        '--max-restarts',
+        '1',
+        '--json',
+        ref,
+      ],
+      { env },
+    );
+    assert.equal(d.code, 0, d.stderr);
+    const out = JSON.parse(d.stdout) as { deployment: string; id: string };
+    const first = await serving(out.deployment);
+    const inspect = await runCli(
+      ['attest', 'inspect', `127.0.0.1:${first.port}`, '--trust-sim-root', simFingerprint],
+      {
+        env,
+      },
+    );
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.match(inspect.stdout, new RegExp(`registry manifest\\s+${digest}`));
+    assert.match(inspect.stdout, /verified\s+yes/);
+    // After its one restart, a second failure gives the deployment up.
+    process.kill(first.keepPid, 'SIGKILL');
+    const second = await serving(out.deployment, first.keepId);
+    process.kill(second.keepPid, 'SIGKILL');
+    await waitFor(async () => {
+      const now = await client().getDeployment(out.deployment);
+      return now.state === 'given-up' ? now : undefined;
+    }, 'the deployment to give up');
+    const removed = await client().removeDeployment(out.deployment);
+    assert.equal(removed.restarts, 1);
+    await assert.rejects(
+      client().getDeployment(out.deployment),
+      /ERR_DEPLOYMENT_NOT_FOUND|no such deployment/,
+    );
+  });
 });

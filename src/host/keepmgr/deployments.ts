@@ -171,10 +171,11 @@ export class Deployments {
     if (this.#closed) return;
     const d = this.ofKeep(r.id);
     if (d?.state !== 'active' || this.#pending.has(d.id)) return;
-    const failure = r.state === 'exited' ? undefined : (r.error ?? `the Keep is ${r.state}`);
+    const failure = r.state === 'failed' ? (r.error ?? 'the Keep failed') : undefined;
     if (failure !== undefined)
       this.#store.updateDeployment(d.id, { lastFailure: failure, updatedAt: Date.now() });
-    if (d.spec.restart === 'on-failure' && r.state === 'exited') {
+    // A Keep its tenant stopped (`keeps stop`) ends the deployment under either policy, as `docker stop` does.
+    if (r.state === 'stopped' || (d.spec.restart === 'on-failure' && r.state === 'exited')) {
       this.#store.updateDeployment(d.id, { state: 'stopped', updatedAt: Date.now() });
       return;
     }

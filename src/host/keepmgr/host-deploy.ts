@@ -86,7 +86,7 @@ export function deliverDeploy(
             if (m.type === 'started') {
               finish();
               tls.end();
-            } else if (m.type === 'error') finish(new Error(`the Keep refused it: ${m.message}`));
+            } else if (m.type === 'error') finish(new Error(`the Keep refused it (${m.code}): ${m.message}`));
           },
           {
             maxFrameBytes: ANSWER_MAX_FRAME,

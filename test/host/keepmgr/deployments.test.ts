@@ -106,6 +106,17 @@ describe('Deployments', () => {
     deployments.close();
   });
 
+  test('a Keep its tenant stopped ends the deployment, even under always', async () => {
+    const { records, deployments, launched } = setup();
+    records.store.insertDeployment(deployment('d6'));
+    keep(records, 'k-d6');
+    records.setState('k-d6', 'stopped');
+    assert.equal(records.store.getDeployment('d6')?.state, 'stopped');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(launched, []);
+    deployments.close();
+  });
+
   test('resume() recreates active deployments whose Keep is gone, and leaves those with a live Keep', () => {
     const { records, deployments } = setup();
     records.store.insertDeployment(deployment('d3'));
