@@ -158,6 +158,8 @@ export async function attachSignature(
 export interface SignatureBlob {
   readonly payload: Uint8Array;
   readonly signature: string;
+  /** The size a layer declared over {@link MAX_PAYLOAD_BYTES}: its payload was not fetched (and is empty). */
+  readonly oversize?: number;
 }
 
 /**
@@ -176,9 +178,13 @@ export async function fetchSignatures(
   );
   const out: SignatureBlob[] = [];
   for (const layer of layers.slice(0, MAX_SIGNATURES)) {
-    if (layer.size > MAX_PAYLOAD_BYTES) continue;
+    const signature = layer.annotations![SIGNATURE_ANNOTATION]!;
+    if (layer.size > MAX_PAYLOAD_BYTES) {
+      out.push({ payload: new Uint8Array(0), signature, oversize: layer.size });
+      continue;
+    }
     const payload = await client.getBlob(ref.repository, layer.digest, MAX_PAYLOAD_BYTES);
-    out.push({ payload, signature: layer.annotations![SIGNATURE_ANNOTATION]! });
+    out.push({ payload, signature });
   }
   return out;
 }
@@ -217,9 +223,10 @@ export function checkSignatures(
     );
   }
   const reasons = new Set<string>();
-  for (const { payload, signature } of signatures.slice(0, MAX_SIGNATURES)) {
-    if (payload.byteLength > MAX_PAYLOAD_BYTES) {
-      reasons.add(`a payload of ${payload.byteLength} bytes is over the limit`);
+  for (const { payload, signature, oversize } of signatures.slice(0, MAX_SIGNATURES)) {
+    const size = oversize ?? payload.byteLength;
+    if (size > MAX_PAYLOAD_BYTES) {
+      reasons.add(`a payload of ${size} bytes is over the limit`);
       continue;
     }
     const signer = keys.find((k) => verifyPayload(payload, signature, k.key));

@@ -248,7 +248,9 @@ export class Deployments {
         ...(spec.keys.length > 0
           ? {
               keys: [...spec.keys],
-              signatures: pulled.signatures.map((s) => ({ payload: s.payload, signature: s.signature })),
+              signatures: pulled.signatures
+                .filter((s) => s.oversize === undefined)
+                .map((s) => ({ payload: s.payload, signature: s.signature })),
             }
           : {}),
       },

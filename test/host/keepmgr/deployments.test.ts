@@ -117,6 +117,25 @@ describe('Deployments', () => {
     deployments.close();
   });
 
+  test("another tenant's deployment is not found, and a reference not pinned to a digest is refused", async () => {
+    const { records, deployments, launched } = setup();
+    records.store.insertDeployment(deployment('d7'));
+    assert.equal(deployments.own('t', 'd7').id, 'd7');
+    assert.throws(() => deployments.own('u', 'd7'), { code: 'ERR_DEPLOYMENT_NOT_FOUND' });
+    const { spec } = deployment('d8');
+    await assert.rejects(deployments.create('t', { ...spec, reference: '127.0.0.1:1/app:1.0' }), {
+      code: 'ERR_API_BODY_INVALID',
+    });
+    // A first Keep that cannot be made leaves no deployment behind, and says why.
+    await assert.rejects(deployments.create('t', spec), /Cannot deploy .*: the pull failed/);
+    assert.deepEqual(
+      records.store.listDeployments('t').map((d) => d.id),
+      ['d7'],
+    );
+    assert.deepEqual(launched, []);
+    deployments.close();
+  });
+
   test('resume() recreates active deployments whose Keep is gone, and leaves those with a live Keep', () => {
     const { records, deployments } = setup();
     records.store.insertDeployment(deployment('d3'));
