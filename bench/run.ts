@@ -149,6 +149,7 @@ const sections: [string, () => Promise<string>][] = [
   ['wasi', async () => (await import('./wasi.ts')).benchWasi()],
   ['services', async () => (await import('./services.ts')).benchServices()],
   ['broker', async () => (await import('./broker.ts')).benchBroker()],
+  ['registry', async () => (await import('./registry.ts')).benchRegistry()],
 ];
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 let md = `# Benchmark results

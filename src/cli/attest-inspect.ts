@@ -52,6 +52,7 @@ export async function inspectCommand(argv: string[], io: AttestIo, invocation: I
     ];
     if (report.workloadDigest) rows.push(['workload sha256', report.workloadDigest]);
     if (report.configDigest) rows.push(['config sha256', report.configDigest]);
+    if (report.artifactDigest) rows.push(['registry manifest', report.artifactDigest]);
     if (report.evidence) {
       const ev = report.evidence;
       rows.push([

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Policy } from '../attestation/index.ts';
 import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } from '../client/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
@@ -40,7 +41,13 @@ Options:
   --follow                  stay attached and stream the workload's output until it ends; Ctrl-C detaches
                             and leaves it running (without --host: an embedded host, ended by Ctrl-C)
 ${pullHelp}
+  --restart POLICY          REF only: store the deployment on the host (--host), which recreates its Keep
+                            without you, pulling by digest: on-failure (when the Keep fails) or always
+                            (also when it ends, and after the host restarts); args, env and files come from
+                            the Enarx.toml, and --env and --dir are refused (the host stores nothing secret)
+  --max-restarts N          with --restart: recreate the Keep at most N times
   --json                    print {"id", "ports": [{"name", "hostPort"}], "workloadDigest", "configDigest"}
+                            (with --restart: {"deployment", "id", "reference"})
   -q, --quiet               print nothing on stderr but errors
   -h, --help                show this help
 
@@ -70,7 +77,12 @@ function print(result: DeployResult, json: boolean): void {
 export async function deployCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const { values, positionals } = parseCommand(argv, {
     command: 'deploy',
-    options: { ...workloadOptions, follow: { type: 'boolean', default: false } },
+    options: {
+      ...workloadOptions,
+      follow: { type: 'boolean', default: false },
+      restart: { type: 'string' },
+      'max-restarts': { type: 'string' },
+    },
     positionals: true,
     invocation,
   });
@@ -84,6 +96,44 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
   // Progress goes to stderr; stdout carries only the result, for scripts.
   const reporter = new Reporter({ quiet: values.quiet || values.json, json: false });
   const remote = remoteClient(values, (m) => reporter.note(m));
+  if (values.restart !== undefined || values['max-restarts'] !== undefined) {
+    const restart = values.restart;
+    if (restart !== 'on-failure' && restart !== 'always')
+      throw new UsageError(`Cannot use --restart ${restart ?? '(none)'}: use on-failure or always`);
+    if (!pulled?.reference)
+      throw new UsageError('Cannot deploy with --restart: WORKLOAD must be a registry reference');
+    if (!remote || values.follow)
+      throw new UsageError('Cannot deploy with --restart: give --host URL, and not --follow');
+    if (values.env.length > 0 || values.dir.length > 0)
+      throw new UsageError(
+        'Cannot deploy with --restart and --env or --dir: the host stores nothing that may be secret; put env in the Enarx.toml',
+      );
+    let maxRestarts: number | undefined;
+    if (values['max-restarts'] !== undefined) {
+      maxRestarts = Number(values['max-restarts']);
+      if (!Number.isSafeInteger(maxRestarts) || maxRestarts < 0)
+        throw new UsageError(`Cannot read --max-restarts ${values['max-restarts']}: expected a whole number`);
+    }
+    const d = await remote.createDeployment({
+      reference: pulled.reference,
+      backend,
+      restart,
+      ...(maxRestarts === undefined ? {} : { maxRestarts }),
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      args,
+      env,
+      ...(config ? { files: config.files } : {}),
+      keys: values['verify-key'].map((path) => readFileSync(path, 'utf8')),
+      ...(values['plain-http'] ? { plainHttp: true } : {}),
+      tier: tier === 'optimizing' ? 'optimizing' : 'default',
+    });
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify({ deployment: d.id, id: d.keepId, reference: d.reference })}\n`
+        : `Deployment ${d.id} runs Keep ${d.keepId} from ${d.reference} (restart ${d.restart})\n`,
+    );
+    return EXIT.ok;
+  }
   if (!remote && !values.follow) {
     throw new UsageError(
       'Cannot deploy without a Keep Manager that outlives this command: give --host URL (or DONJON_HOST), or --follow',

@@ -32,6 +32,8 @@ Options:
   --memory SIZE           memory ceiling per workload (default 512MiB)
   --timeout DURATION      wall-time ceiling per workload (default none)
   --max-wasm SIZE         largest workload module (default 64MiB)
+  --blob-cache SIZE       bound of the cache of registry blobs that deployments are recreated from
+                          (default 1GiB)
   --launcher KIND         child (default: Keep Loaders in their own session) or systemd (transient units
                           donjon-keep-ID through systemd-run)
 
@@ -110,6 +112,7 @@ async function serve(argv: string[]): Promise<number> {
       memory: { type: 'string', default: '512MiB' },
       timeout: { type: 'string' },
       'max-wasm': { type: 'string', default: '64MiB' },
+      'blob-cache': { type: 'string', default: '1GiB' },
       launcher: { type: 'string', default: 'child' },
     },
   });
@@ -155,6 +158,7 @@ async function serve(argv: string[]): Promise<number> {
     tls: identity,
     limits,
     maxWasmBytes: parseSize(values['max-wasm'], '--max-wasm'),
+    blobCache: { dir: join(dir, 'blobs'), maxBytes: parseSize(values['blob-cache'], '--blob-cache') },
     quotas: {
       maxKeeps: positiveInt(values['max-keeps'], '--max-keeps', 64),
       maxKeepsPerTenant: positiveInt(values['max-keeps-per-tenant'], '--max-keeps-per-tenant', 16),

@@ -10,6 +10,7 @@ import {
   type Credentials,
   decryptPrivateKey,
   dockerConfigCredentials,
+  formatReference,
   parseCredentials,
   type Reference,
   RegistryClient,
@@ -157,6 +158,8 @@ interface PullValues extends RegistryValues {
 export interface PulledArgument {
   readonly wasm: Uint8Array;
   readonly config?: WorkloadConfig;
+  /** The reference pinned to the manifest digest the tag resolved to. */
+  readonly reference?: string;
 }
 
 /**
@@ -188,6 +191,7 @@ export async function pullArgument(
   });
   return {
     wasm: pulled.wasm,
+    reference: formatReference(pulled.reference),
     ...(pulled.enarxToml === undefined
       ? {}
       : { config: checkEnarxToml(pulled.enarxToml, `the Enarx.toml of ${argument}`) }),

@@ -237,6 +237,36 @@ export class KeepManagerClient {
     return decodeMessageAs(await this.#call('DELETE', `/v1/keeps/${encodeURIComponent(id)}`), 'keep');
   }
 
+  /**
+   * Stores a deployment the host recreates without its tenant (reference pinned to its digest, Enarx.toml's
+   * args, env and files, verifying keys: nothing secret) and resolves once its first Keep runs.
+   */
+  async createDeployment(
+    request: Omit<MessageOf<'create-deployment'>, 'v' | 'type'>,
+  ): Promise<MessageOf<'deployment'>> {
+    const body: Message = { v: 1, type: 'create-deployment', ...request };
+    return decodeMessageAs(await this.#call('POST', '/v1/deployments', body), 'deployment');
+  }
+
+  async getDeployment(id: string): Promise<MessageOf<'deployment'>> {
+    return decodeMessageAs(
+      await this.#call('GET', `/v1/deployments/${encodeURIComponent(id)}`),
+      'deployment',
+    );
+  }
+
+  async listDeployments(): Promise<MessageOf<'deployment'>[]> {
+    return decodeMessageAs(await this.#call('GET', '/v1/deployments'), 'deployment-list').deployments;
+  }
+
+  /** Stops a deployment's Keep and removes the deployment. */
+  async removeDeployment(id: string): Promise<MessageOf<'deployment'>> {
+    return decodeMessageAs(
+      await this.#call('DELETE', `/v1/deployments/${encodeURIComponent(id)}`),
+      'deployment',
+    );
+  }
+
   /** Opens the Keep's channel: an HTTP Upgrade that becomes a raw byte stream to the Keep. */
   async openChannel(id: string): Promise<Socket> {
     const req = await this.#request('GET', `/v1/keeps/${encodeURIComponent(id)}/channel`, {

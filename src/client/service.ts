@@ -159,6 +159,8 @@ export interface ServiceReport {
   binding?: 'service' | 'channel';
   workloadDigest?: string;
   configDigest?: string;
+  /** The registry manifest digest (`sha256:…`) the workload was deployed from, when the evidence names one. */
+  artifactDigest?: string;
   /** The evidence's kind and what it claims, read without trusting it. */
   evidence?: { kind: 'sev-snp' | 'tdx'; version?: number; measurement?: string; debug?: boolean };
   verified: boolean;
@@ -205,6 +207,8 @@ export async function inspectService(options: ConnectServiceOptions): Promise<Se
     if (isServiceBinding(binding)) {
       report.workloadDigest = Buffer.from(binding.workload).toString('hex');
       report.configDigest = Buffer.from(binding.config).toString('hex');
+      if (binding.artifact !== undefined)
+        report.artifactDigest = `sha256:${Buffer.from(binding.artifact).toString('hex')}`;
     }
     report.evidence = { kind: evidence.kind };
     if (evidence.kind === 'sev-snp') {

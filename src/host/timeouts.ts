@@ -39,6 +39,12 @@ export const TIMEOUTS = {
   requestHead: 10_000,
   /** How long an API request may take to arrive whole, body included. */
   request: 30_000,
+  /** Before a deployment's first restart after its Keep ended; doubled for each restart since, up to the next. */
+  restartBackoff: 1_000,
+  /** The longest wait between two restarts of a deployment. */
+  restartBackoffMax: 60_000,
+  /** How long the Keep Manager's deploy of a recreated deployment may take, the module's compilation included. */
+  hostDeploy: 60_000,
 } as const;
 
 export type TimeoutName = keyof typeof TIMEOUTS;

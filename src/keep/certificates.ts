@@ -74,24 +74,28 @@ export interface ServiceCertificate {
 
 /**
  * The certificate of the workload's `tls` files: fresh evidence binding this Keep's key to the workload's
- * digest and its configuration's, renewed before the certificate expires.
+ * digest and its configuration's (and the registry manifest's it was deployed from, when `artifact` names
+ * one: the Keep checked it itself), renewed before the certificate expires.
  */
 export async function serviceCertificate(
   key: KeepKey,
   control: Control,
   workload: Uint8Array,
   config: Uint8Array,
+  artifact?: Uint8Array,
 ): Promise<ServiceCertificate> {
+  const named = artifact === undefined ? {} : { artifact };
   const make = async (): Promise<{ context: SecureContext; cert: string }> => {
     const evidence = carried(
       await control.evidence(
-        reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki: key.spki, workload, config }),
+        reportDataFor({ domain: SERVICE_BINDING_DOMAIN, spki: key.spki, workload, config, ...named }),
       ),
     );
     const der = makeServiceCertificate({
       privateKey: key.privateKey,
       workload,
       config,
+      ...named,
       now: new Date(),
       validityMs: SERVICE_CERT_VALIDITY_MS,
       ...(evidence === undefined ? {} : { evidence }),

@@ -7,6 +7,8 @@ import { type CodeRegistry, DonjonError, type DonjonErrorOptions } from '../lib/
 export const KEEP_ERRORS = {
   /** The workload's bytes do not match the digest the client sent: the host changed them. */
   ERR_DEPLOY_DIGEST_MISMATCH: 'host',
+  /** A registry artifact whose manifest or layer does not match the digests the deployment pinned. */
+  ERR_DEPLOY_ARTIFACT_MISMATCH: 'host',
   /** The workload is larger than this host accepts. */
   ERR_DEPLOY_TOO_LARGE: 'usage',
   /** The deploy's descriptor table, directories or limits cannot be used. */

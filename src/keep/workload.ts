@@ -17,6 +17,7 @@ import {
   type WasiStandbyWorker,
   type WasiTree,
 } from '../wasi/index.ts';
+import { checkArtifact } from './artifact.ts';
 import { type KeepKey, type ServiceCertificate, serviceCertificate } from './certificates.ts';
 import type { Control } from './control.ts';
 import { preopensOf } from './dirs.ts';
@@ -106,6 +107,8 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
       'Cannot run the workload: its digest does not match its bytes',
     );
   }
+  // Before anything is set up: a module the pinned artifact does not name never gets a descriptor.
+  const artifact = checkArtifact(m);
   const limits = workloadLimits(config.limits, m.limits);
   let table: NormalizedFile[];
   try {
@@ -146,7 +149,13 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
         files: table,
         ...(m.dirs ? { dirs: m.dirs } : {}),
       });
-      service = await serviceCertificate(ctx.key, ctx.control, m.digest, digest);
+      service = await serviceCertificate(
+        ctx.key,
+        ctx.control,
+        m.digest,
+        digest,
+        artifact && new Uint8Array(Buffer.from(artifact.digest.slice('sha256:'.length), 'hex')),
+      );
     }
     const ports = await ctx.sockets.listen(table, service?.tls);
     const connected = await ctx.sockets.connect(table);

@@ -17,6 +17,7 @@ export const API_ERRORS = {
   ERR_API_QUOTA_EXCEEDED: { status: 429, category: 'refused' },
   ERR_API_RATE_LIMITED: { status: 429, category: 'refused' },
   ERR_KEEP_NOT_FOUND: { status: 404, category: 'usage' },
+  ERR_DEPLOYMENT_NOT_FOUND: { status: 404, category: 'usage' },
   ERR_KEEP_NOT_READY: { status: 409, category: 'host' },
   ERR_KEEP_CHANNEL_BUSY: { status: 409, category: 'host' },
   ERR_KEEP_STILL_RUNNING: { status: 409, category: 'usage' },

@@ -63,6 +63,43 @@ const dirSchema = struct({
   entries: arrayOf(struct({ path: tstr, data: optional(bstr) })),
 });
 
+/** What a Keep created for a deployment says of it: the deployment, its restarts and its last failure. */
+const deploymentSummary = struct({
+  id: tstr,
+  reference: tstr,
+  restart: oneOf('on-failure', 'always'),
+  restarts: uint,
+  lastFailure: optional(tstr),
+});
+
+/**
+ * A registry artifact a deploy comes from, handed to the Keep by the host that pulled it: the manifest's
+ * bytes, the digest the deployment pinned, and the public keys and signatures the Keep checks itself.
+ */
+const artifactSchema = struct({
+  reference: tstr,
+  digest: tstr,
+  manifest: bstr,
+  keys: optional(arrayOf(tstr)),
+  signatures: optional(arrayOf(struct({ payload: bstr, signature: tstr }))),
+});
+
+const restartPolicy = oneOf('on-failure', 'always');
+
+/** A deployment as the Keep Manager stores and reports it: public, never a secret. */
+const deployment = message('deployment', {
+  id: tstr,
+  reference: tstr,
+  backend,
+  restart: restartPolicy,
+  maxRestarts: optional(uint),
+  state: oneOf('active', 'stopped', 'given-up'),
+  restarts: uint,
+  createdAt: uint,
+  keepId: optional(tstr),
+  lastFailure: optional(tstr),
+});
+
 const keep = message('keep', {
   id: tstr,
   backend,
@@ -73,6 +110,7 @@ const keep = message('keep', {
   keepldrPid: optional(uint),
   keepPid: optional(uint),
   ports: optional(arrayOf(portMapping)),
+  deployment: optional(deploymentSummary),
 });
 
 /** One lifecycle event of a Keep, as recorded by the Keep Manager. */
@@ -97,6 +135,21 @@ export const messageSchemas = defineMessages({
   keep,
   'keep-list': message('keep-list', { keeps: arrayOf(keep) }),
   'keep-events': message('keep-events', { id: tstr, events: arrayOf(keepEvent) }),
+  'create-deployment': message('create-deployment', {
+    reference: tstr,
+    backend,
+    restart: restartPolicy,
+    maxRestarts: optional(uint),
+    limits: optional(limitsSchema),
+    args: arrayOf(tstr),
+    env: textMap,
+    files: optional(arrayOf(fileSchema)),
+    keys: arrayOf(tstr),
+    plainHttp: optional(bool),
+    tier: optional(oneOf('default', 'optimizing')),
+  }),
+  deployment,
+  'deployment-list': message('deployment-list', { deployments: arrayOf(deployment) }),
   error: errorBody,
   // The channel to the Keep: one plaintext hello, then TLS
   'channel-hello': message('channel-hello', { nonce: bstrOfSize(32) }),
@@ -113,6 +166,7 @@ export const messageSchemas = defineMessages({
     dirs: optional(arrayOf(dirSchema)),
     detach: optional(bool),
     tier: optional(oneOf('default', 'optimizing')),
+    artifact: optional(artifactSchema),
   }),
   attach: message('attach', { secret: bstrOfSize(32) }),
   notice: message('notice', { message: tstr }),

@@ -31,8 +31,10 @@ const DAY_MS = 24 * 3600_000;
  */
 export function reportDataFor(binding: Binding | ServiceBinding): Uint8Array {
   const h = createHash('sha512').update(binding.domain).update(binding.spki);
-  if (isServiceBinding(binding)) h.update(binding.workload).update(binding.config);
-  else h.update(binding.nonce);
+  if (isServiceBinding(binding)) {
+    h.update(binding.workload).update(binding.config);
+    if (binding.artifact !== undefined) h.update(binding.artifact);
+  } else h.update(binding.nonce);
   return new Uint8Array(h.digest());
 }
 
@@ -85,6 +87,8 @@ export interface MakeServiceCertificateOptions {
   workload: Uint8Array;
   /** SHA-256 of the workload's configuration (see the protocol's configDigest). */
   config: Uint8Array;
+  /** The registry manifest digest's 32 bytes, when the workload was deployed from a registry artifact. */
+  artifact?: Uint8Array;
   now: Date;
   /** How long the certificate is valid; default 24 hours. */
   validityMs?: number;
@@ -109,6 +113,7 @@ export function makeServiceCertificate(options: MakeServiceCertificateOptions): 
       spki,
       workload: options.workload,
       config: options.config,
+      ...(options.artifact === undefined ? {} : { artifact: options.artifact }),
     };
     extensions.push(cmwExtension(encodeCmw({ evidence: options.evidence, binding })));
   }

@@ -54,6 +54,11 @@ export interface ServiceBinding {
   spki: Uint8Array;
   workload: Uint8Array;
   config: Uint8Array;
+  /**
+   * The registry manifest the workload was deployed from, when it was (the 32 bytes of its `sha256:` digest):
+   * then report_data = SHA-512(domain ‖ spki ‖ workload ‖ config ‖ artifact).
+   */
+  artifact?: Uint8Array;
 }
 
 export interface CmwContents {
@@ -139,6 +144,7 @@ export function encodeCmw(contents: CmwContents): Uint8Array {
               spki: contents.binding.spki,
               workload: contents.binding.workload,
               config: contents.binding.config,
+              ...(contents.binding.artifact === undefined ? {} : { artifact: contents.binding.artifact }),
             }
           : { domain: contents.binding.domain, spki: contents.binding.spki, nonce: contents.binding.nonce },
       ),
@@ -233,14 +239,20 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
   }
   const workload = binding['workload'];
   const config = binding['config'];
+  const artifact = binding['artifact'];
   if (
-    fields === 'config,domain,spki,workload' &&
+    (fields === 'config,domain,spki,workload' ||
+      (fields === 'artifact,config,domain,spki,workload' &&
+        artifact instanceof Uint8Array &&
+        artifact.length === 32)) &&
     workload instanceof Uint8Array &&
     workload.length === 32 &&
     config instanceof Uint8Array &&
     config.length === 32
   ) {
-    return { evidence, binding: { domain: binding['domain'], spki: binding['spki'], workload, config } };
+    const service: ServiceBinding = { domain: binding['domain'], spki: binding['spki'], workload, config };
+    if (artifact instanceof Uint8Array) service.artifact = artifact;
+    return { evidence, binding: service };
   }
   throw malformed('the binding is not { domain, spki, nonce } or { domain, spki, workload, config }');
 }

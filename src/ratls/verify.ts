@@ -125,6 +125,8 @@ export interface ServiceIdentity {
   workloadDigest: string | null;
   /** SHA-256 of its configuration (hex). */
   configDigest: string | null;
+  /** The registry manifest digest (`sha256:…`) it was deployed from, when its evidence names one. */
+  artifactDigest?: string;
 }
 
 function hexDigests(list: readonly string[] | undefined, what: string): Set<string> | undefined {
@@ -188,6 +190,7 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
     spki: cert.spki,
     workload: binding.workload,
     config: binding.config,
+    ...(binding.artifact === undefined ? {} : { artifact: binding.artifact }),
   });
   const claims = appraise(evidence, reportData, expect);
   const workloadDigest = Buffer.from(binding.workload).toString('hex');
@@ -204,5 +207,8 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
       `Cannot trust the service: its configuration is ${configDigest}, not ${[...configs].join(' or ')}`,
     );
   }
-  return { spki: cert.spki, claims, workloadDigest, configDigest };
+  const identity: ServiceIdentity = { spki: cert.spki, claims, workloadDigest, configDigest };
+  if (binding.artifact !== undefined)
+    identity.artifactDigest = `sha256:${Buffer.from(binding.artifact).toString('hex')}`;
+  return identity;
 }

@@ -154,6 +154,41 @@ export async function attachSignature(
   return client.putManifest(ref.repository, signatureTag(digest), manifest, OCI_MANIFEST);
 }
 
+/** One cosign signature as the registry holds it: the payload's bytes and the base64 signature over them. */
+export interface SignatureBlob {
+  readonly payload: Uint8Array;
+  readonly signature: string;
+  /** The size a layer declared over {@link MAX_PAYLOAD_BYTES}: its payload was not fetched (and is empty). */
+  readonly oversize?: number;
+}
+
+/**
+ * Fetches the cosign signatures of manifest `digest` in `ref`'s repository (at most {@link MAX_SIGNATURES},
+ * each payload under {@link MAX_PAYLOAD_BYTES}); none when there is no signature tag. Nothing is verified
+ * here: {@link checkSignatures} does that, wherever the blobs travel (the Keep checks them again itself).
+ */
+export async function fetchSignatures(
+  client: RegistryClient,
+  ref: Reference,
+  digest: string,
+): Promise<SignatureBlob[]> {
+  const manifest = await signatureManifest(client, ref, digest);
+  const layers = (manifest?.layers ?? []).filter(
+    (l) => l.mediaType === SIMPLE_SIGNING && l.annotations?.[SIGNATURE_ANNOTATION] !== undefined,
+  );
+  const out: SignatureBlob[] = [];
+  for (const layer of layers.slice(0, MAX_SIGNATURES)) {
+    const signature = layer.annotations![SIGNATURE_ANNOTATION]!;
+    if (layer.size > MAX_PAYLOAD_BYTES) {
+      out.push({ payload: new Uint8Array(0), signature, oversize: layer.size });
+      continue;
+    }
+    const payload = await client.getBlob(ref.repository, layer.digest, MAX_PAYLOAD_BYTES);
+    out.push({ payload, signature });
+  }
+  return out;
+}
+
 /**
  * Verifies that manifest `digest` of `ref`'s repository carries a cosign signature that verifies under one
  * of `keys` and whose payload names that digest and that repository. ERR_WORKLOAD_UNSIGNED when there is
@@ -166,25 +201,34 @@ export async function verifySignatures(
   keys: readonly TrustedKey[],
 ): Promise<VerifiedSignature> {
   if (keys.length === 0) throw new TypeError('Cannot verify signatures: no key given');
-  const manifest = await signatureManifest(client, ref, digest);
-  const layers = (manifest?.layers ?? []).filter(
-    (l) => l.mediaType === SIMPLE_SIGNING && l.annotations?.[SIGNATURE_ANNOTATION] !== undefined,
-  );
+  return checkSignatures(await fetchSignatures(client, ref, digest), ref, digest, keys);
+}
+
+/**
+ * {@link verifySignatures} over signatures already fetched: pure, no network, so the Keep can run it on the
+ * blobs the host hands it.
+ */
+export function checkSignatures(
+  signatures: readonly SignatureBlob[],
+  ref: Reference,
+  digest: string,
+  keys: readonly TrustedKey[],
+): VerifiedSignature {
+  if (keys.length === 0) throw new TypeError('Cannot verify signatures: no key given');
   const name = `${repositoryName(ref)}@${digest}`;
-  if (layers.length === 0) {
+  if (signatures.length === 0) {
     throw new RegistryError(
       'ERR_WORKLOAD_UNSIGNED',
       `Cannot trust ${name}: it has no cosign signature (no ${signatureTag(digest)})`,
     );
   }
   const reasons = new Set<string>();
-  for (const layer of layers.slice(0, MAX_SIGNATURES)) {
-    if (layer.size > MAX_PAYLOAD_BYTES) {
-      reasons.add(`a payload of ${layer.size} bytes is over the limit`);
+  for (const { payload, signature, oversize } of signatures.slice(0, MAX_SIGNATURES)) {
+    const size = oversize ?? payload.byteLength;
+    if (size > MAX_PAYLOAD_BYTES) {
+      reasons.add(`a payload of ${size} bytes is over the limit`);
       continue;
     }
-    const payload = await client.getBlob(ref.repository, layer.digest, MAX_PAYLOAD_BYTES);
-    const signature = layer.annotations![SIGNATURE_ANNOTATION]!;
     const signer = keys.find((k) => verifyPayload(payload, signature, k.key));
     if (signer === undefined) {
       reasons.add('a signature verifies under none of the given keys');

@@ -46,7 +46,16 @@ describe('docs/protocol.cddl', () => {
 
   test('the message rule and the four transport groups cover every type once per transport', () => {
     const groups: Record<string, readonly MessageType[]> = {
-      'keepmgr-body': ['create-keep', 'keep', 'keep-list', 'keep-events', 'error'],
+      'keepmgr-body': [
+        'create-keep',
+        'keep',
+        'keep-list',
+        'keep-events',
+        'create-deployment',
+        'deployment',
+        'deployment-list',
+        'error',
+      ],
       'keep-channel-message': [
         'channel-hello',
         'deploy',

@@ -35,8 +35,8 @@ before(async () => {
 
 function service(
   options: {
-    bind?: { workload: Uint8Array; config: Uint8Array };
-    claim?: { workload: Uint8Array; config: Uint8Array };
+    bind?: { workload: Uint8Array; config: Uint8Array; artifact?: Uint8Array };
+    claim?: { workload: Uint8Array; config: Uint8Array; artifact?: Uint8Array };
     evidence?: boolean;
   } = {},
 ) {
@@ -90,6 +90,26 @@ describe('service certificates', () => {
     assert.equal(id.workloadDigest, hex(workload));
     assert.equal(id.configDigest, hex(config));
     assert.ok(id.claims?.kind === 'sev-snp' && id.claims.measurement === measurementHex);
+  });
+
+  test('a service deployed from a registry binds the manifest digest too, and a claim without it fails', () => {
+    const artifact = sha('manifest');
+    const id = verifyServiceCertificate(
+      service({ bind: { workload, config, artifact } }),
+      expect({ workloadDigests: [hex(workload)] }),
+    );
+    assert.equal(id.artifactDigest, `sha256:${hex(artifact)}`);
+    assert.equal(verifyServiceCertificate(service(), expect()).artifactDigest, undefined);
+    // Evidence bound to the manifest, in a certificate that leaves it out (or names another): refused.
+    for (const claim of [
+      { workload, config },
+      { workload, config, artifact: sha('other') },
+    ]) {
+      assert.throws(
+        () => verifyServiceCertificate(service({ bind: { workload, config, artifact }, claim }), expect()),
+        (e: unknown) => (e as { code?: string }).code !== undefined,
+      );
+    }
   });
 
   test('the certificate names the workload digest in its common name', () => {

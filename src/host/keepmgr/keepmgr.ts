@@ -11,6 +11,8 @@ import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
 import { TIMEOUTS } from '../timeouts.ts';
 import { Admission, type Quotas } from './admission.ts';
 import { ApiServer } from './api-server.ts';
+import { BlobCache } from './blob-cache.ts';
+import { Deployments, deploymentMessage } from './deployments.ts';
 import { launcherFor } from './launchers.ts';
 import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
@@ -73,6 +75,8 @@ export interface KeepManagerOptions {
   pool?: Partial<Record<BackendName, number>>;
   /** Structured log lines (lifecycle only). */
   log?: (entry: Record<string, unknown>) => void;
+  /** The host's cache of registry blobs, shared by every deployment's Keeps; none: every pull fetches. */
+  blobCache?: { dir: string; maxBytes?: number };
 }
 
 /**
@@ -94,6 +98,7 @@ export class KeepManager {
   readonly #pool: Pool;
   readonly #supervisor: Supervisor;
   readonly #server: ApiServer<KeepApi>;
+  readonly #deployments: Deployments;
   #closing = false;
   #adopting = false;
 
@@ -121,6 +126,14 @@ export class KeepManager {
       start: (backend) => this.#launch('', backend, {}),
       onError: (backend, error) => this.#log({ event: 'pool-fill-failed', backend, error: reasonOf(error) }),
       retryMs: this.#timeouts.poolRetry,
+    });
+    this.#deployments = new Deployments({
+      records: this.#records,
+      launch: (owner, backend, limits) => this.#launch(owner, backend, limits),
+      stop: (id) => this.#supervisor.stop(id),
+      cache: options.blobCache && new BlobCache(options.blobCache.dir, options.blobCache.maxBytes),
+      timeouts: this.#timeouts,
+      log,
     });
     this.#server = new ApiServer<KeepApi>({
       routes: API_ROUTES,
@@ -170,6 +183,9 @@ export class KeepManager {
       this.#adopting = false;
     }
     this.#log({ event: 'adopted', adopted, lost });
+    // Deployments whose Keep did not survive the Keep Manager's absence are recreated without their tenant.
+    const recreating = this.#deployments.resume();
+    if (recreating > 0) this.#log({ event: 'deployments-resumed', recreating });
     this.#fillPool();
     return { adopted, lost };
   }
@@ -191,6 +207,7 @@ export class KeepManager {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#deployments.close();
     this.#pool.stop();
     await this.#supervisor.close();
     await this.#server.close();
@@ -223,13 +240,38 @@ export class KeepManager {
       },
       metrics: () => this.#metrics.render(this.#records.store, this.#pool.sizes()),
       maxBodyBytes: this.#options.maxBodyBytes ?? MAX_BODY_BYTES,
+      deploymentOf: (keepId) => {
+        const d = this.#deployments.ofKeep(keepId);
+        if (!d) return undefined;
+        return {
+          id: d.id,
+          reference: d.spec.reference,
+          restart: d.spec.restart,
+          restarts: d.restarts,
+          ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
+        };
+      },
+      createDeployment: async (tenant, request) => {
+        if (this.#closing)
+          throw new ApiError(
+            'ERR_HOST_SHUTTING_DOWN',
+            'Cannot store a deployment: the host is shutting down',
+          );
+        const { v: _v, type: _type, ...spec } = request;
+        this.#offered(spec.backend);
+        this.#admission.checkLimits(spec.limits ?? {});
+        this.#admission.admitCreate(tenant);
+        return deploymentMessage(await this.#deployments.create(tenant, spec));
+      },
+      listDeployments: (tenant) => this.#deployments.list(tenant).map(deploymentMessage),
+      ownDeployment: (tenant, id) => deploymentMessage(this.#deployments.own(tenant, id)),
+      removeDeployment: async (tenant, id) =>
+        deploymentMessage(await this.#deployments.remove(this.#deployments.own(tenant, id))),
     };
   }
 
-  async #create(tenant: string, request: MessageOf<'create-keep'>): Promise<KeepRecord> {
-    if (this.#closing)
-      throw new ApiError('ERR_HOST_SHUTTING_DOWN', 'Cannot create a Keep: the host is shutting down');
-    const backend = request.backend;
+  /** The backend if this host offers it, else ERR_API_BACKEND_UNAVAILABLE. */
+  #offered(backend: string): BackendName {
     const offered = this.#options.backends ?? BACKENDS;
     if (!isBackendName(backend) || !offered.includes(backend)) {
       throw new ApiError(
@@ -243,6 +285,13 @@ export class KeepManager {
         'Cannot create a sim Keep: this host has no simulated root',
       );
     }
+    return backend;
+  }
+
+  async #create(tenant: string, request: MessageOf<'create-keep'>): Promise<KeepRecord> {
+    if (this.#closing)
+      throw new ApiError('ERR_HOST_SHUTTING_DOWN', 'Cannot create a Keep: the host is shutting down');
+    const backend = this.#offered(request.backend);
     const limits = request.limits ?? {};
     this.#admission.checkLimits(limits);
     this.#admission.admitCreate(tenant);

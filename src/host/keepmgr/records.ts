@@ -26,6 +26,9 @@ export class KeepRecords {
   /** Set once the store is closed: late reports are then left for the next start to observe. */
   #closed = false;
 
+  /** Told of each record that has just ended (for the deployments, which recreate their Keeps). */
+  onEnded: ((record: KeepRecord) => void) | undefined;
+
   constructor(store: KeepStore, log: (entry: LogEntry) => void) {
     this.store = store;
     this.#log = log;
@@ -59,7 +62,13 @@ export class KeepRecords {
     });
     if (before.state !== state && !lifecycle.to(state)) return false;
     this.store.update(id, { ...extra, state, updatedAt: Date.now() });
-    if (before.state !== state) this.event(id, state, extra.error);
+    if (before.state !== state) {
+      this.event(id, state, extra.error);
+      if (isTerminalState(state) && this.onEnded) {
+        const after = this.store.get(id);
+        if (after) this.onEnded(after);
+      }
+    }
     return true;
   }
 

@@ -30,6 +30,15 @@ export interface KeepApi {
   channel(record: KeepRecord, socket: Duplex, head: Buffer): Promise<void>;
   /** The Prometheus text. */
   metrics(): string;
+  /** The deployment a Keep is the current Keep of, as its `keep` message shows it. */
+  deploymentOf(keepId: string): MessageOf<'keep'>['deployment'];
+  /** Stores a deployment and makes its first Keep; resolves once it runs. */
+  createDeployment(tenant: string, request: MessageOf<'create-deployment'>): Promise<MessageOf<'deployment'>>;
+  listDeployments(tenant: string): MessageOf<'deployment'>[];
+  /** The tenant's own deployment, or ERR_DEPLOYMENT_NOT_FOUND. */
+  ownDeployment(tenant: string, id: string): MessageOf<'deployment'>;
+  /** Stops a deployment's Keep and removes the deployment. */
+  removeDeployment(tenant: string, id: string): Promise<MessageOf<'deployment'>>;
   /** Largest request body accepted, bytes. */
   readonly maxBodyBytes: number;
 }
@@ -68,8 +77,8 @@ export interface Route<A = KeepApi> {
   readonly upgrade?: (api: A, call: UpgradeCall) => Promise<void>;
 }
 
-/** The `keep` message of a record. */
-export function keepMessage(r: KeepRecord): MessageOf<'keep'> {
+/** The `keep` message of a record, with the deployment it belongs to when there is one. */
+export function keepMessage(r: KeepRecord, deployment?: MessageOf<'keep'>['deployment']): MessageOf<'keep'> {
   const m: MessageOf<'keep'> = {
     v: 1,
     type: 'keep',
@@ -83,7 +92,29 @@ export function keepMessage(r: KeepRecord): MessageOf<'keep'> {
   if (r.keepldrPid !== undefined) m.keepldrPid = r.keepldrPid;
   if (r.keepPid !== undefined) m.keepPid = r.keepPid;
   if (r.ports !== undefined && r.ports.length > 0) m.ports = r.ports;
+  if (deployment !== undefined) m.deployment = deployment;
   return m;
+}
+
+/** A record's `keep` message as the API answers it. */
+function shown(api: KeepApi, r: KeepRecord): MessageOf<'keep'> {
+  return keepMessage(r, api.deploymentOf(r.id));
+}
+
+/** Decodes a request body as the message `type`, or ERR_API_BODY_INVALID. */
+function decodeBody<T extends 'create-keep' | 'create-deployment'>(
+  body: Uint8Array,
+  type: T,
+  action: string,
+): MessageOf<T> {
+  try {
+    return decodeMessageAs(
+      decodeMessageBytes(body, { maxBytes: body.length, maxDepth: 4, maxItems: 64, maxStringBytes: 4096 }),
+      type,
+    );
+  } catch (cause) {
+    throw new ApiError('ERR_API_BODY_INVALID', `Cannot ${action}: ${reasonOf(cause)}`, { cause });
+  }
 }
 
 /** Reads a CBOR body of at most `max` bytes. */
@@ -119,20 +150,7 @@ export const API_ROUTES: readonly Route[] = [
     tenant: true,
     async handle(api, call) {
       const body = await readBody(call.req, api.maxBodyBytes);
-      let request: MessageOf<'create-keep'>;
-      try {
-        request = decodeMessageAs(
-          decodeMessageBytes(body, {
-            maxBytes: body.length,
-            maxDepth: 4,
-            maxItems: 64,
-            maxStringBytes: 4096,
-          }),
-          'create-keep',
-        );
-      } catch (cause) {
-        throw new ApiError('ERR_API_BODY_INVALID', `Cannot create a Keep: ${reasonOf(cause)}`, { cause });
-      }
+      const request = decodeBody(body, 'create-keep', 'create a Keep');
       return { status: 201, message: keepMessage(await api.create(call.tenant, request)) };
     },
   },
@@ -144,7 +162,7 @@ export const API_ROUTES: readonly Route[] = [
     async handle(api, call) {
       return {
         status: 200,
-        message: { v: 1, type: 'keep-list', keeps: api.list(call.tenant).map(keepMessage) },
+        message: { v: 1, type: 'keep-list', keeps: api.list(call.tenant).map((r) => shown(api, r)) },
       };
     },
   },
@@ -154,7 +172,7 @@ export const API_ROUTES: readonly Route[] = [
     summary: 'one Keep (answer: keep)',
     tenant: true,
     async handle(api, call) {
-      return { status: 200, message: keepMessage(api.ownKeep(call.tenant, id(call))) };
+      return { status: 200, message: shown(api, api.ownKeep(call.tenant, id(call))) };
     },
   },
   {
@@ -180,7 +198,7 @@ export const API_ROUTES: readonly Route[] = [
     summary: 'stop a Keep (answer: keep)',
     tenant: true,
     async handle(api, call) {
-      return { status: 200, message: keepMessage(await api.stop(api.ownKeep(call.tenant, id(call)))) };
+      return { status: 200, message: shown(api, await api.stop(api.ownKeep(call.tenant, id(call)))) };
     },
   },
   {
@@ -222,6 +240,48 @@ export const API_ROUTES: readonly Route[] = [
         );
       }
       await api.channel(record, call.socket, call.head);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/deployments',
+    summary:
+      'store a deployment the host recreates without its tenant, and make its first Keep (body: create-deployment; answer: deployment, 201)',
+    tenant: true,
+    async handle(api, call) {
+      const body = await readBody(call.req, api.maxBodyBytes);
+      const request = decodeBody(body, 'create-deployment', 'store a deployment');
+      return { status: 201, message: await api.createDeployment(call.tenant, request) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/deployments',
+    summary: "list the caller's deployments (answer: deployment-list)",
+    tenant: true,
+    async handle(api, call) {
+      return {
+        status: 200,
+        message: { v: 1, type: 'deployment-list', deployments: api.listDeployments(call.tenant) },
+      };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/deployments/{id}',
+    summary: 'one deployment, its restarts and its last failure (answer: deployment)',
+    tenant: true,
+    async handle(api, call) {
+      return { status: 200, message: api.ownDeployment(call.tenant, id(call)) };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/deployments/{id}',
+    summary: "stop a deployment's Keep and remove the deployment (answer: deployment)",
+    tenant: true,
+    async handle(api, call) {
+      return { status: 200, message: await api.removeDeployment(call.tenant, id(call)) };
     },
   },
   {

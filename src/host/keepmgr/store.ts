@@ -1,15 +1,30 @@
+// Over 400 lines: the two stores (memory and SQLite) of both record kinds (Keeps and deployments) with their
+// row schemas belong together, so that a column added to one is seen beside the others.
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { reasonOf } from '../../lib/errors.ts';
 import { isTerminalState, KEEP_STATES } from '../../protocol/lifecycle.ts';
 import {
   type Backend,
+  fileSchema,
   type KeepState,
   type Limits,
   limitsSchema,
+  type MessageOf,
   type PortMapping,
 } from '../../protocol/messages.ts';
-import { arrayOf, checkValue, int, oneOf, optional, struct, tstr, uint } from '../../protocol/schema.ts';
+import {
+  arrayOf,
+  bool,
+  checkValue,
+  int,
+  oneOf,
+  optional,
+  struct,
+  textMap,
+  tstr,
+  uint,
+} from '../../protocol/schema.ts';
 import { KeepManagerError } from './errors.ts';
 
 /** A Keep as the Keep Manager records it. Nothing of the workload's data is ever part of it. */
@@ -31,6 +46,53 @@ export interface KeepRecord {
   ports?: PortMapping[];
 }
 
+/** What a tenant asked to deploy: the `create-deployment` body. Public only (docs/registry.md). */
+export type DeploymentSpec = Omit<MessageOf<'create-deployment'>, 'v' | 'type'>;
+
+/** A deployment the Keep Manager recreates without its tenant. */
+export interface DeploymentRecord {
+  id: string;
+  owner: string;
+  /** `active`: recreated when its Keep ends; `stopped` by its tenant; `given-up` after `maxRestarts`. */
+  state: 'active' | 'stopped' | 'given-up';
+  createdAt: number;
+  updatedAt: number;
+  /** The current (or last) Keep. */
+  keepId?: string;
+  /** Keeps recreated so far (the first is not a restart). */
+  restarts: number;
+  lastFailure?: string;
+  spec: DeploymentSpec;
+}
+
+/** A stored deployment's spec, decoded like a Keep row. */
+const deploymentSpecSchema = struct({
+  reference: tstr,
+  backend: oneOf('nil', 'sim', 'cvm'),
+  restart: oneOf('on-failure', 'always'),
+  maxRestarts: optional(uint),
+  limits: optional(limitsSchema),
+  args: arrayOf(tstr),
+  env: textMap,
+  files: optional(arrayOf(fileSchema)),
+  keys: arrayOf(tstr),
+  plainHttp: optional(bool),
+  tier: optional(oneOf('default', 'optimizing')),
+});
+
+/** A stored deployment, declared with the schema language: every row read back is decoded with it. */
+export const deploymentRecordSchema = struct({
+  id: tstr,
+  owner: tstr,
+  state: oneOf('active', 'stopped', 'given-up'),
+  createdAt: uint,
+  updatedAt: uint,
+  keepId: optional(tstr),
+  restarts: uint,
+  lastFailure: optional(tstr),
+  spec: deploymentSpecSchema,
+});
+
 export interface KeepEventRecord {
   at: number;
   state: KeepState;
@@ -51,6 +113,12 @@ export interface KeepStore {
   createToken(name: string): { id: string; token: string };
   /** The tenant id of a token, if it is known. */
   tenantOf(token: string): string | undefined;
+  insertDeployment(record: DeploymentRecord): void;
+  updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void;
+  getDeployment(id: string): DeploymentRecord | undefined;
+  /** Every deployment, or those of one owner, oldest first. */
+  listDeployments(owner?: string): DeploymentRecord[];
+  removeDeployment(id: string): void;
   close(): void;
 }
 
@@ -92,6 +160,7 @@ export class MemoryStore implements KeepStore {
   readonly #keeps = new Map<string, KeepRecord>();
   readonly #events = new Map<string, KeepEventRecord[]>();
   readonly #tokens = new Map<string, string>();
+  readonly #deployments = new Map<string, DeploymentRecord>();
 
   insert(record: KeepRecord): void {
     this.#keeps.set(record.id, { ...record });
@@ -126,6 +195,25 @@ export class MemoryStore implements KeepStore {
   }
   tenantOf(token: string): string | undefined {
     return this.#tokens.get(hashToken(token));
+  }
+  insertDeployment(record: DeploymentRecord): void {
+    this.#deployments.set(record.id, structuredClone(record));
+  }
+  updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    const d = this.#deployments.get(id);
+    if (d) Object.assign(d, patch);
+  }
+  getDeployment(id: string): DeploymentRecord | undefined {
+    const d = this.#deployments.get(id);
+    return d && structuredClone(d);
+  }
+  listDeployments(owner?: string): DeploymentRecord[] {
+    return [...this.#deployments.values()]
+      .filter((d) => owner === undefined || d.owner === owner)
+      .map((d) => structuredClone(d));
+  }
+  removeDeployment(id: string): void {
+    this.#deployments.delete(id);
   }
   close(): void {}
 }
@@ -203,6 +291,45 @@ function decodeEventRow(id: string, row: Record<string, unknown>): KeepEventReco
   }
 }
 
+const DEPLOYMENT_COLUMNS: Record<string, string> = {
+  owner: 'owner',
+  state: 'state',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  keepId: 'keep_id',
+  restarts: 'restarts',
+  lastFailure: 'last_failure',
+};
+
+/**
+ * Decodes one deployment row with {@link deploymentRecordSchema} (its spec column is JSON). Throws
+ * ERR_STORE_ROW_DAMAGED naming the row and what is wrong with it.
+ */
+export function decodeDeploymentRow(row: Record<string, unknown>): DeploymentRecord {
+  const id = typeof row['id'] === 'string' ? row['id'] : '(no id)';
+  try {
+    const value: Record<string, unknown> = { id: row['id'] };
+    for (const [key, column] of Object.entries({ ...DEPLOYMENT_COLUMNS, spec: 'spec' })) {
+      let v = row[column];
+      if (v === null || v === undefined) continue;
+      if (key === 'spec' && typeof v === 'string') v = parseJson(v, column);
+      value[key] = v;
+    }
+    return checkValue(
+      { action: 'decode', type: 'stored deployment' },
+      '',
+      value,
+      deploymentRecordSchema,
+    ) as DeploymentRecord;
+  } catch (cause) {
+    throw new KeepManagerError(
+      'ERR_STORE_ROW_DAMAGED',
+      `Cannot read the record of deployment ${id}: ${reasonOf(cause)}`,
+      { cause },
+    );
+  }
+}
+
 function toColumn(key: string, value: unknown): unknown {
   if (key === 'limits') return JSON.stringify(value);
   if (key === 'ports') return value === undefined ? null : JSON.stringify(value);
@@ -242,6 +369,9 @@ export class SqliteStore implements KeepStore {
       CREATE INDEX IF NOT EXISTS events_keep ON events(keep_id);
       CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
         created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS deployments (id TEXT PRIMARY KEY, owner TEXT NOT NULL, state TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, keep_id TEXT, restarts INTEGER NOT NULL,
+        last_failure TEXT, spec TEXT NOT NULL);
     `);
     // State directories made before port forwarding existed lack the column.
     const columns = this.#db.prepare('PRAGMA table_info(keeps)').all() as { name: string }[];
@@ -336,6 +466,62 @@ export class SqliteStore implements KeepStore {
       | { id: string }
       | undefined;
     return row?.id;
+  }
+
+  insertDeployment(d: DeploymentRecord): void {
+    this.#db
+      .prepare(
+        `INSERT INTO deployments (id, owner, state, created_at, updated_at, keep_id, restarts, last_failure, spec)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        d.id,
+        d.owner,
+        d.state,
+        d.createdAt,
+        d.updatedAt,
+        d.keepId ?? null,
+        d.restarts,
+        d.lastFailure ?? null,
+        JSON.stringify(d.spec),
+      );
+  }
+
+  updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    const keys = Object.keys(patch).filter((k) => DEPLOYMENT_COLUMNS[k] !== undefined);
+    if (keys.length === 0) return;
+    const sets = keys.map((k) => `${DEPLOYMENT_COLUMNS[k]} = ?`).join(', ');
+    const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
+    this.#db.prepare(`UPDATE deployments SET ${sets} WHERE id = ?`).run(...values, id);
+  }
+
+  getDeployment(id: string): DeploymentRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    return row && decodeDeploymentRow(row);
+  }
+
+  /** Every deployment that decodes; a damaged row is reported to `onDamaged` and left out. */
+  listDeployments(owner?: string): DeploymentRecord[] {
+    const rows = (
+      owner === undefined
+        ? this.#db.prepare('SELECT * FROM deployments ORDER BY created_at, rowid').all()
+        : this.#db.prepare('SELECT * FROM deployments WHERE owner = ? ORDER BY created_at, rowid').all(owner)
+    ) as Record<string, unknown>[];
+    const out: DeploymentRecord[] = [];
+    for (const row of rows) {
+      try {
+        out.push(decodeDeploymentRow(row));
+      } catch (error) {
+        this.#onDamaged(error as KeepManagerError);
+      }
+    }
+    return out;
+  }
+
+  removeDeployment(id: string): void {
+    this.#db.prepare('DELETE FROM deployments WHERE id = ?').run(id);
   }
 
   close(): void {
