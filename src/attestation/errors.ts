@@ -17,7 +17,7 @@ export const ATTESTATION_ERRORS = {
   ERR_CHAIN_INVALID: 'refused',
   /** The chain ends in a root that is not pinned. */
   ERR_ROOT_UNTRUSTED: 'refused',
-  /** The chain ends in a simulated root whose fingerprint the caller did not opt into. */
+  /** The chain ends in a simulated root (AMD or Intel) whose fingerprint the caller did not opt into. */
   ERR_SIMULATED_ROOT_NOT_TRUSTED: 'refused',
   /** A certificate is not valid at the verification time (expired or not yet valid). */
   ERR_CERT_EXPIRED: 'refused',

@@ -67,7 +67,7 @@ export interface Policy {
   idKeyDigests?: readonly string[];
   /** SEV-SNP: allowed AUTHOR_KEY_DIGESTs (96 hex digits each); requires AUTHOR_KEY_EN. */
   authorKeyDigests?: readonly string[];
-  /** SHA-256 fingerprints (64 hex digits) of simulated ARKs this policy opts into (a choice of roots, not a check). */
+  /** SHA-256 fingerprints (64 hex digits) of simulated roots (an ARK, an Intel root) this policy opts into (a choice of roots, not a check). */
   trustSimulatedRoots?: readonly string[];
 }
 
