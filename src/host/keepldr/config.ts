@@ -17,6 +17,8 @@ export const keepLoaderConfigSchema = struct({
   runtimePath: tstr,
   /** `sim`: the host's simulated root. */
   simRootPath: optional(tstr),
+  /** `sgx-sim`: the host's simulated Intel platform. */
+  simSgxRootPath: optional(tstr),
   /** The host's ceilings, passed to the Keep; a tenant's limits only lower them. */
   limits: limitsSchema,
   /** Largest workload module the Keep accepts, bytes. */

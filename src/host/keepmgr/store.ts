@@ -66,7 +66,7 @@ export function isTerminal(state: KeepState): boolean {
 export const keepRecordSchema = struct({
   id: tstr,
   owner: tstr,
-  backend: oneOf('nil', 'sim', 'cvm'),
+  backend: oneOf('nil', 'sim', 'cvm', 'sgx-sim'),
   state: oneOf<KeepState>(...KEEP_STATES),
   createdAt: uint,
   updatedAt: uint,
