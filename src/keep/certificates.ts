@@ -10,7 +10,7 @@ import {
   SERVICE_BINDING_DOMAIN,
   spkiOf,
 } from '../ratls/index.ts';
-import type { Control } from './control.ts';
+import type { EvidenceSource } from './gramine.ts';
 import type { ServiceTls } from './sockets.ts';
 
 /** A service certificate is valid this long, and renewed (with fresh evidence) halfway through. */
@@ -56,7 +56,11 @@ function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
 /**
  * The one-use certificate (PEM) of a channel: fresh evidence binding the Keep's key to the client's nonce.
  */
-export async function channelCertificate(key: KeepKey, control: Control, nonce: Uint8Array): Promise<string> {
+export async function channelCertificate(
+  key: KeepKey,
+  control: EvidenceSource,
+  nonce: Uint8Array,
+): Promise<string> {
   const evidence = carried(
     await control.evidence(reportDataFor({ domain: BINDING_DOMAIN, spki: key.spki, nonce })),
   );
@@ -82,7 +86,7 @@ export interface ServiceCertificate {
  */
 export async function serviceCertificate(
   key: KeepKey,
-  control: Control,
+  control: EvidenceSource,
   workload: Uint8Array,
   config: Uint8Array,
 ): Promise<ServiceCertificate> {

@@ -123,6 +123,9 @@ export class KeepLoader {
         });
       const keepConfig: KeepConfig = { limits: this.#config.limits };
       if (this.#config.maxWasmBytes !== undefined) keepConfig.maxWasmBytes = this.#config.maxWasmBytes;
+      if (this.#config.evidenceSource !== undefined) keepConfig.evidenceSource = this.#config.evidenceSource;
+      if (this.#config.attestationRoot !== undefined)
+        keepConfig.attestationRoot = this.#config.attestationRoot;
       // Start the Keep first: its start-up is the slowest step, and the rest can happen meanwhile.
       this.#keep = new KeepProcess({
         runtimePath: this.#config.runtimePath,
