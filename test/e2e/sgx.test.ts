@@ -154,6 +154,36 @@ describe('donjon run --backend sgx-sim against donjon host', () => {
   });
 });
 
+describe('donjon deploy --backend sgx-sim against donjon host', () => {
+  test('deploys a service into a simulated SGX Keep, which then serves', async () => {
+    const env = { DONJON_HOME: clientHome };
+    const r = await runCli(
+      [
+        'deploy',
+        '--backend',
+        'sgx-sim',
+        example('http'),
+        '--config',
+        join(repoRoot, 'examples', 'http', 'Enarx.toml'),
+        ...remote(),
+        '--trust-sim-root',
+        simSgxFingerprint,
+        '--json',
+      ],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { id: string; ports: { name: string; hostPort: number }[] };
+    assert.match(out.id, /^[0-9a-f]{16}$/);
+    assert.equal(out.ports[0]?.name, 'https');
+    const inspect = await runCli(['keeps', 'inspect', out.id, '--json', ...remote()], { env });
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.equal((JSON.parse(inspect.stdout) as { backend: string }).backend, 'sgx-sim');
+    const stop = await runCli(['keeps', 'stop', out.id, ...remote()], { env });
+    assert.equal(stop.code, 0, stop.stderr);
+  });
+});
+
 describe('donjon platform info', () => {
   test('--json lists sgx-sim as available', async () => {
     const r = await runCli(['platform', 'info', '--json']);
