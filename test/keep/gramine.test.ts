@@ -66,7 +66,9 @@ describe('the gramine evidence source', () => {
     const s = source(new FakeTree());
     const datas = [1, 2, 3].map((n) => new Uint8Array(64).fill(n));
     const out = await Promise.all(datas.map((d) => s.evidence(d)));
-    out.forEach((e, i) => assert.deepEqual(e.report.subarray(48 + 320, 48 + 384), datas[i]));
+    for (const [i, e] of out.entries()) {
+      assert.deepEqual(e.report.subarray(48 + 320, 48 + 384), datas[i]);
+    }
   });
 
   test('an attestation_type other than dcap is a clear error, and nothing is written', async () => {
