@@ -89,6 +89,8 @@ describe('the simulated Intel platform', () => {
     assert.deepEqual(q.body.reportData, REPORT_DATA);
     assert.deepEqual(q.body.mrEnclave, MRENCLAVE);
     assert.equal(toHex(q.body.mrSigner), SIM_ENCLAVE_MRSIGNER);
+    assert.equal(SIM_ENCLAVE_MRSIGNER, sha256Hex(new TextEncoder().encode('donjon/sim/enclave-signer')));
+    assert.equal(q.body.debug, false);
   });
 
   test('its quote verifies under a policy naming its root: the claims say simulated', () => {
