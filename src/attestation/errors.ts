@@ -17,7 +17,7 @@ export const ATTESTATION_ERRORS = {
   ERR_CHAIN_INVALID: 'refused',
   /** The chain ends in a root that is not pinned. */
   ERR_ROOT_UNTRUSTED: 'refused',
-  /** The chain ends in a simulated root whose fingerprint the caller did not opt into. */
+  /** The chain ends in a simulated root (AMD or Intel) whose fingerprint the caller did not opt into. */
   ERR_SIMULATED_ROOT_NOT_TRUSTED: 'refused',
   /** A certificate is not valid at the verification time (expired or not yet valid). */
   ERR_CERT_EXPIRED: 'refused',
@@ -69,14 +69,20 @@ export const attestationErrorCodes = Object.keys(ATTESTATION_ERRORS) as readonly
 export class AttestationError extends DonjonError<AttestationErrorCode> {
   override readonly name = 'AttestationError';
   declare readonly field?: string;
+  /**
+   * The value the error is about, as lower-case hex, when there is one a caller may want to name (the
+   * fingerprint of a simulated root not opted into, a measurement the policy does not allow).
+   */
+  declare readonly value?: string;
 
   constructor(
     code: AttestationErrorCode,
     message: string,
-    options?: { cause?: unknown; field?: string; detail?: string },
+    options?: { cause?: unknown; field?: string; detail?: string; value?: string },
   ) {
     super(code, ATTESTATION_ERRORS[code], message, options);
     if (options?.field !== undefined) this.field = options.field;
+    if (options?.value !== undefined) this.value = options.value;
   }
 }
 

@@ -67,7 +67,7 @@ export interface Policy {
   idKeyDigests?: readonly string[];
   /** SEV-SNP: allowed AUTHOR_KEY_DIGESTs (96 hex digits each); requires AUTHOR_KEY_EN. */
   authorKeyDigests?: readonly string[];
-  /** SHA-256 fingerprints (64 hex digits) of simulated ARKs this policy opts into (a choice of roots, not a check). */
+  /** SHA-256 fingerprints (64 hex digits) of simulated roots (an ARK, an Intel root) this policy opts into (a choice of roots, not a check). */
   trustSimulatedRoots?: readonly string[];
 }
 
@@ -259,8 +259,12 @@ function unsupportedFields(policy: Policy, fields: readonly (keyof Policy)[], ki
   }
 }
 
-function violation(field: string, message: string): never {
-  throw new AttestationError('ERR_POLICY_VIOLATION', message, { field });
+function violation(field: string, message: string, value?: string): never {
+  throw new AttestationError(
+    'ERR_POLICY_VIOLATION',
+    message,
+    value === undefined ? { field } : { field, value },
+  );
 }
 
 /**
@@ -302,7 +306,11 @@ export function checkSnpPolicy(verified: SnpVerified, policy: Policy): void {
   }
   const measurement = toHex(r.measurement);
   if (policy.measurements !== undefined && !policy.measurements.includes(measurement)) {
-    violation('measurements', `Cannot accept evidence: measurement ${measurement} is not allowed`);
+    violation(
+      'measurements',
+      `Cannot accept evidence: measurement ${measurement} is not allowed`,
+      measurement,
+    );
   }
   if (policy.minTcb !== undefined) {
     for (const c of TCB_FIELDS) {
@@ -392,7 +400,11 @@ export function checkDcapPolicy(verified: DcapVerified, policy: Policy): void {
   if (q.kind === 'sgx') {
     const b = q.body;
     if (policy.mrEnclaves !== undefined && !policy.mrEnclaves.includes(toHex(b.mrEnclave))) {
-      violation('mrEnclaves', `Cannot accept evidence: MRENCLAVE ${toHex(b.mrEnclave)} is not allowed`);
+      violation(
+        'mrEnclaves',
+        `Cannot accept evidence: MRENCLAVE ${toHex(b.mrEnclave)} is not allowed`,
+        toHex(b.mrEnclave),
+      );
     }
     if (policy.mrSigners !== undefined && !policy.mrSigners.includes(toHex(b.mrSigner))) {
       violation('mrSigners', `Cannot accept evidence: MRSIGNER ${toHex(b.mrSigner)} is not allowed`);

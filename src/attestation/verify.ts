@@ -94,6 +94,8 @@ interface DcapClaimsCommon {
   collateralChecked: boolean;
   /** SHA-256 of the Intel SGX Root CA the PCK chain ends in, lower-case hex. */
   rootFingerprint: string;
+  /** True when the chain ends in a simulated Intel root: the quote proves no hardware isolation. */
+  simulated: boolean;
 }
 
 /** What a verified SGX quote says, in plain serialisable values. */
@@ -207,6 +209,7 @@ function dcapClaims(v: DcapVerified): DcapClaims {
     fmspc: toHex(v.pck.fmspc),
     collateralChecked: v.collateralChecked,
     rootFingerprint: v.rootFingerprint,
+    simulated: v.simulated,
   };
   if (v.tcb !== undefined) {
     common.tcbStatus = v.tcb.status;

@@ -78,7 +78,7 @@ export function unverifiedSummary(kind: EvidenceKind, bytes: Uint8Array): Summar
 /** What the user should know about verified claims (simulated, debuggable, unchecked revocation, TCB). */
 export function warningsFor(claims: Claims): string[] {
   const warnings: string[] = [];
-  if (claims.kind === 'sev-snp' && claims.simulated) {
+  if (claims.simulated) {
     warnings.push(
       `SIMULATED evidence: signed by a simulated root (${claims.rootFingerprint}), it proves no hardware isolation`,
     );

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Policy } from '../attestation/index.ts';
 import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } from '../client/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
@@ -7,7 +6,7 @@ import { EXIT, UsageError } from './errors.ts';
 import { pullArgument, pullHelp } from './registry-options.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
-import { exitCodeOf, workloadFrom, workloadOptions } from './run.ts';
+import { embeddedRoot, exitCodeOf, workloadFrom, workloadOptions, workloadPolicy } from './run.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm|REF [-- ARG...]
@@ -25,7 +24,8 @@ Options:
   --host URL                the Keep Manager (env DONJON_HOST); needed unless --follow
   --token TOKEN             bearer token for --host (env DONJON_TOKEN)
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
-  --backend NAME            sim (default) or nil (no attestation: needs --insecure)
+  --backend NAME            sim (default), sgx-sim (simulated SGX) or nil (no attestation: needs
+                            --insecure)
   --insecure                accept a Keep without attestation evidence (nil backend)
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
@@ -140,7 +140,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
     );
   }
   const embedded = remote ? undefined : await startEmbeddedHost(reporter);
-  if (embedded) trustedSimRoots.push(embedded.simRootFingerprint);
+  if (embedded) trustedSimRoots.push(embeddedRoot(embedded, backend));
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -148,8 +148,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
   process.once('SIGTERM', onSignal);
   try {
     const host: KeepManagerClient = remote ?? new KeepManagerClient(embedded!.url);
-    const policy: Policy =
-      trustedSimRoots.length > 0 ? { measurements, trustSimulatedRoots: trustedSimRoots } : { measurements };
+    const policy = workloadPolicy({ backend, measurements, trustedSimRoots });
     let shown = false;
     const result = await deployWorkload({
       host,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeepManager, loadOrCreateSimRoot } from '../host/index.ts';
+import { KeepManager, loadOrCreateSimRoot, loadOrCreateSimSgxRoot } from '../host/index.ts';
 import { builtFile } from '../paths.ts';
 import { dataDir } from './paths.ts';
 import type { Reporter } from './report.ts';
@@ -10,6 +10,8 @@ import type { Reporter } from './report.ts';
 export interface EmbeddedHost {
   url: string;
   simRootFingerprint: string;
+  /** The fingerprint of this machine's simulated Intel root, which the embedded host's `sgx-sim` Keeps quote under. */
+  simSgxRootFingerprint: string;
   close(): Promise<void>;
 }
 
@@ -17,18 +19,21 @@ export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHos
   const simRoot = await loadOrCreateSimRoot(dataDir(), () =>
     reporter.note("creating this machine's simulated AMD root of trust (once; takes a few seconds)"),
   );
+  const simSgxRoot = await loadOrCreateSimSgxRoot(dataDir());
   // Unix socket paths are limited to about 100 bytes, so the Keep Loaders' sockets live in a short private folder.
   const runDir = mkdtempSync(join(tmpdir(), 'donjon-'));
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
     simRootPath: simRoot.path,
+    simSgxRootPath: simSgxRoot.path,
     runDir,
   });
   const url = await manager.listen('127.0.0.1', 0);
   return {
     url,
     simRootFingerprint: simRoot.fingerprint,
+    simSgxRootFingerprint: simSgxRoot.fingerprint,
     close: async () => {
       await manager.close();
       rmSync(runDir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import {
   KeepManager,
   loadOrCreateHostIdentity,
   loadOrCreateSimRoot,
+  loadOrCreateSimSgxRoot,
   lockStateDir,
   offeredBackends,
   platformInfo,
@@ -71,11 +72,18 @@ async function info(argv: string[], invocation?: Invocation): Promise<number> {
   const dir = stateDir(values.state);
   const identity = loadOrCreateHostIdentity(dir);
   const simRoot = await loadOrCreateSimRoot(dir);
-  const out = { fingerprint: identity.fingerprint, simRootFingerprint: simRoot.fingerprint, state: dir };
+  const simSgxRoot = await loadOrCreateSimSgxRoot(dir);
+  const out = {
+    fingerprint: identity.fingerprint,
+    simRootFingerprint: simRoot.fingerprint,
+    simSgxRootFingerprint: simSgxRoot.fingerprint,
+    state: dir,
+  };
   process.stdout.write(
     values.json
       ? `${JSON.stringify(out)}\n`
-      : `TLS certificate SHA-256:  ${out.fingerprint}\nsimulated root SHA-256:   ${out.simRootFingerprint}\n`,
+      : `TLS certificate SHA-256:  ${out.fingerprint}\nsimulated root SHA-256:   ${out.simRootFingerprint}\n` +
+          `simulated SGX root SHA-256: ${out.simSgxRootFingerprint}\n`,
   );
   return 0;
 }
@@ -136,6 +144,7 @@ async function serve(argv: string[]): Promise<number> {
   process.once('exit', () => lock.release());
   const identity = loadOrCreateHostIdentity(dir);
   const simRoot = await loadOrCreateSimRoot(dir, () => log({ event: 'creating-simulated-root' }));
+  const simSgxRoot = await loadOrCreateSimSgxRoot(dir, () => log({ event: 'creating-simulated-sgx-root' }));
   const limits: { memoryBytes?: number; wallTimeMs?: number } = {
     memoryBytes: parseSize(values.memory, '--memory'),
   };
@@ -146,6 +155,7 @@ async function serve(argv: string[]): Promise<number> {
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
     simRootPath: simRoot.path,
+    simSgxRootPath: simSgxRoot.path,
     runDir,
     backends,
     collateralCacheDir: join(dir, 'collateral'),
@@ -178,6 +188,7 @@ async function serve(argv: string[]): Promise<number> {
     url,
     fingerprint: identity.fingerprint,
     simRootFingerprint: simRoot.fingerprint,
+    simSgxRootFingerprint: simSgxRoot.fingerprint,
     backends,
   });
   await new Promise<void>((resolve) => {

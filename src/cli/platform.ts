@@ -6,10 +6,10 @@ import { UsageError } from './errors.ts';
 export const platformHelp = `Usage: donjon platform info [--json]
 
 Shows which backends this host can offer Keeps on and, for each it cannot, why:
-  sim, nil   always available
-  cvm        needs configfs-tsm (/sys/kernel/config/tsm/report) with an sev_guest or tdx_guest provider,
-             and root
-  snp, sgx   their devices are reported on; this version does not offer them yet
+  sim, sgx-sim, nil   always available (sim and sgx-sim are simulated SEV-SNP and SGX: no isolation)
+  cvm                 needs configfs-tsm (/sys/kernel/config/tsm/report) with an sev_guest or tdx_guest
+                      provider, and root
+  snp, sgx            their devices are reported on; this version does not offer them yet
 
 Options:
   --json   print {"backends":[{"name","available","reason"?,"provider"?}]} instead of a table`;

@@ -67,7 +67,7 @@ function describe(identity: ServiceIdentity): string {
     `config ${identity.configDigest}`,
     `${c.kind} measurement ${c.measurement}`,
   ];
-  if (c.kind === 'sev-snp' && c.simulated) parts.push(`SIMULATED root ${c.rootFingerprint}`);
+  if (c.simulated) parts.push(`SIMULATED root ${c.rootFingerprint}`);
   return parts.join(', ');
 }
 

@@ -42,6 +42,13 @@ export class Reporter {
     else process.stderr.write(`donjon: ${line}\n`);
   }
 
+  #simulated(vendor: 'AMD' | 'Intel', rootFingerprint: string): void {
+    this.#emit(
+      { event: 'warning', simulated: true, rootFingerprint },
+      `WARNING: SIMULATED hardware: the evidence is signed by a simulated ${vendor} root (SHA-256 ${rootFingerprint}), not by ${vendor}; it proves which runtime runs, not that its memory is isolated`,
+    );
+  }
+
   note(message: string): void {
     this.#emit({ event: 'note', message }, message);
   }
@@ -64,9 +71,14 @@ export class Reporter {
               kind: c.kind,
               version: c.version,
               measurement: c.measurement,
+              ...(c.tcbStatus === undefined ? {} : { tcbStatus: c.tcbStatus }),
+              debug: c.debug,
+              simulated: c.simulated,
+              rootFingerprint: c.rootFingerprint,
             },
-            `evidence verified: ${c.kind} quote v${c.version}, measurement ${c.measurement}`,
+            `evidence verified: ${c.kind} quote v${c.version}, ${c.kind === 'sgx' ? 'MRENCLAVE' : 'MRTD'} ${c.measurement}${c.tcbStatus === undefined ? '' : `, TCB ${c.tcbStatus}`}`,
           );
+          if (c.simulated) this.#simulated('Intel', c.rootFingerprint);
           return;
         }
         if (!c) {
@@ -92,12 +104,7 @@ export class Reporter {
           },
           `evidence verified: ${c.kind} report v${c.version} (${c.product}), measurement ${c.measurement}, TCB bootloader ${tcb.bootloader} tee ${tcb.tee} snp ${tcb.snp} microcode ${tcb.microcode}`,
         );
-        if (c.simulated) {
-          this.#emit(
-            { event: 'warning', simulated: true, rootFingerprint: c.rootFingerprint },
-            `WARNING: SIMULATED hardware: the evidence is signed by a simulated AMD root (SHA-256 ${c.rootFingerprint}), not by AMD; it proves which runtime runs, not that its memory is isolated`,
-          );
-        }
+        if (c.simulated) this.#simulated('AMD', c.rootFingerprint);
         return;
       }
       case 'workload-sent':

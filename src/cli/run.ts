@@ -8,6 +8,7 @@ import {
   checkWorkloadModule,
   KeepManagerClient,
   measureRuntime,
+  measureSgxRuntime,
   parseEnarxToml,
   type RunEvent,
   type RunOutcome,
@@ -36,13 +37,15 @@ stderr through a TLS channel that ends inside the Keep. Without --host, an embed
 machine serves the run, with this machine's simulated SEV-SNP root.
 
 Options:
-  --backend NAME            sim (default) or nil (no attestation: needs --insecure)
+  --backend NAME            sim (default), sgx-sim (simulated SGX) or nil (no attestation: needs
+                            --insecure)
   --insecure                accept a Keep without attestation evidence (nil backend)
   --host URL                a Keep Manager to use instead of the embedded one (env DONJON_HOST)
   --token TOKEN             bearer token for --host (env DONJON_TOKEN)
   --host-fingerprint SHA256 the host's TLS certificate fingerprint (else trusted on first use)
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
-  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
+  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable;
+                            an MRENCLAVE of 64 hex digits for sgx-sim)
   --config FILE             Enarx.toml with args, env and files (alias --wasmcfgfile, as Enarx)
   --env NAME=VALUE          set an environment variable of the workload (repeatable)
   --dir HOST[:GUEST]        copy directory HOST into the Keep, pre-opened at GUEST (default the same
@@ -239,7 +242,7 @@ export interface WorkloadValues {
 
 /** A workload as the command line describes it, checked and read. */
 export interface WorkloadSpec {
-  backend: 'sim' | 'nil';
+  backend: 'sim' | 'sgx-sim' | 'nil';
   wasm: Uint8Array;
   config: WorkloadConfig | undefined;
   args: string[];
@@ -305,8 +308,8 @@ export function workloadFrom(
   const wasmPath = pkg.wasm;
   const configPath = values.config ?? values.wasmcfgfile ?? pkg.config;
   const backend = values.backend;
-  if (backend !== 'sim' && backend !== 'nil') {
-    throw new UsageError(`Cannot use backend ${backend}: this version offers sim and nil`);
+  if (backend !== 'sim' && backend !== 'sgx-sim' && backend !== 'nil') {
+    throw new UsageError(`Cannot use backend ${backend}: this version offers sim, sgx-sim and nil`);
   }
   if (backend === 'nil' && !values.insecure) {
     // The same refusal the channel would make once the Keep presents no evidence, made before any Keep exists.
@@ -338,12 +341,32 @@ export function workloadFrom(
     limits,
     measurements:
       values['expect-measurement'].length > 0
-        ? hexList(values['expect-measurement'], '--expect-measurement', 96)
-        : [measureRuntime()],
+        ? hexList(values['expect-measurement'], '--expect-measurement', backend === 'sgx-sim' ? 64 : 96)
+        : [backend === 'sgx-sim' ? measureSgxRuntime() : measureRuntime()],
     trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
     tier: tier as WorkloadSpec['tier'],
     publish: parsePublish(values.publish, config),
   };
+}
+
+/**
+ * The policy a workload's Keep must meet: its runtime measurement (MRENCLAVE on `sgx-sim`, the SEV-SNP
+ * measurement otherwise), under the simulated roots opted into.
+ */
+export function workloadPolicy(
+  spec: Pick<WorkloadSpec, 'backend' | 'measurements' | 'trustedSimRoots'>,
+): Policy {
+  const base: Policy =
+    spec.backend === 'sgx-sim' ? { mrEnclaves: spec.measurements } : { measurements: spec.measurements };
+  return spec.trustedSimRoots.length > 0 ? { ...base, trustSimulatedRoots: spec.trustedSimRoots } : base;
+}
+
+/** The simulated root of the embedded host that a Keep on `backend` is attested under. */
+export function embeddedRoot(
+  embedded: { simRootFingerprint: string; simSgxRootFingerprint: string },
+  backend: WorkloadSpec['backend'],
+): string {
+  return backend === 'sgx-sim' ? embedded.simSgxRootFingerprint : embedded.simRootFingerprint;
 }
 
 /** `donjon run`: returns the workload's status (see {@link exitCodeOf}); throws for anything else. */
@@ -361,7 +384,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
 
   const remote = remoteClient(values, (m) => reporter.note(m));
   const embedded = remote ? undefined : await startEmbeddedHost(reporter);
-  if (embedded) trustedSimRoots.push(embedded.simRootFingerprint);
+  if (embedded) trustedSimRoots.push(embeddedRoot(embedded, backend));
 
   const controller = new AbortController();
   let interrupted = false;
@@ -389,8 +412,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     let handedOverAt: number | undefined;
     let started = false;
     let startedTier: 'default' | 'optimizing' = 'default';
-    const policy: Policy =
-      trustedSimRoots.length > 0 ? { measurements, trustSimulatedRoots: trustedSimRoots } : { measurements };
+    const policy = workloadPolicy({ backend, measurements, trustedSimRoots });
     const result = await runWorkload({
       host,
       backend,

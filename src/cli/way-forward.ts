@@ -2,6 +2,7 @@
  * Refusals worded with the way forward: the exact flag or command that would proceed, and whether doing so
  * is safe. The area that refused knows why; only the command knows which flag its user can pass.
  */
+import type { AttestationError } from '../attestation/index.ts';
 import { isDonjonError } from '../lib/errors.ts';
 import { CommandError } from './errors.ts';
 
@@ -26,26 +27,26 @@ function findCode(error: unknown, code: string): Error | undefined {
  */
 export function withWayForward(error: unknown, command?: string): CommandError | undefined {
   // A runtime other than this version's: the commands that take --expect-measurement can name it.
-  const policy = findCode(error, 'ERR_POLICY_VIOLATION') as (Error & { field?: string }) | undefined;
-  if (policy?.field === 'measurements' && command !== undefined && MEASURING.has(command)) {
-    const m = /\b([0-9a-f]{96})\b/.exec(policy.message)?.[1] ?? 'HEX';
+  const policy = findCode(error, 'ERR_POLICY_VIOLATION') as AttestationError | undefined;
+  const runtimeField = policy?.field === 'measurements' || policy?.field === 'mrEnclaves';
+  if (policy && runtimeField && command !== undefined && MEASURING.has(command)) {
+    const m = policy.value ?? 'HEX';
+    const measure = policy.field === 'mrEnclaves' ? 'donjon measure --sgx' : 'donjon measure';
     return CommandError.rephrase(
       error,
-      `Cannot accept the Keep: it runs a runtime measured ${m}, which the policy does not allow (without ` +
-        "--expect-measurement it allows this donjon version's, which 'donjon measure' prints); a host running " +
-        'another donjon version is the usual cause. Use the same version as the host, or pass ' +
-        `--expect-measurement ${m}, which is safe only if you trust the runtime that measures so`,
+      `${policy.message} (without --expect-measurement the policy allows this donjon version's runtime, which ` +
+        `'${measure}' prints); a host running another donjon version is the usual cause. Use the same version ` +
+        `as the host, or pass --expect-measurement ${m}, which is safe only if you trust the runtime that measures so`,
     );
   }
-  const sim = findCode(error, 'ERR_SIMULATED_ROOT_NOT_TRUSTED');
+  const sim = findCode(error, 'ERR_SIMULATED_ROOT_NOT_TRUSTED') as AttestationError | undefined;
   if (sim) {
-    const fp = /\b([0-9a-f]{64})\b/.exec(sim.message)?.[1] ?? 'SHA256';
+    const fp = sim.value ?? 'SHA256';
     return CommandError.rephrase(
       error,
-      `Cannot trust the simulated ARK ${fp}: the Keep's evidence is signed by a simulated root, not by AMD. ` +
-        `If this is your own development host, check that 'donjon host info' there prints this simulated root ` +
-        `and pass --trust-sim-root ${fp}; that is safe for development only (simulated evidence proves which ` +
-        'runtime runs, not that its memory is isolated), never for secrets',
+      `${sim.message}. If this is your own development host, check that 'donjon host info' there prints this ` +
+        `simulated root and pass --trust-sim-root ${fp}; that is safe for development only (simulated evidence ` +
+        'proves which runtime runs, not that its memory is isolated), never for secrets',
     );
   }
   return undefined;

@@ -41,7 +41,7 @@ export {
   type WorkloadOptions,
   workloadConfigDigest,
 } from './run.ts';
-export { measureRuntime } from './runtime.ts';
+export { measureRuntime, measureSgxRuntime } from './runtime.ts';
 export {
   type ConnectServiceOptions,
   connectService,

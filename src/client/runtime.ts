@@ -10,3 +10,11 @@ import { builtFile } from '../paths.ts';
 export function measureRuntime(path: string = builtFile('keep.js')): string {
   return createHash('sha384').update(readFileSync(path)).digest('hex');
 }
+
+/**
+ * The MRENCLAVE of this version's Keep runtime on `sgx-sim`: SHA-256 over the exact bytes of the runtime
+ * bundle, which is what the simulated quoting enclave reports for a Keep its Keep Loader launched.
+ */
+export function measureSgxRuntime(path: string = builtFile('keep.js')): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}

@@ -162,7 +162,7 @@ export interface ServiceReport {
   /** The registry manifest digest (`sha256:…`) the workload was deployed from, when the evidence names one. */
   artifactDigest?: string;
   /** The evidence's kind and what it claims, read without trusting it. */
-  evidence?: { kind: 'sev-snp' | 'tdx'; version?: number; measurement?: string; debug?: boolean };
+  evidence?: { kind: 'sev-snp' | 'tdx' | 'sgx'; version?: number; measurement?: string; debug?: boolean };
   verified: boolean;
   /** The verified claims, when `verified`. */
   claims?: Claims;

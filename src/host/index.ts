@@ -35,5 +35,10 @@ export {
   type PlatformProbeOptions,
   platformInfo,
 } from './platform.ts';
-export { loadOrCreateSimRoot, type StoredSimRoot } from './simroot.ts';
+export {
+  loadOrCreateSimRoot,
+  loadOrCreateSimSgxRoot,
+  type StoredSimRoot,
+  type StoredSimSgxRoot,
+} from './simroot.ts';
 export { TIMEOUTS, type TimeoutName } from './timeouts.ts';

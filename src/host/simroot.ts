@@ -1,9 +1,13 @@
 import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  createSimIntelPlatform,
   createSimRoot,
+  parseSimIntelPlatform,
   parseSimRoot,
+  type SimIntelPlatform,
   type SimRootMaterial,
+  serializeSimIntelPlatform,
   serializeSimRoot,
 } from '../attestation/sim/index.ts';
 
@@ -14,26 +18,38 @@ export interface StoredSimRoot {
   fingerprint: string;
 }
 
+/** A host's simulated Intel SGX platform, as stored in its state directory beside the simulated AMD root. */
+export interface StoredSimSgxRoot {
+  path: string;
+  platform: SimIntelPlatform;
+  fingerprint: string;
+}
+
 const FILE = 'sim-root.cbor';
+const SGX_FILE = 'sim-sgx-root.json';
 
 /**
- * Loads this host's simulated ARK → ASK → VCEK chain and chip key, making it on first use. Making it takes
- * seconds (two RSA-4096 keys), so it happens once per state directory; concurrent first uses agree on one
- * root because the file is published with link(2), which fails when another process got there first.
+ * Reads `dir/file` with `parse`, making it with `make` on first use. Concurrent first uses agree on one file
+ * because it is published with link(2), which fails when another process got there first.
  */
-export async function loadOrCreateSimRoot(dir: string, onCreate?: () => void): Promise<StoredSimRoot> {
-  const path = join(dir, FILE);
+async function loadOrCreate<T>(
+  dir: string,
+  file: string,
+  parse: (bytes: Uint8Array) => T,
+  make: () => Promise<Uint8Array>,
+  onCreate?: () => void,
+): Promise<{ path: string; value: T }> {
+  const path = join(dir, file);
   try {
-    const material = parseSimRoot(new Uint8Array(readFileSync(path)));
-    return { path, material, fingerprint: material.fingerprint };
+    return { path, value: parse(new Uint8Array(readFileSync(path))) };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   onCreate?.();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const material = await createSimRoot();
-  const tmp = join(dir, `.${FILE}.${process.pid}.${Date.now()}`);
-  writeFileSync(tmp, serializeSimRoot(material), { mode: 0o600 });
+  const bytes = await make();
+  const tmp = join(dir, `.${file}.${process.pid}.${Date.now()}`);
+  writeFileSync(tmp, bytes, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   try {
     linkSync(tmp, path);
@@ -42,6 +58,35 @@ export async function loadOrCreateSimRoot(dir: string, onCreate?: () => void): P
   } finally {
     unlinkSync(tmp);
   }
-  const stored = parseSimRoot(new Uint8Array(readFileSync(path)));
-  return { path, material: stored, fingerprint: stored.fingerprint };
+  return { path, value: parse(new Uint8Array(readFileSync(path))) };
+}
+
+/**
+ * Loads this host's simulated ARK → ASK → VCEK chain and chip key, making it on first use. Making it takes
+ * seconds (two RSA-4096 keys), so it happens once per state directory.
+ */
+export async function loadOrCreateSimRoot(dir: string, onCreate?: () => void): Promise<StoredSimRoot> {
+  const { path, value } = await loadOrCreate(
+    dir,
+    FILE,
+    parseSimRoot,
+    async () => serializeSimRoot(await createSimRoot()),
+    onCreate,
+  );
+  return { path, material: value, fingerprint: value.fingerprint };
+}
+
+/**
+ * Loads this host's simulated Intel SGX platform (root, PCK chain, TCB signing key, quoting enclave key),
+ * making it on first use; it sits beside the simulated AMD root and is as quick to make as a few P-256 keys.
+ */
+export async function loadOrCreateSimSgxRoot(dir: string, onCreate?: () => void): Promise<StoredSimSgxRoot> {
+  const { path, value } = await loadOrCreate(
+    dir,
+    SGX_FILE,
+    parseSimIntelPlatform,
+    async () => serializeSimIntelPlatform(createSimIntelPlatform()),
+    onCreate,
+  );
+  return { path, platform: value, fingerprint: value.fingerprint };
 }

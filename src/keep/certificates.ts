@@ -11,7 +11,7 @@ import {
   SERVICE_BINDING_DOMAIN,
   spkiOf,
 } from '../ratls/index.ts';
-import type { Control } from './control.ts';
+import type { EvidenceSource } from './gramine.ts';
 import type { ServiceTls } from './sockets.ts';
 
 /** A service certificate is valid this long, and renewed (with fresh evidence) halfway through. */
@@ -40,19 +40,23 @@ export function makeKeepKey(): KeepKey {
 
 /**
  * What the certificate carries of the Keep Loader's evidence: the report or quote, the certificates, and for a
- * TDX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
+ * TDX or SGX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
  */
 function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
   if (evidence.kind === 'none') return undefined;
   const out: CarriedEvidence = { kind: evidence.kind, report: evidence.report, certs: evidence.certs };
-  if (evidence.kind === 'tdx' && evidence.collateral !== undefined) out.collateral = evidence.collateral;
+  if (evidence.kind !== 'sev-snp' && evidence.collateral !== undefined) out.collateral = evidence.collateral;
   return out;
 }
 
 /**
  * The one-use certificate (PEM) of a channel: fresh evidence binding the Keep's key to the client's nonce.
  */
-export async function channelCertificate(key: KeepKey, control: Control, nonce: Uint8Array): Promise<string> {
+export async function channelCertificate(
+  key: KeepKey,
+  control: EvidenceSource,
+  nonce: Uint8Array,
+): Promise<string> {
   const evidence = carried(
     await control.evidence(reportDataFor({ domain: BINDING_DOMAIN, spki: key.spki, nonce })),
   );
@@ -79,7 +83,7 @@ export interface ServiceCertificate {
  */
 export async function serviceCertificate(
   key: KeepKey,
-  control: Control,
+  control: EvidenceSource,
   workload: Uint8Array,
   config: Uint8Array,
   artifact?: Uint8Array,

@@ -41,6 +41,17 @@ export class Control {
     });
   }
 
+  /**
+   * Asks the host for the DCAP collateral of a quote the Keep made itself (the `gramine` evidence source);
+   * resolves to the collateral of its answer, or undefined when it gave none.
+   */
+  collateral(quote: Uint8Array): Promise<Uint8Array | undefined> {
+    return new Promise((resolve) => {
+      this.#waiting.push((m) => resolve(m.collateral));
+      writeFrame(this.#socket, { v: 1, type: 'collateral-request', quote });
+    });
+  }
+
   /** Reports a step of the Keep's lifecycle, with a message for the host's record when there is one. */
   event(event: ControlEvent, message?: string): void {
     if (!this.#socket.writable) return;

@@ -9,6 +9,7 @@ import { startWasiWorker, type WasiResult, type WasiStandbyWorker } from '../was
 import { channelCertificate, type KeepKey, makeKeepKey, NO_ROOTS } from './certificates.ts';
 import { Control, endStream } from './control.ts';
 import type { KeepErrorCode } from './errors.ts';
+import { type EvidenceSource, GramineEvidence } from './gramine.ts';
 import { OutputBuffer } from './output.ts';
 import { KeepSockets, receiveHandOff } from './sockets.ts';
 import { KEEP_TIMEOUTS } from './timeouts.ts';
@@ -63,6 +64,8 @@ export class Keep {
   readonly #io: KeepIo;
   readonly #lifecycle: KeepLifecycle;
   readonly #control: Control;
+  /** The Keep Loader (`#control`), or the enclave itself under Gramine. */
+  readonly #evidence: EvidenceSource;
   readonly #mux: MuxSession;
   readonly #key: KeepKey;
   /** The workload's thread, started while the Keep waits for a channel and a workload, not after them. */
@@ -89,6 +92,14 @@ export class Keep {
         log(`Cannot move the Keep from ${from} to ${to}: not a step of its lifecycle`),
     });
     this.#control = new Control(io.control, () => this.#lost());
+    const control = this.#control;
+    this.#evidence =
+      config.evidenceSource === 'gramine'
+        ? new GramineEvidence({
+            ...(config.attestationRoot === undefined ? {} : { root: config.attestationRoot }),
+            collateral: (quote) => control.collateral(quote),
+          })
+        : control;
     this.#standby = startWasiWorker(io.workerUrl);
     this.#key = makeKeepKey();
     this.#mux = new MuxSession(io.pipe, {
@@ -229,7 +240,7 @@ export class Keep {
       workload = await startWorkload(m, {
         config: this.#config,
         key: this.#key,
-        control: this.#control,
+        control: this.#evidence,
         sockets,
         workerUrl: this.#io.workerUrl,
         standby: this.#standby,
@@ -309,7 +320,7 @@ export class Keep {
       stream.destroy();
       return;
     }
-    const cert = await channelCertificate(this.#key, this.#control, hello.nonce);
+    const cert = await channelCertificate(this.#key, this.#evidence, hello.nonce);
     const tls = new TLSSocket(stream, {
       isServer: true,
       key: this.#key.keyPem,

@@ -19,9 +19,9 @@ import {
 } from '../wasi/index.ts';
 import { checkArtifact } from './artifact.ts';
 import { type KeepKey, type ServiceCertificate, serviceCertificate } from './certificates.ts';
-import type { Control } from './control.ts';
 import { preopensOf } from './dirs.ts';
 import { KeepError } from './errors.ts';
+import type { EvidenceSource } from './gramine.ts';
 import type { KeepSockets } from './sockets.ts';
 
 /** The workload's memory limit when neither host nor tenant sets one. */
@@ -54,7 +54,8 @@ export function workloadLimits(
 export interface WorkloadContext {
   readonly config: KeepConfig;
   readonly key: KeepKey;
-  readonly control: Control;
+  /** Where the evidence of a service's certificate comes from. */
+  readonly control: EvidenceSource;
   /** The workload's sockets; the Keep routes connections that arrive during the set-up to it already. */
   readonly sockets: KeepSockets;
   /** The Keep's own script, which is also the WASI worker's. */

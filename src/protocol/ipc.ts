@@ -13,6 +13,13 @@ export const keepConfigSchema = struct({
   limits: limitsSchema,
   /** Largest workload module accepted, bytes. */
   maxWasmBytes: optional(uint),
+  /**
+   * Where the Keep's evidence comes from: 'host' (default) asks the Keep Loader; 'gramine' makes the quote
+   * inside the enclave through Gramine's attestation interface and asks the host only for its collateral.
+   */
+  evidenceSource: optional(oneOf('host', 'gramine')),
+  /** 'gramine': where the attestation interface is (default /dev/attestation). */
+  attestationRoot: optional(tstr),
 });
 export type KeepConfig = Infer<typeof keepConfigSchema>;
 

@@ -24,7 +24,7 @@ import {
 // The one declaration of every message. docs/protocol.cddl says the same in CDDL, and a test checks that
 // both name the same types and agree on samples.
 
-const backend = oneOf('nil', 'sim', 'cvm');
+const backend = oneOf('nil', 'sim', 'cvm', 'sgx-sim');
 const keepState = oneOf('creating', 'ready', 'running', 'exited', 'failed', 'stopped');
 
 /** Resource limits a tenant asks for; a plain map inside `create-keep` and `deploy`, not a message. */
@@ -183,8 +183,9 @@ export const messageSchemas = defineMessages({
   limit: message('limit', { limit: oneOf('memory', 'time', 'output', 'fds'), message: tstr }),
   // Keep <-> Keep Loader control
   'evidence-request': message('evidence-request', { reportData: bstrOfSize(64) }),
+  'collateral-request': message('collateral-request', { quote: bstr }),
   evidence: message('evidence', {
-    kind: oneOf('sev-snp', 'tdx', 'none'),
+    kind: oneOf('sev-snp', 'tdx', 'sgx', 'none'),
     report: bstr,
     certs: arrayOf(bstr),
     collateral: optional(bstr),

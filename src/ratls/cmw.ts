@@ -20,19 +20,20 @@ export const SERVICE_BINDING_DOMAIN = 'donjon/service/v1';
 export const MEDIA_TYPES = {
   'sev-snp': 'application/vnd.donjon.sev-snp-report',
   tdx: 'application/vnd.donjon.tdx-quote',
+  sgx: 'application/vnd.donjon.sgx-quote',
   certs: 'application/vnd.donjon.cert-chain+cbor',
   binding: 'application/vnd.donjon.report-data-binding+cbor',
   collateral: 'application/vnd.donjon.dcap-collateral+cbor',
 } as const;
 
 /**
- * Evidence as carried by a Keep certificate: the raw SNP report or TDX quote, the certificates the host
+ * Evidence as carried by a Keep certificate: the raw SNP report or TDX or SGX quote, the certificates the host
  * supplied (DER; none for a quote, which carries its PCK chain), and for a quote the DCAP collateral the host
  * fetched from Intel's PCS (its encoding, {@link encodeDcapCollateral}). The Keep carries what the host gave
  * without reading it: everything in it is signed by Intel and checked by the relying party.
  */
 export interface CarriedEvidence {
-  kind: 'sev-snp' | 'tdx';
+  kind: 'sev-snp' | 'tdx' | 'sgx';
   report: Uint8Array;
   certs: Uint8Array[];
   collateral?: Uint8Array;
@@ -128,8 +129,8 @@ export function decodeDcapCollateral(bytes: Uint8Array): DcapCollateral {
 /** Encodes the CMW collection (CBOR form) that a Keep certificate carries in its id-pe-cmw extension. */
 export function encodeCmw(contents: CmwContents): Uint8Array {
   const { collateral } = contents.evidence;
-  if (collateral !== undefined && contents.evidence.kind !== 'tdx') {
-    throw new TypeError('Cannot encode the evidence: only a TDX quote carries DCAP collateral');
+  if (collateral !== undefined && contents.evidence.kind === 'sev-snp') {
+    throw new TypeError('Cannot encode the evidence: only a DCAP quote carries DCAP collateral');
   }
   return encode({
     ...(collateral === undefined ? {} : { collateral: [MEDIA_TYPES.collateral, collateral] }),
@@ -191,7 +192,9 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
       ? 'sev-snp'
       : evidenceType === MEDIA_TYPES.tdx
         ? 'tdx'
-        : undefined;
+        : evidenceType === MEDIA_TYPES.sgx
+          ? 'sgx'
+          : undefined;
   if (kind === undefined) throw malformed(`unsupported evidence type ${evidenceType}`);
 
   const [certsType, certsBytes] = cmwRecord(collection, 'certs');
@@ -227,7 +230,7 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
     const [collateralType, collateral] = cmwRecord(collection, 'collateral');
     if (collateralType !== MEDIA_TYPES.collateral)
       throw malformed(`unexpected collateral type ${collateralType}`);
-    if (kind !== 'tdx') throw malformed('DCAP collateral comes with evidence that is not a TDX quote');
+    if (kind === 'sev-snp') throw malformed('DCAP collateral comes with evidence that is not a DCAP quote');
     decodeDcapCollateral(collateral);
     evidence.collateral = collateral;
   }

@@ -44,12 +44,12 @@ function appraise(
   expect: { policy: Policy; now: Date; roots?: TrustRoots },
 ): Claims {
   const options = expect.roots ? { now: expect.now, roots: expect.roots } : { now: expect.now };
-  if (evidence.kind === 'tdx') {
+  if (evidence.kind === 'tdx' || evidence.kind === 'sgx') {
     const policy: Policy = { requireCollateral: true, ...expect.policy, reportData };
     const collateral =
       evidence.collateral === undefined ? undefined : decodeDcapCollateral(evidence.collateral);
     return verifyEvidence(
-      { kind: 'tdx', quote: evidence.report, ...(collateral === undefined ? {} : { collateral }) },
+      { kind: evidence.kind, quote: evidence.report, ...(collateral === undefined ? {} : { collateral }) },
       policy,
       options,
     );

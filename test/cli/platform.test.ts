@@ -41,16 +41,17 @@ describe('platformCommand()', () => {
     const { code, out } = await run(['info'], PLAIN_HOST);
     assert.equal(code, 0);
     const lines = out.trimEnd().split('\n');
-    assert.equal(lines.length, 5);
-    assert.equal(lines[0], 'sim  available');
-    assert.equal(lines[1], 'nil  available');
+    assert.equal(lines.length, 6);
+    assert.equal(lines[0], 'sim      available');
+    assert.equal(lines[1], 'nil      available');
     assert.match(
       lines[2]!,
-      /^cvm {2}unavailable: no configfs-tsm: \/sys\/kernel\/config\/tsm\/report is missing/,
+      /^cvm {6}unavailable: no configfs-tsm: \/sys\/kernel\/config\/tsm\/report is missing/,
     );
-    assert.match(lines[3]!, /^snp {2}unavailable: no KVM with SEV/);
-    assert.match(lines[4]!, /^sgx {2}unavailable: no SGX/);
-    assert.match((await run(['info'], SNP_GUEST)).out, /^cvm {2}available \(sev_guest\)$/m);
+    assert.equal(lines[3], 'sgx-sim  available');
+    assert.match(lines[4]!, /^snp {6}unavailable: no KVM with SEV/);
+    assert.match(lines[5]!, /^sgx {6}unavailable: no SGX/);
+    assert.match((await run(['info'], SNP_GUEST)).out, /^cvm {6}available \(sev_guest\)$/m);
   });
 
   test('platformCommand() refuses a missing or unknown subcommand and extra arguments', async () => {

@@ -74,6 +74,10 @@ describe('Keep Manager API', () => {
     expectError(await call('POST', '/v1/keeps', createBody('cvm')), 'ERR_API_BACKEND_UNAVAILABLE');
   });
 
+  test('refuses an sgx-sim Keep when it has no simulated Intel platform', async () => {
+    expectError(await call('POST', '/v1/keeps', createBody('sgx-sim')), 'ERR_API_BACKEND_UNAVAILABLE');
+  });
+
   test('answers unknown routes, methods and Keeps with their codes', async () => {
     expectError(await call('GET', '/v2/keeps'), 'ERR_API_ROUTE_NOT_FOUND');
     expectError(await call('PUT', '/v1/keeps'), 'ERR_API_METHOD_NOT_ALLOWED');

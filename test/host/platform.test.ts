@@ -26,17 +26,18 @@ async function status(options: PlatformProbeOptions, name: string) {
 }
 
 describe('platformInfo()', () => {
-  test('platformInfo() lists sim, nil, cvm, snp and sgx, sim and nil always available', async () => {
+  test('platformInfo() lists sim, nil, cvm, sgx-sim, snp and sgx, sim, nil and sgx-sim always available', async () => {
     const info = await platformInfo(host([]));
     assert.deepEqual(
       info.backends.map((b) => b.name),
-      ['sim', 'nil', 'cvm', 'snp', 'sgx'],
+      ['sim', 'nil', 'cvm', 'sgx-sim', 'snp', 'sgx'],
     );
     assert.deepEqual(info.backends.slice(0, 2), [
       { name: 'sim', available: true },
       { name: 'nil', available: true },
     ]);
-    for (const b of info.backends.slice(2)) {
+    assert.deepEqual(info.backends[3], { name: 'sgx-sim', available: true });
+    for (const b of info.backends.filter((b) => !['sim', 'nil', 'sgx-sim'].includes(b.name))) {
       assert.equal(b.available, false);
       assert.match(b.reason ?? '', /^[a-z]/);
     }
@@ -108,7 +109,7 @@ describe('platformInfo()', () => {
 
   test('platformInfo() runs on the real machine without throwing', async () => {
     const info = await platformInfo();
-    assert.equal(info.backends.length, 5);
+    assert.equal(info.backends.length, 6);
   });
 
   test('platformInfo() reports on every backend of the registry, in its order, and has a probe for those not offered by default', async () => {
@@ -123,11 +124,12 @@ describe('platformInfo()', () => {
   });
 
   test('offeredBackends() is the registry’s backends the platform found available', async () => {
-    assert.deepEqual(offeredBackends(await platformInfo(host([]))), ['sim', 'nil']);
+    assert.deepEqual(offeredBackends(await platformInfo(host([]))), ['sim', 'nil', 'sgx-sim']);
     assert.deepEqual(offeredBackends(await platformInfo(host([P.tsmReport], { provider: 'tdx_guest' }))), [
       'sim',
       'nil',
       'cvm',
+      'sgx-sim',
     ]);
     // snp and sgx are reported on, never offered, even were they available.
     assert.deepEqual(

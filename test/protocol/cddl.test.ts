@@ -71,7 +71,7 @@ describe('docs/protocol.cddl', () => {
         'limit',
         'error',
       ],
-      'control-message': ['evidence-request', 'evidence', 'keep-event'],
+      'control-message': ['evidence-request', 'collateral-request', 'evidence', 'keep-event'],
       'loader-message': ['ldr-channel', 'ldr-watch', 'ldr-stop', 'ldr-event'],
     };
     for (const [group, types] of Object.entries(groups)) {

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type SimRootMaterial, signSimReport } from '../../src/attestation/sim/index.ts';
+import {
+  createSimIntelPlatform,
+  makeSimSgxQuote,
+  type SimRootMaterial,
+  signSimReport,
+  simSgxCollateral,
+} from '../../src/attestation/sim/index.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { encode } from '../../src/protocol/cbor.ts';
 import {
@@ -372,5 +378,62 @@ describe('DCAP collateral carried in a Keep certificate', () => {
       () => verifyKeepCertificate(der, { nonce, now: SCENARIO_NOW, roots: pki.roots, policy: {} }),
       code('ERR_KEEP_CERT_MALFORMED'),
     );
+  });
+});
+
+describe('a simulated SGX quote carried in a Keep certificate', () => {
+  const platform = createSimIntelPlatform();
+  const mrEnclave = new Uint8Array(32).fill(0x3c);
+  function sgxKeep(withCollateral = true) {
+    const nonce = new Uint8Array(randomBytes(32));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const reportData = reportDataFor({ domain: BINDING_DOMAIN, spki: spkiOf(privateKey), nonce });
+    const der = makeKeepCertificate({
+      privateKey,
+      nonce,
+      now,
+      evidence: {
+        kind: 'sgx',
+        report: makeSimSgxQuote(platform, { reportData, mrEnclave }),
+        certs: [],
+        ...(withCollateral ? { collateral: encodeDcapCollateral(simSgxCollateral(platform, now)) } : {}),
+      },
+    });
+    return { der, nonce };
+  }
+  const policy = () => ({
+    mrEnclaves: [Buffer.from(mrEnclave).toString('hex')],
+    trustSimulatedRoots: [platform.fingerprint],
+  });
+
+  test('travels as an sgx-quote record with its collateral, and verifies under a policy naming its root', () => {
+    const { der, nonce } = sgxKeep();
+    const cmw = readKeepCertificate(der).cmw!;
+    assert.equal(cmw.evidence.kind, 'sgx');
+    assert.ok(cmw.evidence.collateral !== undefined);
+    const id = verifyKeepCertificate(der, { nonce, now, policy: policy() });
+    assert.ok(id.claims?.kind === 'sgx');
+    assert.equal(id.claims.simulated, true);
+    assert.equal(id.claims.collateralChecked, true);
+  });
+
+  test('is refused under the default roots, and without its collateral (nothing but it vouches for the simulated QE)', () => {
+    const { der, nonce } = sgxKeep();
+    assert.throws(
+      () => verifyKeepCertificate(der, { nonce, now, policy: { mrEnclaves: policy().mrEnclaves } }),
+      code('ERR_SIMULATED_ROOT_NOT_TRUSTED'),
+    );
+    const bare = sgxKeep(false);
+    assert.throws(
+      () => verifyKeepCertificate(bare.der, { nonce: bare.nonce, now, policy: policy() }),
+      code('ERR_QE_IDENTITY_MISMATCH'),
+    );
+  });
+
+  test('a record of another media type is not read as an SGX quote', () => {
+    assert.equal(MEDIA_TYPES.sgx, 'application/vnd.donjon.sgx-quote');
+    const binding = { domain: BINDING_DOMAIN, spki: new Uint8Array(8), nonce: new Uint8Array(32) };
+    const bytes = encodeCmw({ evidence: { kind: 'sgx', report: new Uint8Array(8), certs: [] }, binding });
+    assert.equal(decodeCmw(bytes).evidence.kind, 'sgx');
   });
 });

@@ -9,6 +9,7 @@ import { concat, equalBytes, isZero, tryFromHex } from '../bytes.ts';
 import { type Crl, checkNotRevoked, parseCrl, verifyCrl } from '../crl.ts';
 import { AttestationError } from '../errors.ts';
 import type { TrustRoots } from '../roots.ts';
+import { isSimulatedName } from '../snp/verify.ts';
 import {
   type Certificate,
   checkCriticalExtensions,
@@ -46,6 +47,8 @@ export interface DcapVerified {
   pckCa: 'platform' | 'processor';
   /** SHA-256 of the Intel SGX Root CA DER, lower-case hex. */
   rootFingerprint: string;
+  /** True when the chain ends in a simulated root: the quote proves no hardware isolation. */
+  simulated: boolean;
   /** True when collateral was given and checked: CRLs, TCB info, QE identity, TCB status. */
   collateralChecked: boolean;
   /** The TCB appraisal; present exactly when `collateralChecked`. */
@@ -104,6 +107,8 @@ function certificate(der: Uint8Array, role: string, code: AttestationError['code
 interface IntelChain {
   certs: Certificate[];
   root: Certificate;
+  /** The root is a simulated one (pinned by fingerprint, or marked SIMULATED in its name). */
+  simulated: boolean;
 }
 
 /**
@@ -127,6 +132,19 @@ function verifyIntelChain(
   if (parsed.length === roles.length + 1 && isSelfIssued(last)) {
     // The chain carries its root: it must be a pinned one, byte for byte.
     root = pinned.find((p) => equalBytes(p.der, last.der));
+    // A simulated Intel root is pinned by its fingerprint alone, as a simulated ARK is.
+    if (
+      root === undefined &&
+      (roots.simulatedArkFingerprints ?? []).some((f) => f.toLowerCase() === last.fingerprint)
+    )
+      root = last;
+    if (root === undefined && isSimulatedName(last.subject)) {
+      throw new AttestationError(
+        'ERR_SIMULATED_ROOT_NOT_TRUSTED',
+        `Cannot trust the simulated Intel root ${last.fingerprint}: the policy did not opt into this simulated root`,
+        { value: last.fingerprint },
+      );
+    }
     if (root === undefined) {
       fail(
         'ERR_ROOT_UNTRUSTED',
@@ -160,7 +178,10 @@ function verifyIntelChain(
     verifyIssuedBy(cert, issuer, roles[i]!, 'intel-ecdsa');
     checkValidity(cert, now, roles[i]!);
   }
-  return { certs, root };
+  const simulated =
+    isSimulatedName(root.subject) ||
+    (roots.simulatedArkFingerprints ?? []).some((f) => f.toLowerCase() === root.fingerprint);
+  return { certs, root, simulated };
 }
 
 function commonName(cert: Certificate): string {
@@ -276,7 +297,7 @@ function toQuoteBytes(quote: Uint8Array | DcapQuote): Uint8Array {
  */
 export function verifyDcapQuote(quote: Uint8Array | DcapQuote, options: DcapVerifyOptions): DcapVerified {
   checkOptions(options);
-  const { now, roots } = options;
+  const { now } = options;
   const parsed = parseDcapQuote(toQuoteBytes(quote));
   if (!equalBytes(parsed.header.qeVendorId, tryFromHex(INTEL_QE_VENDOR_ID)!)) {
     fail(
@@ -289,7 +310,7 @@ export function verifyDcapQuote(quote: Uint8Array | DcapQuote, options: DcapVeri
   const chain = verifyIntelChain(
     parsed.pckChain,
     ['the PCK certificate', 'the PCK CA certificate'],
-    roots,
+    options.roots,
     now,
     'ERR_EVIDENCE_MALFORMED',
   );
@@ -337,6 +358,7 @@ export function verifyDcapQuote(quote: Uint8Array | DcapQuote, options: DcapVeri
     pck,
     pckCa: pckCaKind,
     rootFingerprint: chain.root.fingerprint,
+    simulated: chain.simulated,
     collateralChecked: false,
   };
   if (options.collateral === undefined) {
@@ -344,7 +366,12 @@ export function verifyDcapQuote(quote: Uint8Array | DcapQuote, options: DcapVeri
     return verified;
   }
 
-  // 4. Collateral: CRLs, then the signed TCB info and QE identity, then the TCB appraisal.
+  // 4. Collateral: CRLs, then the signed TCB info and QE identity, then the TCB appraisal. A simulated root the
+  // quote's chain was trusted by anchors the collateral's chains as well, even those that leave it out.
+  const roots =
+    chain.simulated && !options.roots.intelRoots.some((d) => equalBytes(d, chain.root.der))
+      ? { ...options.roots, intelRoots: [...options.roots.intelRoots, chain.root.der] }
+      : options.roots;
   const c = readDcapCollateral(options.collateral);
   const rootCrl = parseCrl(c.rootCaCrl, 'the Root CA CRL');
   verifyCrl(rootCrl, chain.root, now, 'the Root CA CRL', 'intel-ecdsa');

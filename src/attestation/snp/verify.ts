@@ -216,9 +216,10 @@ export function verifySnpReport(
   const simulated = pinnedSimulated || isSimulatedName(ark.subject);
   if (!pinnedAmd && !pinnedSimulated) {
     if (simulated) {
-      fail(
+      throw new AttestationError(
         'ERR_SIMULATED_ROOT_NOT_TRUSTED',
         `Cannot trust the simulated ARK ${ark.fingerprint}: the policy did not opt into this simulated root`,
+        { value: ark.fingerprint },
       );
     }
     fail(

@@ -7,6 +7,7 @@ import type { DcapCollateral } from '../../attestation/index.ts';
 import { parseSimRoot, signSimReport } from '../../attestation/sim/index.ts';
 import { CollateralClient } from '../collateral/index.ts';
 import { type CvmBackendOptions, cvmBackend, cvmCollateralOptions } from './cvm.ts';
+import { sgxSimBackend } from './sgx-sim.ts';
 
 /**
  * Evidence as a backend hands it to a Keep: an SNP report and the certificates a verifier needs (DER), a TDX
@@ -15,12 +16,18 @@ import { type CvmBackendOptions, cvmBackend, cvmCollateralOptions } from './cvm.
 export type BackendEvidence =
   | { kind: 'sev-snp'; report: Uint8Array; certs: Uint8Array[] }
   | { kind: 'tdx'; quote: Uint8Array; collateral?: DcapCollateral }
+  | { kind: 'sgx'; quote: Uint8Array; collateral?: DcapCollateral }
   | { kind: 'none' };
 
 /** What the Keep Loader needs of a backend once the Keep runs: evidence for the report_data the Keep supplies. */
 export interface Backend {
   readonly name: BackendName;
   evidence(reportData: Uint8Array): Promise<BackendEvidence>;
+  /**
+   * The DCAP collateral of a quote the Keep made itself (the `gramine` evidence source); absent where the
+   * backend has none to give.
+   */
+  collateral?(quote: Uint8Array): Promise<DcapCollateral>;
 }
 
 /**
@@ -32,10 +39,14 @@ export interface BackendSetup {
   id: string;
   /** `sim`: the host's simulated root (its VCEK chain and chip key). */
   simRootPath?: string;
+  /** `sgx-sim`: the host's simulated Intel platform (its PCK chain and quoting enclave key). */
+  simSgxRootPath?: string;
   /** `cvm`: the host's collateral cache (AMD KDS, Intel PCS). */
   collateralCacheDir?: string;
   /** SHA-384 of the exact runtime bytes the Keep Loader starts. */
   measurement: Uint8Array;
+  /** SHA-256 of the same bytes: the MRENCLAVE of an `sgx-sim` Keep. */
+  mrEnclave: Uint8Array;
   /** Where the backend tells the operator something (a line, no trailing newline). */
   warn(message: string): void;
 }
@@ -44,7 +55,7 @@ export interface BackendSetup {
 export interface BackendEntry {
   readonly name: BackendName;
   /**
-   * Whether a host offers it without asking the platform: `sim` and `nil` run anywhere; `cvm` is offered
+   * Whether a host offers it without asking the platform: `sim`, `sgx-sim` and `nil` run anywhere; `cvm` is offered
    * only where `platformInfo` finds configfs-tsm.
    */
   readonly offeredByDefault: boolean;
@@ -76,6 +87,7 @@ export function simBackend(simRootPath: string, measurement: Uint8Array): Backen
 }
 
 export { cvmBackend, cvmCollateralOptions } from './cvm.ts';
+export { type SgxBackendEvidence, type SgxSimBackend, sgxSimBackend } from './sgx-sim.ts';
 
 /** The `cvm` backend's options for one Keep: the host's collateral cache, opened on first use. */
 function cvmOptions(setup: BackendSetup): CvmBackendOptions {
@@ -99,6 +111,14 @@ const REGISTRY = {
   },
   nil: { offeredByDefault: true, create: (): Backend => nilBackend() },
   cvm: { offeredByDefault: false, create: (setup: BackendSetup): Backend => cvmBackend(cvmOptions(setup)) },
+  'sgx-sim': {
+    offeredByDefault: true,
+    create: (setup: BackendSetup): Backend => {
+      if (!setup.simSgxRootPath)
+        throw new Error('Cannot start an sgx-sim Keep: no simulated Intel platform was given');
+      return sgxSimBackend(setup.simSgxRootPath, setup.mrEnclave);
+    },
+  },
 } as const;
 
 /** The name of a backend this build knows. */
@@ -114,7 +134,7 @@ export const ALL_BACKENDS: readonly BackendName[] = Object.freeze(BACKEND_REGIST
 
 /**
  * Backends a host offers by default. `cvm` is offered only where the platform has configfs-tsm (see
- * `platformInfo`); `sgx` and `snp` are not part of this version.
+ * `platformInfo`); `sgx` (hardware) and `snp` are not part of this version.
  */
 export const BACKENDS: readonly BackendName[] = Object.freeze(
   BACKEND_REGISTRY.filter((b) => b.offeredByDefault).map((b) => b.name),

@@ -17,6 +17,14 @@ export const keepLoaderConfigSchema = struct({
   runtimePath: tstr,
   /** `sim`: the host's simulated root. */
   simRootPath: optional(tstr),
+  /** `sgx-sim`: the host's simulated Intel platform. */
+  simSgxRootPath: optional(tstr),
+  /**
+   * Where the Keep's evidence comes from (the Keep's `evidenceSource`): 'gramine' has it make its own quote
+   * through Gramine's attestation interface, at `attestationRoot` (default /dev/attestation).
+   */
+  evidenceSource: optional(oneOf('host', 'gramine')),
+  attestationRoot: optional(tstr),
   /** The host's ceilings, passed to the Keep; a tenant's limits only lower them. */
   limits: limitsSchema,
   /** Largest workload module the Keep accepts, bytes. */

@@ -19,10 +19,11 @@ export function evidenceMessage(e: BackendEvidence): MessageOf<'evidence'> {
     case 'none':
       return { v: 1, type: 'evidence', kind: 'none', report: new Uint8Array(0), certs: [] };
     case 'tdx':
+    case 'sgx':
       return {
         v: 1,
         type: 'evidence',
-        kind: 'tdx',
+        kind: e.kind,
         report: e.quote,
         certs: [],
         ...(e.collateral === undefined ? {} : { collateral: encodeDcapCollateral(e.collateral) }),
@@ -39,7 +40,7 @@ export interface KeepProcessOptions {
   /** What the Keep is told (argv[2]), checked against `keepConfigSchema` before it is sent. */
   config: KeepConfig;
   /** Where the Keep's evidence comes from. */
-  backend: Pick<Backend, 'evidence'>;
+  backend: Pick<Backend, 'evidence' | 'collateral'>;
   /** After SIGTERM, how long the Keep has to end before SIGKILL (`TIMEOUTS.killAfter`). */
   killAfterMs: number;
   /** Where the Keep's stderr goes, a line at a time, and what this file has to say. */
@@ -83,13 +84,32 @@ export class KeepProcess {
       this.kill();
     };
     const control = child.stdio[3] as unknown as Readable & Writable;
+    // The Keep pairs answers with its requests by their order, so they are written in that order.
+    let answered: Promise<void> = Promise.resolve();
+    const answer = (made: Promise<MessageOf<'evidence'>>, what: string): void => {
+      answered = answered.then(() =>
+        made.then(
+          (e) => {
+            writeFrame(control, e);
+          },
+          (error: unknown) => fail(`the ${what} failed: ${reasonOf(error)}`),
+        ),
+      );
+    };
     readFrames(
       control,
       (m) => {
         if (m.type === 'evidence-request') {
-          options.backend.evidence(m.reportData).then(
-            (e) => writeFrame(control, evidenceMessage(e)),
-            (error: unknown) => fail(`the evidence request failed: ${reasonOf(error)}`),
+          answer(options.backend.evidence(m.reportData).then(evidenceMessage), 'evidence request');
+        } else if (m.type === 'collateral-request') {
+          const backend = options.backend;
+          answer(
+            backend.collateral === undefined
+              ? Promise.reject(new Error('this backend has no collateral to give'))
+              : backend
+                  .collateral(m.quote)
+                  .then((collateral) => evidenceMessage({ kind: 'sgx', quote: m.quote, collateral })),
+            'collateral request',
           );
         } else if (m.type === 'keep-event') options.onEvent(m);
         else options.log(`ignored a '${m.type}' message on the control pipe`);

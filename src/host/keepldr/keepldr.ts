@@ -26,7 +26,7 @@ export type KeepLoaderTimeouts = {
  * and its timeouts.
  */
 export interface KeepLoaderHooks {
-  backend?: Pick<Backend, 'evidence'>;
+  backend?: Pick<Backend, 'evidence' | 'collateral'>;
   exit?: (code: number) => void;
   log?: (line: string) => void;
   timeouts?: Partial<KeepLoaderTimeouts>;
@@ -112,11 +112,20 @@ export class KeepLoader {
     try {
       const runtime = readFileSync(this.#config.runtimePath);
       const measurement = new Uint8Array(createHash('sha384').update(runtime).digest());
+      const mrEnclave = new Uint8Array(createHash('sha256').update(runtime).digest());
       const backend =
         this.#hooks.backend ??
-        createBackend(this.#config.backend, { ...this.#config, measurement, warn: (m) => this.#log(m) });
+        createBackend(this.#config.backend, {
+          ...this.#config,
+          measurement,
+          mrEnclave,
+          warn: (m) => this.#log(m),
+        });
       const keepConfig: KeepConfig = { limits: this.#config.limits };
       if (this.#config.maxWasmBytes !== undefined) keepConfig.maxWasmBytes = this.#config.maxWasmBytes;
+      if (this.#config.evidenceSource !== undefined) keepConfig.evidenceSource = this.#config.evidenceSource;
+      if (this.#config.attestationRoot !== undefined)
+        keepConfig.attestationRoot = this.#config.attestationRoot;
       // Start the Keep first: its start-up is the slowest step, and the rest can happen meanwhile.
       this.#keep = new KeepProcess({
         runtimePath: this.#config.runtimePath,

@@ -38,6 +38,8 @@ export interface KeepManagerOptions {
   runDir: string;
   /** This host's simulated root (for the `sim` backend). */
   simRootPath?: string;
+  /** This host's simulated Intel platform (for the `sgx-sim` backend). */
+  simSgxRootPath?: string;
   /** Backends offered; default all this build has. */
   backends?: readonly BackendName[];
   /** Host ceilings for every Keep; a tenant's own limits may lower them, not raise them. */
@@ -285,6 +287,12 @@ export class KeepManager {
         'Cannot create a sim Keep: this host has no simulated root',
       );
     }
+    if (backend === 'sgx-sim' && !this.#options.simSgxRootPath) {
+      throw new ApiError(
+        'ERR_API_BACKEND_UNAVAILABLE',
+        'Cannot create an sgx-sim Keep: this host has no simulated Intel platform',
+      );
+    }
     return backend;
   }
 
@@ -333,6 +341,7 @@ export class KeepManager {
     };
     if (publish.length > 0) config.publish = publish;
     if (o.simRootPath) config.simRootPath = o.simRootPath;
+    if (o.simSgxRootPath) config.simSgxRootPath = o.simSgxRootPath;
     if (o.maxWasmBytes !== undefined) config.maxWasmBytes = o.maxWasmBytes;
     if (o.collateralCacheDir !== undefined) config.collateralCacheDir = o.collateralCacheDir;
     const now = Date.now();

@@ -11,6 +11,7 @@ import {
   type Limits,
   limitsSchema,
   type MessageOf,
+  messageSchemas,
   type PortMapping,
 } from '../../protocol/messages.ts';
 import {
@@ -65,10 +66,13 @@ export interface DeploymentRecord {
   spec: DeploymentSpec;
 }
 
+/** The backends a stored row may name: those of the wire protocol. */
+const BACKEND_SCHEMA = messageSchemas['create-keep'].fields.backend;
+
 /** A stored deployment's spec, decoded like a Keep row. */
 const deploymentSpecSchema = struct({
   reference: tstr,
-  backend: oneOf('nil', 'sim', 'cvm'),
+  backend: BACKEND_SCHEMA,
   restart: oneOf('on-failure', 'always'),
   maxRestarts: optional(uint),
   limits: optional(limitsSchema),
@@ -134,7 +138,7 @@ export function isTerminal(state: KeepState): boolean {
 export const keepRecordSchema = struct({
   id: tstr,
   owner: tstr,
-  backend: oneOf('nil', 'sim', 'cvm'),
+  backend: BACKEND_SCHEMA,
   state: oneOf<KeepState>(...KEEP_STATES),
   createdAt: uint,
   updatedAt: uint,

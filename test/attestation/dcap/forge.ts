@@ -2,38 +2,50 @@
 // PCK certificate with SGX extensions, TCB signing key, CRLs, quotes of every supported version signed
 // end to end, and TCB info / QE identity JSON signed over their exact text. It lets tests reach every
 // branch real samples cannot (revoked PCKs, statuses, module identities) with a root passed in `roots`.
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { concat, tryFromHex } from '../../../src/attestation/bytes.ts';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { tryFromHex } from '../../../src/attestation/bytes.ts';
 import type { DcapCollateral } from '../../../src/attestation/dcap/collateral.ts';
 import type { TrustRoots } from '../../../src/attestation/roots.ts';
 import {
   authorityKeyIdentifier,
   basicConstraintsCa,
-  type ExtensionSpec,
   keyIdentifier,
   keyUsageCertSign,
   subjectKeyIdentifier,
 } from '../../../src/attestation/sim/cert.ts';
-import { OID } from '../../../src/attestation/x509.ts';
 import {
-  bitString,
-  boolean,
-  explicit,
-  integer,
-  octetString,
-  oid,
-  sequence,
-  set,
-  TAG,
-  time,
-  tlv,
-  utf8String,
-} from '../../../src/lib/der.ts';
+  assembleQuote,
+  chainPem,
+  ecCert,
+  ecCrl,
+  type PlatformSpec,
+  rawSign,
+  SGX_EXTENSION_OID,
+  sgxBody,
+  sgxExtension,
+} from '../../../src/attestation/sim/dcap.ts';
+import { OID } from '../../../src/attestation/x509.ts';
+import { oid, sequence, set, TAG, tlv, utf8String } from '../../../src/lib/der.ts';
 import { writePem } from '../../../src/lib/pem.ts';
 
-/** ecdsa-with-SHA256, parameters absent. */
-export const ECDSA_SHA256 = sequence(oid('1.2.840.10045.4.3.2'));
-const SGX = '1.2.840.113741.1.13.1';
+// The building blocks of Intel's PKI and quotes are the simulator's; the forge re-exports them for the tests.
+export {
+  type CrlSpec,
+  chainPem,
+  ECDSA_SHA256,
+  type EcCertSpec,
+  ecCert,
+  ecCrl,
+  ecSign,
+  INTEL_VENDOR,
+  type PlatformSpec,
+  rawSign,
+  type SgxBodySpec,
+  sgxBody,
+  sgxExtension,
+} from '../../../src/attestation/sim/dcap.ts';
+
+const SGX = SGX_EXTENSION_OID;
 
 /** A P-256 key pair with its SPKI DER and raw public point (x || y). */
 export interface EcKey {
@@ -60,137 +72,6 @@ export function intelName(cn: string): Uint8Array {
     attr(OID.state, 'CA'),
     attr(OID.country, 'US'),
   );
-}
-
-function encodeExtensions(extensions: readonly ExtensionSpec[]): Uint8Array[] {
-  return extensions.map((e) =>
-    e.critical === true
-      ? sequence(oid(e.oid), boolean(true), octetString(e.value))
-      : sequence(oid(e.oid), octetString(e.value)),
-  );
-}
-
-/** An ECDSA-SHA256 signature (DER) by `key` over `data`. */
-export function ecSign(data: Uint8Array, key: KeyObject): Uint8Array {
-  return new Uint8Array(sign('sha256', data, { key, dsaEncoding: 'der' }));
-}
-
-/** A raw r || s ECDSA-SHA256 signature by `key` over `data`. */
-export function rawSign(data: Uint8Array, key: KeyObject): Uint8Array {
-  return new Uint8Array(sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }));
-}
-
-/** What an ECDSA certificate says; `issuerKey` signs it. */
-export interface EcCertSpec {
-  serial: bigint;
-  issuer: Uint8Array;
-  subject: Uint8Array;
-  notBefore: Date;
-  notAfter: Date;
-  spki: Uint8Array;
-  extensions: readonly ExtensionSpec[];
-  issuerKey: KeyObject;
-}
-
-/** An X.509 v3 certificate signed with ECDSA SHA-256. */
-export function ecCert(spec: EcCertSpec): Uint8Array {
-  const tbs = sequence(
-    explicit(0, integer(2)),
-    integer(spec.serial),
-    ECDSA_SHA256,
-    spec.issuer,
-    sequence(time(spec.notBefore), time(spec.notAfter)),
-    spec.subject,
-    spec.spki,
-    explicit(3, sequence(...encodeExtensions(spec.extensions))),
-  );
-  return sequence(tbs, ECDSA_SHA256, bitString(ecSign(tbs, spec.issuerKey)));
-}
-
-/** What a CRL says; `issuerKey` signs it. */
-export interface CrlSpec {
-  issuer: Uint8Array;
-  issuerKey: KeyObject;
-  thisUpdate: Date;
-  nextUpdate?: Date;
-  revoked?: readonly bigint[];
-  extensions?: readonly ExtensionSpec[];
-  /** Extensions given to every entry. */
-  entryExtensions?: readonly ExtensionSpec[];
-  version?: number;
-}
-
-/** A v2 CRL signed with ECDSA SHA-256. */
-export function ecCrl(spec: CrlSpec): Uint8Array {
-  const entries = (spec.revoked ?? []).map((serial) =>
-    sequence(
-      integer(serial),
-      time(spec.thisUpdate),
-      ...(spec.entryExtensions === undefined ? [] : [sequence(...encodeExtensions(spec.entryExtensions))]),
-    ),
-  );
-  const tbs = sequence(
-    ...(spec.version === undefined ? [integer(1)] : spec.version < 0 ? [] : [integer(spec.version)]),
-    ECDSA_SHA256,
-    spec.issuer,
-    time(spec.thisUpdate),
-    ...(spec.nextUpdate === undefined ? [] : [time(spec.nextUpdate)]),
-    ...(entries.length === 0 ? [] : [sequence(...entries)]),
-    explicit(
-      0,
-      sequence(...encodeExtensions(spec.extensions ?? [{ oid: OID.crlNumber, value: integer(1) }])),
-    ),
-  );
-  return sequence(tbs, ECDSA_SHA256, bitString(ecSign(tbs, spec.issuerKey)));
-}
-
-/** The platform a test PCK certificate is issued for. */
-export interface PlatformSpec {
-  fmspc: string;
-  pceId: string;
-  components: readonly number[];
-  pceSvn: number;
-}
-
-/** The SGX extension value of a PCK certificate. */
-export function sgxExtension(
-  p: PlatformSpec,
-  options: {
-    platformCa?: boolean;
-    extraTcbItem?: Uint8Array;
-    sgxTypeTag?: number;
-    extraItem?: Uint8Array;
-  } = {},
-): Uint8Array {
-  const item = (id: string, value: Uint8Array) => sequence(oid(id), value);
-  const tcb = sequence(
-    ...p.components.map((svn, i) => item(`${SGX}.2.${i + 1}`, integer(svn))),
-    item(`${SGX}.2.17`, integer(p.pceSvn)),
-    item(`${SGX}.2.18`, octetString(Uint8Array.from(p.components.map((c) => c & 0xff)))),
-    ...(options.extraTcbItem === undefined ? [] : [options.extraTcbItem]),
-  );
-  const items = [
-    item(`${SGX}.1`, octetString(new Uint8Array(16).fill(0x11))),
-    item(`${SGX}.2`, tcb),
-    item(`${SGX}.3`, octetString(tryFromHex(p.pceId)!)),
-    item(`${SGX}.4`, octetString(tryFromHex(p.fmspc)!)),
-    item(`${SGX}.5`, tlv(options.sgxTypeTag ?? 0x0a, Uint8Array.of(options.platformCa === true ? 1 : 0))),
-  ];
-  if (options.extraItem !== undefined) items.push(options.extraItem);
-  if (options.platformCa === true) {
-    items.push(item(`${SGX}.6`, octetString(new Uint8Array(16).fill(0x22))));
-    items.push(
-      item(
-        `${SGX}.7`,
-        sequence(
-          item(`${SGX}.7.1`, boolean(false)),
-          item(`${SGX}.7.2`, boolean(true)),
-          item(`${SGX}.7.3`, boolean(true)),
-        ),
-      ),
-    );
-  }
-  return sequence(...items);
 }
 
 /** An issued test certificate with its key. */
@@ -336,36 +217,6 @@ export function makePki(
   };
 }
 
-/** The Intel QE vendor id. */
-export const INTEL_VENDOR = tryFromHex('939a7233f79c4ca9940a0db3957f0607')!;
-
-/** SGX report body fields a test sets; the rest are zero. */
-export interface SgxBodySpec {
-  cpuSvn?: Uint8Array;
-  miscSelect?: number;
-  attributes?: Uint8Array;
-  mrEnclave?: Uint8Array;
-  mrSigner?: Uint8Array;
-  isvProdId?: number;
-  isvSvn?: number;
-  reportData?: Uint8Array;
-}
-
-/** A 384-byte SGX report body. */
-export function sgxBody(spec: SgxBodySpec): Uint8Array {
-  const b = new Uint8Array(384);
-  const dv = new DataView(b.buffer);
-  if (spec.cpuSvn) b.set(spec.cpuSvn, 0);
-  dv.setUint32(16, spec.miscSelect ?? 0, true);
-  b.set(spec.attributes ?? tryFromHex('0500000000000000e700000000000000')!, 48);
-  b.set(spec.mrEnclave ?? new Uint8Array(32).fill(0xe1), 64);
-  b.set(spec.mrSigner ?? new Uint8Array(32).fill(0x51), 128);
-  dv.setUint16(256, spec.isvProdId ?? 0, true);
-  dv.setUint16(258, spec.isvSvn ?? 0, true);
-  if (spec.reportData) b.set(spec.reportData, 320);
-  return b;
-}
-
 /** TD report body fields a test sets; the rest are zero. */
 export interface TdBodySpec {
   teeTcbSvn?: Uint8Array;
@@ -425,52 +276,20 @@ export interface QuoteSpec {
   trailer?: Uint8Array;
 }
 
-const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);
-const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
-
 /** A quote signed end to end: QE report by the PCK key, binding the attestation key, which signs the quote. */
 export function buildQuote(spec: QuoteSpec): Uint8Array {
   const ak = spec.attestationKey ?? ecKey();
-  const auth = spec.qeAuthData ?? new Uint8Array(32).fill(0xa7);
-  const qe = spec.qeReport.slice();
-  qe.set(createHash('sha256').update(ak.raw).update(auth).digest(), 320);
-  qe.fill(0, 352, 384);
-  const qeSig = rawSign(qe, spec.pck.key.privateKey);
-  const teeType = spec.version === 3 ? 0 : 0x81;
-  const header = concat(
-    u16(spec.version),
-    u16(2),
-    u32(teeType),
-    u16(0),
-    u16(0),
-    INTEL_VENDOR,
-    new Uint8Array(20).fill(3),
-  );
-  const signed =
-    spec.version === 5
-      ? concat(header, u16(spec.body.byteLength === 648 ? 3 : 2), u32(spec.body.byteLength), spec.body)
-      : concat(header, spec.body);
-  const sig = rawSign(signed, ak.privateKey);
-  const certData = new TextEncoder().encode(spec.chainPem);
-  const qeCertData = concat(
-    qe,
-    qeSig,
-    u16(auth.byteLength),
-    auth,
-    u16(5),
-    u32(certData.byteLength),
-    certData,
-  );
-  const sigData =
-    spec.version === 3
-      ? concat(sig, ak.raw, qeCertData)
-      : concat(sig, ak.raw, u16(6), u32(qeCertData.byteLength), qeCertData);
-  return concat(signed, u32(sigData.byteLength), sigData, spec.trailer ?? new Uint8Array(0));
-}
-
-/** PEM text of certificates, leaf first, as the quoting library writes it (ending in a NUL). */
-export function chainPem(...ders: Uint8Array[]): string {
-  return `${ders.map((d) => writePem(d)).join('')}\0`;
+  return assembleQuote({
+    version: spec.version,
+    body: spec.body,
+    qeReport: spec.qeReport,
+    pckKey: spec.pck.key.privateKey,
+    chainPem: spec.chainPem,
+    attestationKey: ak.privateKey,
+    attestationKeyRaw: ak.raw,
+    qeAuthData: spec.qeAuthData ?? new Uint8Array(32).fill(0xa7),
+    ...(spec.trailer === undefined ? {} : { trailer: spec.trailer }),
+  });
 }
 
 /** One TCB level of a test TCB info. */

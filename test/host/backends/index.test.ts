@@ -8,11 +8,11 @@ import {
   createBackend,
   isBackendName,
 } from '../../../src/host/backends/index.ts';
-import { loadOrCreateSimRoot } from '../../../src/host/simroot.ts';
+import { loadOrCreateSimRoot, loadOrCreateSimSgxRoot } from '../../../src/host/simroot.ts';
 import { messageSchemas } from '../../../src/protocol/messages.ts';
 import { testHome } from '../../helpers.ts';
 
-const setup = { id: 'k', measurement: new Uint8Array(48), warn: () => {} };
+const setup = { id: 'k', measurement: new Uint8Array(48), mrEnclave: new Uint8Array(32), warn: () => {} };
 
 describe('backend registry', () => {
   test('the registry and the protocol’s backend enum name the same backends', () => {
@@ -22,17 +22,18 @@ describe('backend registry', () => {
     }
   });
 
-  test('ALL_BACKENDS and BACKENDS come from the one table: sim and nil offered by default, cvm not', () => {
-    assert.deepEqual(ALL_BACKENDS, ['sim', 'nil', 'cvm']);
+  test('ALL_BACKENDS and BACKENDS come from the one table: sim, nil and sgx-sim offered by default, cvm not', () => {
+    assert.deepEqual(ALL_BACKENDS, ['sim', 'nil', 'cvm', 'sgx-sim']);
     assert.deepEqual(
       BACKEND_REGISTRY.map((b) => [b.name, b.offeredByDefault]),
       [
         ['sim', true],
         ['nil', true],
         ['cvm', false],
+        ['sgx-sim', true],
       ],
     );
-    assert.deepEqual(BACKENDS, ['sim', 'nil']);
+    assert.deepEqual(BACKENDS, ['sim', 'nil', 'sgx-sim']);
     assert.equal(backendEntry('cvm').name, 'cvm');
   });
 
@@ -51,6 +52,19 @@ describe('backend registry', () => {
     const nil = createBackend('nil', setup);
     assert.deepEqual([nil.name, await nil.evidence(new Uint8Array(64))], ['nil', { kind: 'none' }]);
     assert.equal(createBackend('cvm', setup).name, 'cvm');
+    const platform = await loadOrCreateSimSgxRoot(testHome);
+    const sgx = createBackend('sgx-sim', { ...setup, simSgxRootPath: platform.path });
+    assert.equal(sgx.name, 'sgx-sim');
+    const quoted = await sgx.evidence(new Uint8Array(64).fill(7));
+    assert.equal(quoted.kind, 'sgx');
+    assert.ok(quoted.kind === 'sgx' && quoted.collateral !== undefined);
+  });
+
+  test('createBackend() refuses an sgx-sim backend without a simulated Intel platform', () => {
+    assert.throws(
+      () => createBackend('sgx-sim', setup),
+      /^Error: Cannot start an sgx-sim Keep: no simulated Intel platform was given$/,
+    );
   });
 
   test('createBackend() refuses a sim backend without a simulated root', () => {

@@ -48,7 +48,7 @@ describe('keepldr main', () => {
     [
       'a backend it does not know',
       [JSON.stringify({ id: 'k', backend: 'sgx', socketPath: '/x', runtimePath: '/y', limits: {} })],
-      /^donjon keepldr: Cannot decode Keep Loader configuration message: backend must be one of "sim", "nil", "cvm"\n$/,
+      /^donjon keepldr: Cannot decode Keep Loader configuration message: backend must be one of "sim", "nil", "cvm", "sgx-sim"\n$/,
     ],
     [
       'a field missing',

@@ -216,6 +216,7 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
     { v: 1, type: 'limit', limit: 'fds', message: 'Cannot open a descriptor: the limit is 64' },
   ],
   'evidence-request': [{ v: 1, type: 'evidence-request', reportData: bytes(64) }],
+  'collateral-request': [{ v: 1, type: 'collateral-request', quote: bytes(4600) }],
   evidence: [
     {
       v: 1,
@@ -226,6 +227,7 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
     },
     { v: 1, type: 'evidence', kind: 'none', report: new Uint8Array(0), certs: [] },
     { v: 1, type: 'evidence', kind: 'tdx', report: bytes(5000), certs: [], collateral: bytes(9000) },
+    { v: 1, type: 'evidence', kind: 'sgx', report: bytes(4600), certs: [], collateral: bytes(9000) },
   ],
   'keep-event': [
     { v: 1, type: 'keep-event', event: 'ready' },
