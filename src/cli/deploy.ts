@@ -107,6 +107,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
+      ...(config?.secrets ? { secrets: config.secrets } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       // workloadFrom('deploy', ...) never answers auto.
       tier: tier === 'optimizing' ? 'optimizing' : 'default',

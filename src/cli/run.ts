@@ -309,6 +309,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       insecure: values.insecure,
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(config ? { files: config.files } : {}),
+      ...(config?.secrets ? { secrets: config.secrets } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       tier: chosen,
       onEvent: (e: RunEvent) => {

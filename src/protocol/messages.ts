@@ -60,6 +60,18 @@ const dirSchema = struct({
   entries: arrayOf(struct({ path: tstr, data: optional(bstr) })),
 });
 
+/**
+ * A secret the Keep fetches from a key broker before the workload starts, in Enarx.toml's `[[secrets]]` schema:
+ * put in a read-only file at `path` or in the environment variable `env` (exactly one).
+ */
+export const secretSchema = struct({
+  name: tstr,
+  broker: tstr,
+  fingerprint: tstr,
+  path: optional(tstr),
+  env: optional(tstr),
+});
+
 const keep = message('keep', {
   id: tstr,
   backend,
@@ -104,6 +116,7 @@ export const messageSchemas = defineMessages({
     limits: optional(limitsSchema),
     files: optional(arrayOf(fileSchema)),
     dirs: optional(arrayOf(dirSchema)),
+    secrets: optional(arrayOf(secretSchema)),
     detach: optional(bool),
     tier: optional(oneOf('default', 'optimizing')),
   }),
@@ -166,6 +179,8 @@ export type Backend = Infer<typeof backend>;
 export type FileSpec = Infer<typeof fileSchema>;
 /** A pre-opened directory, as carried by `deploy`. */
 export type DirSpec = Infer<typeof dirSchema>;
+/** A secret to fetch from a key broker, as carried by `deploy`. */
+export type SecretSpec = Infer<typeof secretSchema>;
 /** A listener's host port, as in `started`, `keep` and `ldr-event`. */
 export type PortMapping = Infer<typeof portMapping>;
 /** A Keep's lifecycle state, as in `keep` and `ldr-event`. */
