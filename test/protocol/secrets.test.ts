@@ -19,12 +19,12 @@ const invalid = (pattern: RegExp) => (e: unknown) =>
   e instanceof ProtocolError && e.code === 'ERR_MESSAGE_INVALID' && pattern.test(e.message);
 
 test('checkSecrets() takes files and variables, each given once', () => {
-  checkSecrets([db, { ...db, name: 'key', path: undefined, env: 'API_KEY' } as SecretSpec]);
+  checkSecrets([db, { name: 'key', broker: db.broker, fingerprint: FP, env: 'API_KEY' }]);
   checkSecrets([]);
 });
 
 test('checkSecrets() refuses what a Keep could not honour, naming the entry', () => {
-  const bad: [Partial<SecretSpec> & Record<string, unknown>, RegExp][] = [
+  const bad: [Record<string, unknown>, RegExp][] = [
     [{ name: '../db' }, /secrets\[0\]: name/],
     [{ broker: 'http://127.0.0.1:1' }, /not an https URL/],
     [{ broker: 'https://127.0.0.1:1/kbs' }, /without a path/],
