@@ -121,7 +121,13 @@ interface EntryCommon {
 }
 type StreamEntry = EntryCommon & { readonly kind: 'stream'; readonly stream: 0 | 1 | 2 };
 type FileEntry = EntryCommon & { readonly kind: 'file'; readonly node: FileNode; offset: number };
-type DirEntry = EntryCommon & { readonly kind: 'dir'; readonly node: DirNode; readonly preopen?: Uint8Array };
+type DirEntry = EntryCommon & {
+  readonly kind: 'dir';
+  readonly node: DirNode;
+  readonly preopen?: Uint8Array;
+  /** Beneath a read-only pre-opened directory: opening for writing is EROFS, as on a read-only mount. */
+  readonly readOnly?: true;
+};
 type NullEntry = EntryCommon & { readonly kind: 'null' };
 type ListenerEntry = EntryCommon & { readonly kind: 'listener'; readonly listener: number };
 type SocketEntry = EntryCommon & {
@@ -215,6 +221,7 @@ export class Preview1 {
         flags: 0,
         base: readOnly ? DIRECTORY_RIGHTS & READ_ONLY_RIGHTS : DIRECTORY_RIGHTS,
         inheriting: readOnly ? READ_ONLY_RIGHTS : ALL_RIGHTS,
+        ...(readOnly ? { readOnly: true as const } : {}),
       });
     }
     this.imports = this.#build();
@@ -1025,8 +1032,7 @@ export class Preview1 {
         if ((o & oflags.trunc) !== 0 && (dir.base & rights.pathFilestatSetSize) === 0n)
           return errno.notcapable;
         // Opening for writing beneath a read-only directory: what a read-only mount answers.
-        if ((u64(base) & rights.fdWrite) !== 0n && (dir.inheriting & rights.fdWrite) === 0n)
-          return errno.rofs;
+        if (dir.readOnly && (u64(base) & rights.fdWrite) !== 0n) return errno.rofs;
         this.#refresh();
         const outPtr = u32(out);
         if (!this.#ok(outPtr, 4)) return errno.fault;
@@ -1066,6 +1072,7 @@ export class Preview1 {
             flags: ff,
             base: wantBase & dir.inheriting & DIRECTORY_RIGHTS,
             inheriting: u64(inheriting) & dir.inheriting,
+            ...(dir.readOnly ? { readOnly: true as const } : {}),
           });
         } else if (node.type === 'file') {
           this.#fs.opened(node);
