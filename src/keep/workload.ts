@@ -115,7 +115,7 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
     throw new KeepError('ERR_DEPLOY_CONFIG_INVALID', (error as Error).message, { cause: error });
   }
   const preopens: Record<string, WasiTree> = m.dirs ? preopensOf(m.dirs) : {};
-  const secrets = m.secrets ? planSecrets(m.secrets, preopens, m.env) : undefined;
+  const secrets = m.secrets?.length ? planSecrets(m.secrets, preopens, m.env) : undefined;
   const fixed = table.length + Object.keys(preopens).length + (secrets?.dirs.length ?? 0);
   if (fixed > limits.maxFds) {
     throw new KeepError(

@@ -122,6 +122,9 @@ export function checkSecrets(secrets: readonly SecretSpec[]): void {
     }
     if (s.env !== undefined) {
       if (!ENV_NAME.test(s.env)) throw invalid(i, `env ${JSON.stringify(s.env)} is not a variable name`);
+      if (s.env === 'FD_COUNT' || s.env === 'FD_NAMES') {
+        throw invalid(i, `env ${s.env} is the Keep's own (the descriptor table's names)`);
+      }
       if (envs.has(s.env)) throw invalid(i, `env ${s.env} is given to two secrets`);
       envs.add(s.env);
     }

@@ -38,6 +38,8 @@ test('checkSecrets() refuses what a Keep could not honour, naming the entry', ()
     [{ path: '/secrets/../etc' }, /absolute path/],
     [{ path: '/' }, /absolute path/],
     [{ path: '/secrets/' }, /absolute path/],
+    [{ path: undefined, env: 'FD_NAMES' }, /the Keep's own/],
+    [{ path: undefined, env: '1X' }, /not a variable name/],
   ];
   for (const [change, pattern] of bad) {
     const s = Object.fromEntries(
