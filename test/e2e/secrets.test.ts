@@ -201,6 +201,7 @@ test('the module the policy names reads its secret; another is refused before it
   const ok = await run(config, example('cat'), ['/secrets/db']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout, SECRET);
+  assert.ok(!ok.stderr.includes(SECRET), 'only what the workload prints');
 
   const denied = await run(config, example('wc'), ['/secrets/db'], true);
   assert.notEqual(denied.code, 0);
