@@ -123,6 +123,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
       args,
       env,
       ...(config ? { files: config.files } : {}),
+      ...(config?.secrets ? { secrets: config.secrets } : {}),
       keys: values['verify-key'].map((path) => readFileSync(path, 'utf8')),
       ...(values['plain-http'] ? { plainHttp: true } : {}),
       tier: tier === 'optimizing' ? 'optimizing' : 'default',
@@ -161,6 +162,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(publish.length > 0 ? { publish } : {}),
       ...(config ? { files: config.files } : {}),
+      ...(config?.secrets ? { secrets: config.secrets } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       // workloadFrom('deploy', ...) never answers auto.
       tier: tier === 'optimizing' ? 'optimizing' : 'default',

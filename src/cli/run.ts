@@ -427,6 +427,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(publish.length > 0 ? { publish } : {}),
       ...(config ? { files: config.files } : {}),
+      ...(config?.secrets ? { secrets: config.secrets } : {}),
       ...(dirs.length > 0 ? { dirs } : {}),
       tier: chosen,
       onEvent: (e: RunEvent) => {

@@ -1,5 +1,7 @@
 import { parse, TomlError } from 'smol-toml';
 import { reasonOf } from '../lib/errors.ts';
+import type { SecretSpec } from '../protocol/messages.ts';
+import { checkSecrets } from '../protocol/secrets.ts';
 import { type NormalizedFile, normalizeFiles } from '../protocol/workload.ts';
 import { ClientError } from './errors.ts';
 
@@ -9,6 +11,8 @@ export interface WorkloadConfig {
   env: Record<string, string>;
   /** The descriptor table, descriptor n being entry n, with Enarx's defaults filled in. */
   files: FileEntry[];
+  /** The `[[secrets]]` the Keep fetches from key brokers before the workload starts; absent when none. */
+  secrets?: SecretSpec[];
 }
 
 /** One descriptor of the table, with Enarx's defaults filled in (prot "tls", port 443, addr "::"). */
@@ -104,6 +108,29 @@ function normalizeOne(spec: Parameters<typeof normalizeFiles>[0][number], where:
   }
 }
 
+function parseSecret(entry: unknown, index: number): SecretSpec {
+  const where = `secrets[${index}]`;
+  if (!isTable(entry)) throw invalid(`${where} is not a table`);
+  checkKeys(entry, ['name', 'broker', 'fingerprint', 'path', 'env'], where);
+  const text = (key: string, required: boolean): string | undefined => {
+    const v = entry[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string') throw invalid(`${where}.${key} must be a string`);
+    return v;
+  };
+  const out: SecretSpec = {
+    name: text('name', true)!,
+    broker: text('broker', true)!,
+    // Given as `donjon broker info` prints it or as openssl does (colons, upper case): kept in one form.
+    fingerprint: text('fingerprint', true)!.toLowerCase().replace(/:/g, ''),
+  };
+  const path = text('path', false);
+  const env = text('env', false);
+  if (path !== undefined) out.path = path;
+  if (env !== undefined) out.env = env;
+  return out;
+}
+
 /** Parses an Enarx.toml document, rejecting unknown keys and wrong types with a message naming the place. */
 export function parseEnarxToml(text: string): WorkloadConfig {
   let doc: Record<string, unknown>;
@@ -113,7 +140,7 @@ export function parseEnarxToml(text: string): WorkloadConfig {
     const detail = cause instanceof TomlError ? cause.message.split('\n')[0] : String(cause);
     throw invalid(`not valid TOML: ${detail}`, cause);
   }
-  checkKeys(doc, ['args', 'env', 'files', 'steward'], 'the top level');
+  checkKeys(doc, ['args', 'env', 'files', 'steward', 'secrets'], 'the top level');
   const args = doc['args'] ?? [];
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
     throw invalid('args must be an array of strings');
@@ -132,7 +159,24 @@ export function parseEnarxToml(text: string): WorkloadConfig {
   }
   const steward = doc['steward'];
   if (steward !== undefined && typeof steward !== 'string') throw invalid('steward must be a URL string');
-  return { args: args as string[], env, files };
+  const config: WorkloadConfig = { args: args as string[], env, files };
+  const secretsRaw = doc['secrets'];
+  if (secretsRaw !== undefined) {
+    if (!Array.isArray(secretsRaw)) throw invalid('secrets must be an array of tables ([[secrets]])');
+    const secrets = secretsRaw.map(parseSecret);
+    try {
+      checkSecrets(secrets);
+    } catch (cause) {
+      throw invalid(reasonOf(cause), cause);
+    }
+    for (const [i, s] of secrets.entries()) {
+      if (s.env !== undefined && Object.hasOwn(env, s.env)) {
+        throw invalid(`secrets[${i}].env ${s.env} is also set in env`);
+      }
+    }
+    if (secrets.length > 0) config.secrets = secrets;
+  }
+  return config;
 }
 
 /**

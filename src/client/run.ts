@@ -14,7 +14,9 @@ import type {
   MessageOf,
   PortMapping,
   PublishedPort,
+  SecretSpec,
 } from '../protocol/messages.ts';
+import { secretRefusalCategory } from '../protocol/secrets.ts';
 import { readFrames, writeFrame } from '../protocol/stream.ts';
 import { configDigest, DEFAULT_FILE_SPECS, normalizeFiles } from '../protocol/workload.ts';
 import type { KeepIdentity } from '../ratls/index.ts';
@@ -64,6 +66,8 @@ export interface WorkloadOptions {
   files?: readonly FileSpec[];
   /** Directories to pre-open, copied into the Keep (see readHostDirectory). */
   dirs?: readonly DirSpec[];
+  /** Secrets the Keep fetches from key brokers before the workload starts (Enarx.toml's `[[secrets]]`). */
+  secrets?: readonly SecretSpec[];
   /**
    * V8's compiler tier for the module: 'default' (Liftoff first, then tier-up: fast start, but a hot loop in a
    * function called once stays in Liftoff) or 'optimizing' (TurboFan only: a slower start, full speed from
@@ -198,9 +202,7 @@ function stream(
           case 'limit':
             return settle(null, { kind: 'limit', limit: m.limit, message: m.message });
           case 'error':
-            return settle(
-              new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, { hostCode: m.code }),
-            );
+            return settle(keepRefused(m));
           default:
             return settle(
               new ClientError('ERR_CHANNEL_FAILED', `Cannot continue: the Keep sent an unexpected ${m.type}`),
@@ -257,6 +259,15 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   }
 }
 
+/** A Keep's refusal, under the category of its own code when the client knows it better (secrets). */
+function keepRefused(m: MessageOf<'error'>): ClientError {
+  const category = secretRefusalCategory(m.code);
+  return new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, {
+    hostCode: m.code,
+    ...(category === undefined ? {} : { category }),
+  });
+}
+
 /** The progress event for the Keep's `started` message. */
 function startedEvent(m: MessageOf<'started'>): RunEvent {
   const e: RunEvent = { type: 'workload-started' };
@@ -286,6 +297,7 @@ function sendDeploy(
   if (options.limits) deploy.limits = options.limits;
   if (options.files) deploy.files = options.files.map((f) => ({ ...f }));
   if (options.dirs && options.dirs.length > 0) deploy.dirs = [...options.dirs];
+  if (options.secrets && options.secrets.length > 0) deploy.secrets = options.secrets.map((s) => ({ ...s }));
   if (flags.detach) deploy.detach = true;
   if (options.tier !== undefined && options.tier !== 'default') deploy.tier = options.tier;
   writeFrame(tls, deploy);
@@ -294,15 +306,19 @@ function sendDeploy(
 
 /**
  * The SHA-256 (hex) of a workload's configuration as the Keep computes it and a service's evidence binds it:
- * over its args (program name first), env, descriptor table (defaults filled in) and pre-opened directories.
- * Throws ProtocolError for a descriptor table the Keep would refuse.
+ * over its args (program name first), env, descriptor table (defaults filled in), pre-opened directories and
+ * secrets (a broker policy's `configs` names it). Throws ProtocolError for a descriptor table the Keep would
+ * refuse.
  */
 export function workloadConfigDigest(
-  options: Pick<WorkloadOptions, 'args' | 'env' | 'files' | 'dirs'>,
+  options: Pick<WorkloadOptions, 'args' | 'env' | 'files' | 'dirs' | 'secrets'>,
 ): string {
   const files = normalizeFiles(options.files ?? DEFAULT_FILE_SPECS);
   const dirs = options.dirs && options.dirs.length > 0 ? { dirs: options.dirs } : {};
-  return Buffer.from(configDigest({ args: options.args, env: options.env, files, ...dirs })).toString('hex');
+  const secrets = options.secrets && options.secrets.length > 0 ? { secrets: options.secrets } : {};
+  return Buffer.from(
+    configDigest({ args: options.args, env: options.env, files, ...dirs, ...secrets }),
+  ).toString('hex');
 }
 
 /** What {@link deployWorkload} deploys, where, and under which policy. */
@@ -412,7 +428,7 @@ export async function deployWorkload(options: DeployOptions): Promise<DeployResu
           options.onEvent?.(startedEvent(m));
           settle(null, m.ports ?? []);
         } else if (m.type === 'error') {
-          settle(new ClientError('ERR_KEEP_REFUSED', `The Keep refused: ${m.message}`, { hostCode: m.code }));
+          settle(keepRefused(m));
         }
       },
       {

@@ -42,7 +42,7 @@ export function makeKeepKey(): KeepKey {
  * What the certificate carries of the Keep Loader's evidence: the report or quote, the certificates, and for a
  * TDX or SGX quote its DCAP collateral. The Keep passes the host's bytes along unread; the relying party checks them.
  */
-function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
+export function carried(evidence: MessageOf<'evidence'>): CarriedEvidence | undefined {
   if (evidence.kind === 'none') return undefined;
   const out: CarriedEvidence = { kind: evidence.kind, report: evidence.report, certs: evidence.certs };
   if (evidence.kind !== 'sev-snp' && evidence.collateral !== undefined) out.collateral = evidence.collateral;

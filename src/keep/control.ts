@@ -13,6 +13,7 @@ export type ControlEvent = MessageOf<'keep-event'>['event'];
 export class Control {
   readonly #socket: Duplex;
   readonly #waiting: ((m: MessageOf<'evidence'>) => void)[] = [];
+  #kind: MessageOf<'evidence'>['kind'] | undefined;
 
   /** `onLost` runs once the Keep Loader has gone (the pipe ended or broke). */
   constructor(socket: Duplex, onLost: () => void) {
@@ -27,10 +28,18 @@ export class Control {
       socket,
       (m) => {
         // Answers come in the order of the requests; anything else from the host is ignored.
-        if (m.type === 'evidence') this.#waiting.shift()?.(m);
+        if (m.type === 'evidence') {
+          this.#kind = m.kind;
+          this.#waiting.shift()?.(m);
+        }
       },
       { onError: lose, onEnd: lose },
     );
+  }
+
+  /** The kind of the host's last evidence (the channel's came before any deploy), once there was one. */
+  get evidenceKind(): MessageOf<'evidence'>['kind'] | undefined {
+    return this.#kind;
   }
 
   /** Asks the host for evidence binding `reportData` (64 bytes); resolves to its answer. */

@@ -29,6 +29,8 @@ export const nodeAttestationFs: AttestationFs = {
 export interface EvidenceSource {
   /** Evidence binding `reportData` (64 bytes), as the Keep's certificate carries it. */
   evidence(reportData: Uint8Array): Promise<MessageOf<'evidence'>>;
+  /** The kind of evidence this source gives, once known (the channel's evidence comes before any deploy). */
+  readonly evidenceKind: MessageOf<'evidence'>['kind'] | undefined;
 }
 
 /** How the `gramine` source is set up. */
@@ -61,6 +63,9 @@ export class GramineEvidence implements EvidenceSource {
   readonly #collateral: GramineEvidenceOptions['collateral'];
   #queue: Promise<unknown> = Promise.resolve();
   #checked = false;
+
+  /** Always an SGX quote. */
+  readonly evidenceKind = 'sgx' as const;
 
   constructor(options: GramineEvidenceOptions) {
     this.#root = options.root ?? GRAMINE_ATTESTATION_ROOT;

@@ -22,6 +22,7 @@ import { type KeepKey, type ServiceCertificate, serviceCertificate } from './cer
 import { preopensOf } from './dirs.ts';
 import { KeepError } from './errors.ts';
 import type { EvidenceSource } from './gramine.ts';
+import { planSecrets } from './secrets.ts';
 import type { KeepSockets } from './sockets.ts';
 
 /** The workload's memory limit when neither host nor tenant sets one. */
@@ -118,7 +119,8 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
     throw new KeepError('ERR_DEPLOY_CONFIG_INVALID', (error as Error).message, { cause: error });
   }
   const preopens: Record<string, WasiTree> = m.dirs ? preopensOf(m.dirs) : {};
-  const fixed = table.length + Object.keys(preopens).length;
+  const secrets = m.secrets?.length ? planSecrets(m.secrets, preopens, m.env) : undefined;
+  const fixed = table.length + Object.keys(preopens).length + (secrets?.dirs.length ?? 0);
   if (fixed > limits.maxFds) {
     throw new KeepError(
       'ERR_DEPLOY_CONFIG_INVALID',
@@ -143,18 +145,24 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
   };
   try {
     const usesTls = table.some((f) => (f.kind === 'listen' || f.kind === 'connect') && f.prot === 'tls');
+    const digest =
+      usesTls || secrets
+        ? configDigest({
+            args: m.args,
+            env: m.env,
+            files: table,
+            ...(m.dirs ? { dirs: m.dirs } : {}),
+            ...(m.secrets ? { secrets: m.secrets } : {}),
+          })
+        : undefined;
+    // Every secret is in the Keep before anything of the workload's runs or listens.
+    const opened = await secrets?.fetch({ ...ctx, workload: m.digest, config: digest! });
     if (usesTls) {
-      const digest = configDigest({
-        args: m.args,
-        env: m.env,
-        files: table,
-        ...(m.dirs ? { dirs: m.dirs } : {}),
-      });
       service = await serviceCertificate(
         ctx.key,
         ctx.control,
         m.digest,
-        digest,
+        digest!,
         artifact && new Uint8Array(Buffer.from(artifact.digest.slice('sha256:'.length), 'hex')),
       );
     }
@@ -176,13 +184,14 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
     const run = await startWasi({
       module: m.wasm,
       args: m.args,
-      env,
+      env: opened ? { ...env, ...opened.env } : env,
       stdin: m.stdin ? 'pipe' : 'null',
       onStdout: ctx.onStdout,
       onStderr: ctx.onStderr,
       limits,
       files,
-      preopens,
+      preopens: opened ? { ...preopens, ...opened.preopens } : preopens,
+      ...(secrets ? { readOnlyPreopens: secrets.dirs } : {}),
       workerUrl: ctx.workerUrl,
       standby: ctx.standby,
     });

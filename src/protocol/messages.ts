@@ -63,6 +63,18 @@ const dirSchema = struct({
   entries: arrayOf(struct({ path: tstr, data: optional(bstr) })),
 });
 
+/**
+ * A secret the Keep fetches from a key broker before the workload starts, in Enarx.toml's `[[secrets]]` schema:
+ * put in a read-only file at `path` or in the environment variable `env` (exactly one).
+ */
+export const secretSchema = struct({
+  name: tstr,
+  broker: tstr,
+  fingerprint: tstr,
+  path: optional(tstr),
+  env: optional(tstr),
+});
+
 /** What a Keep created for a deployment says of it: the deployment, its restarts and its last failure. */
 const deploymentSummary = struct({
   id: tstr,
@@ -144,6 +156,7 @@ export const messageSchemas = defineMessages({
     args: arrayOf(tstr),
     env: textMap,
     files: optional(arrayOf(fileSchema)),
+    secrets: optional(arrayOf(secretSchema)),
     keys: arrayOf(tstr),
     plainHttp: optional(bool),
     tier: optional(oneOf('default', 'optimizing')),
@@ -164,6 +177,7 @@ export const messageSchemas = defineMessages({
     limits: optional(limitsSchema),
     files: optional(arrayOf(fileSchema)),
     dirs: optional(arrayOf(dirSchema)),
+    secrets: optional(arrayOf(secretSchema)),
     detach: optional(bool),
     tier: optional(oneOf('default', 'optimizing')),
     artifact: optional(artifactSchema),
@@ -231,6 +245,8 @@ export type Backend = Infer<typeof backend>;
 export type FileSpec = Infer<typeof fileSchema>;
 /** A pre-opened directory, as carried by `deploy`. */
 export type DirSpec = Infer<typeof dirSchema>;
+/** A secret to fetch from a key broker, as carried by `deploy`. */
+export type SecretSpec = Infer<typeof secretSchema>;
 /** A listener's host port, as in `started`, `keep` and `ldr-event`. */
 export type PortMapping = Infer<typeof portMapping>;
 /** A Keep's lifecycle state, as in `keep` and `ldr-event`. */

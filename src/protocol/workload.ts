@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { encode } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
-import type { DirSpec, FileSpec } from './messages.ts';
+import type { DirSpec, FileSpec, SecretSpec } from './messages.ts';
 
 // What client and Keep must agree on byte for byte: Enarx.toml's descriptor table with its defaults filled in,
 // and the digest of a workload's configuration that a service's evidence binds.
@@ -93,11 +93,14 @@ export interface WorkloadConfigInput {
   env: Readonly<Record<string, string>>;
   files: readonly NormalizedFile[];
   dirs?: readonly DirSpec[];
+  /** The secrets the Keep fetches: which broker, pinned how, and where they go (the host may change none). */
+  secrets?: readonly SecretSpec[];
 }
 
 /**
  * The SHA-256 of a workload's configuration: of the deterministic CBOR encoding of the map
- * `{ "args": [...], "env": {...}, "files": [...] }` (plus `"dirs"` when directories are pre-opened), with the
+ * `{ "args": [...], "env": {...}, "files": [...] }` (plus `"dirs"` when directories are pre-opened and
+ * `"secrets"` when secrets are fetched, as the deploy carries them), with the
  * files normalized. A service's evidence binds it beside the module's digest, so a relying party can require
  * one configuration (its ports, its arguments, its environment), not only one module.
  */
@@ -108,5 +111,10 @@ export function configDigest(config: WorkloadConfigInput): Uint8Array {
     files: config.files.map((f) => ({ ...f })),
   };
   if (config.dirs !== undefined && config.dirs.length > 0) map['dirs'] = config.dirs;
+  if (config.secrets !== undefined && config.secrets.length > 0) {
+    map['secrets'] = config.secrets.map((s) =>
+      Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
+    );
+  }
   return new Uint8Array(createHash('sha256').update(encode(map)).digest());
 }

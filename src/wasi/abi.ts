@@ -34,6 +34,7 @@ export const errno = {
   overflow: 61,
   perm: 63,
   pipe: 64,
+  rofs: 69,
   spipe: 70,
   xdev: 75,
   notcapable: 76,
@@ -108,6 +109,23 @@ export const FILE_RIGHTS =
   rights.fdFilestatGet |
   rights.fdFilestatSetSize |
   rights.fdFilestatSetTimes |
+  rights.pollFdReadwrite;
+
+/**
+ * What a read-only directory grants, and the files and folders opened from it: reading, seeking, listing,
+ * looking up; nothing that creates, writes, truncates, renames, links or removes.
+ */
+export const READ_ONLY_RIGHTS =
+  rights.fdRead |
+  rights.fdSeek |
+  rights.fdFdstatSetFlags |
+  rights.fdTell |
+  rights.fdAdvise |
+  rights.pathOpen |
+  rights.fdReaddir |
+  rights.pathReadlink |
+  rights.pathFilestatGet |
+  rights.fdFilestatGet |
   rights.pollFdReadwrite;
 
 /** Rights that mean something on a directory. */

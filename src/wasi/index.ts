@@ -62,6 +62,8 @@ export interface WasiOptions {
    * run, and all files together may hold at most `limits.memoryBytes`. Default: none.
    */
   preopens?: Readonly<Record<string, WasiTree>>;
+  /** Names of `preopens` the module may only read: nothing beneath them can be written, made or removed. */
+  readOnlyPreopens?: readonly string[];
   /**
    * The descriptor table from descriptor 0, in Enarx.toml's `files` model. Default: stdin, stdout and
    * stderr. Pre-opened directories come after it. The streams of sockets belong to the run from here on: it
@@ -351,6 +353,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
       checkMemoryAtCalls,
       ...(limits.outputBytes === undefined ? {} : { outputBytes: limits.outputBytes }),
       preopens: options.preopens ?? {},
+      ...(options.readOnlyPreopens === undefined ? {} : { readOnlyPreopens: [...options.readOnlyPreopens] }),
       fsBytes: limits.memoryBytes,
       ...(limits.maxFds === undefined ? {} : { maxFds: limits.maxFds }),
       ...(files === undefined ? {} : { files }),

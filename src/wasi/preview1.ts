@@ -12,6 +12,7 @@ import {
   LOOKUP_SYMLINK_FOLLOW,
   oflags,
   PREVIEW1_SIGNATURES,
+  READ_ONLY_RIGHTS,
   riflags,
   rights,
   SUBCLOCK_ABSTIME,
@@ -89,6 +90,8 @@ export interface Preview1Options {
   memoryLimitBytes?: number;
   /** Directories the module finds pre-opened, from descriptor 3 on, by the name it sees. */
   preopens?: Readonly<Record<string, WasiTree>>;
+  /** Names of `preopens` the module may only read (the Keep's secrets). */
+  readOnlyPreopens?: readonly string[];
   /** Most bytes the files may hold together. Default 64 MiB. */
   fsCapacityBytes?: number;
   /** Most open descriptors; opening one more ends the run with limit 'fds'. Default: no limit. */
@@ -118,7 +121,13 @@ interface EntryCommon {
 }
 type StreamEntry = EntryCommon & { readonly kind: 'stream'; readonly stream: 0 | 1 | 2 };
 type FileEntry = EntryCommon & { readonly kind: 'file'; readonly node: FileNode; offset: number };
-type DirEntry = EntryCommon & { readonly kind: 'dir'; readonly node: DirNode; readonly preopen?: Uint8Array };
+type DirEntry = EntryCommon & {
+  readonly kind: 'dir';
+  readonly node: DirNode;
+  readonly preopen?: Uint8Array;
+  /** Beneath a read-only pre-opened directory: opening for writing is EROFS, as on a read-only mount. */
+  readonly readOnly?: true;
+};
 type NullEntry = EntryCommon & { readonly kind: 'null' };
 type ListenerEntry = EntryCommon & { readonly kind: 'listener'; readonly listener: number };
 type SocketEntry = EntryCommon & {
@@ -204,13 +213,15 @@ export class Preview1 {
     for (const file of files) this.#fds.set(fd++, this.#initialEntry(file));
     this.#fs = new MemFs(() => options.clock.realtime(), options.fsCapacityBytes ?? DEFAULT_FS_CAPACITY);
     for (const [name, tree] of Object.entries(options.preopens ?? {})) {
+      const readOnly = options.readOnlyPreopens?.includes(name) === true;
       this.#fds.set(fd++, {
         kind: 'dir',
         node: this.#fs.importTree(tree),
         preopen: encoder.encode(name),
         flags: 0,
-        base: DIRECTORY_RIGHTS,
-        inheriting: ALL_RIGHTS,
+        base: readOnly ? DIRECTORY_RIGHTS & READ_ONLY_RIGHTS : DIRECTORY_RIGHTS,
+        inheriting: readOnly ? READ_ONLY_RIGHTS : ALL_RIGHTS,
+        ...(readOnly ? { readOnly: true as const } : {}),
       });
     }
     this.imports = this.#build();
@@ -1020,6 +1031,8 @@ export class Preview1 {
         if ((o & oflags.creat) !== 0 && (dir.base & rights.pathCreateFile) === 0n) return errno.notcapable;
         if ((o & oflags.trunc) !== 0 && (dir.base & rights.pathFilestatSetSize) === 0n)
           return errno.notcapable;
+        // Opening for writing beneath a read-only directory: what a read-only mount answers.
+        if (dir.readOnly && (u64(base) & rights.fdWrite) !== 0n) return errno.rofs;
         this.#refresh();
         const outPtr = u32(out);
         if (!this.#ok(outPtr, 4)) return errno.fault;
@@ -1059,6 +1072,7 @@ export class Preview1 {
             flags: ff,
             base: wantBase & dir.inheriting & DIRECTORY_RIGHTS,
             inheriting: u64(inheriting) & dir.inheriting,
+            ...(dir.readOnly ? { readOnly: true as const } : {}),
           });
         } else if (node.type === 'file') {
           this.#fs.opened(node);

@@ -29,6 +29,8 @@ export interface WasiWorkerData {
   readonly outputBytes?: number;
   /** Pre-opened directories by guest name; checked by the caller's thread. */
   readonly preopens: Readonly<Record<string, WasiTree>>;
+  /** Names of `preopens` the module may only read. */
+  readonly readOnlyPreopens?: readonly string[];
   /** Most bytes the in-memory files may hold. */
   readonly fsBytes: number;
   readonly maxFds?: number;
@@ -195,6 +197,7 @@ function runWorker(data: WasiWorkerData, port: NonNullable<typeof parentPort>): 
     ...(data.outputBytes === undefined ? {} : { outputLimit: data.outputBytes }),
     ...(data.checkMemoryAtCalls ? { memoryLimitBytes: data.memoryBytes } : {}),
     preopens: data.preopens,
+    ...(data.readOnlyPreopens === undefined ? {} : { readOnlyPreopens: data.readOnlyPreopens }),
     fsCapacityBytes: data.fsBytes,
     ...(data.maxFds === undefined ? {} : { maxFds: data.maxFds }),
     ...(data.files === undefined ? {} : { files: data.files }),

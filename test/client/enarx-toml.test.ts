@@ -61,3 +61,49 @@ test('checkSupportedFiles() refuses two stdins and two listeners of one name', (
     invalid(/two listen files/),
   );
 });
+
+const SECRETS_TOML = (extra: string) => `[[secrets]]
+name = "db"
+broker = "https://127.0.0.1:8788"
+fingerprint = "${'AB:'.repeat(31)}AB"
+${extra}
+`;
+
+test('parseEnarxToml() reads [[secrets]], the fingerprint in one form', () => {
+  const c = parseEnarxToml(`${SECRETS_TOML('path = "/secrets/db"')}[[secrets]]
+name = "api"
+broker = "https://127.0.0.1:8788"
+fingerprint = "${'ab'.repeat(32)}"
+env = "API_KEY"
+`);
+  assert.deepEqual(c.secrets, [
+    { name: 'db', broker: 'https://127.0.0.1:8788', fingerprint: 'ab'.repeat(32), path: '/secrets/db' },
+    { name: 'api', broker: 'https://127.0.0.1:8788', fingerprint: 'ab'.repeat(32), env: 'API_KEY' },
+  ]);
+  assert.equal(parseEnarxToml('args = []').secrets, undefined);
+});
+
+test('parseEnarxToml() refuses a [[secrets]] entry a Keep could not honour, with ERR_CONFIG_INVALID', () => {
+  assert.throws(() => parseEnarxToml(SECRETS_TOML('')), invalid(/exactly one of path/));
+  assert.throws(
+    () => parseEnarxToml(SECRETS_TOML('path = "/s/db"\nenv = "DB"')),
+    invalid(/exactly one of path/),
+  );
+  assert.throws(
+    () => parseEnarxToml(SECRETS_TOML('path = "/s/db"\nmode = 1')),
+    invalid(/unknown key "mode"/),
+  );
+  assert.throws(
+    () => parseEnarxToml(SECRETS_TOML('path = 1')),
+    invalid(/secrets\[0\]\.path must be a string/),
+  );
+  assert.throws(
+    () => parseEnarxToml(SECRETS_TOML('path = "/s/db"').replace('https://', 'http://')),
+    invalid(/secrets\[0\]: broker .* not an https URL/),
+  );
+  assert.throws(
+    () => parseEnarxToml(SECRETS_TOML('env = "DB"').replace('[[secrets]]', '[env]\nDB = "x"\n[[secrets]]')),
+    invalid(/DB is also set in env/),
+  );
+  assert.throws(() => parseEnarxToml('secrets = "db"'), invalid(/array of tables/));
+});

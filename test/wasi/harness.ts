@@ -41,6 +41,7 @@ export interface HarnessOptions {
   /** Count output bytes without keeping them. */
   discardOutput?: boolean;
   preopens?: Record<string, WasiTree>;
+  readOnlyPreopens?: string[];
   fsCapacityBytes?: number;
   maxFds?: number;
   files?: Preview1File[];
@@ -100,6 +101,7 @@ export function harness(o: HarnessOptions = {}) {
     ...(o.outputLimit === undefined ? {} : { outputLimit: o.outputLimit }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(o.preopens === undefined ? {} : { preopens: o.preopens }),
+    ...(o.readOnlyPreopens === undefined ? {} : { readOnlyPreopens: o.readOnlyPreopens }),
     ...(o.fsCapacityBytes === undefined ? {} : { fsCapacityBytes: o.fsCapacityBytes }),
     ...(o.maxFds === undefined ? {} : { maxFds: o.maxFds }),
     ...(o.files === undefined ? {} : { files: o.files }),

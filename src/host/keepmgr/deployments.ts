@@ -240,6 +240,7 @@ export class Deployments {
       env: spec.env,
       ...(spec.limits ? { limits: spec.limits } : {}),
       ...(spec.files ? { files: spec.files } : {}),
+      ...(spec.secrets ? { secrets: spec.secrets } : {}),
       ...(spec.tier ? { tier: spec.tier } : {}),
       artifact: {
         reference: spec.reference,

@@ -12,6 +12,7 @@ import {
   limitsSchema,
   type MessageOf,
   messageSchemas,
+  secretSchema,
   type PortMapping,
 } from '../../protocol/messages.ts';
 import {
@@ -79,6 +80,7 @@ const deploymentSpecSchema = struct({
   args: arrayOf(tstr),
   env: textMap,
   files: optional(arrayOf(fileSchema)),
+  secrets: optional(arrayOf(secretSchema)),
   keys: arrayOf(tstr),
   plainHttp: optional(bool),
   tier: optional(oneOf('default', 'optimizing')),

@@ -147,11 +147,15 @@ describe('Deployments', () => {
 });
 
 describe('SqliteStore deployments', () => {
-  test('round-trip through the database, and a damaged row is named, not cast', () => {
+  test('round-trip through the database, secrets table included, and a damaged row is named, not cast', () => {
     const store = new SqliteStore(join(dir, 'keepmgr.db'), { onDamaged: () => {} });
     const d = deployment('d5', {
       maxRestarts: 3,
       files: [{ kind: 'listen', name: 'echo', prot: 'tcp', port: 7000 }],
+      // Where the Keep fetches its secrets, never their values: a restarted Keep proves itself to the broker again.
+      secrets: [
+        { name: 'db', broker: 'https://127.0.0.1:8788', fingerprint: 'ab'.repeat(32), path: '/secrets/db' },
+      ],
     });
     store.insertDeployment(d);
     store.updateDeployment('d5', { restarts: 2, lastFailure: 'gone' });
