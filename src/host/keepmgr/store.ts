@@ -12,8 +12,8 @@ import {
   limitsSchema,
   type MessageOf,
   messageSchemas,
-  secretSchema,
   type PortMapping,
+  secretSchema,
 } from '../../protocol/messages.ts';
 import {
   arrayOf,
