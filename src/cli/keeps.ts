@@ -1,9 +1,15 @@
-import { attachWorkload, type KeepInfo, measureRuntime, type RunEvent } from '../client/index.ts';
+import {
+  attachWorkload,
+  type KeepInfo,
+  measureRuntime,
+  measureSgxRuntime,
+  type RunEvent,
+} from '../client/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { loadAttachSecret, type RemoteValues, remoteClient, remoteOptions } from './remote.ts';
 import { Reporter } from './report.ts';
-import { exitCodeOf, hexList } from './run.ts';
+import { exitCodeOf, hexList, workloadPolicy } from './run.ts';
 
 export const keepsHelp = `Usage: donjon keeps <ls|inspect|logs|attach|stop|rm> [ID] --host URL --token TOKEN [options]
 
@@ -163,11 +169,14 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
           `Cannot attach to Keep ${keepId}: this user did not deploy it from this machine (no attach secret)`,
         );
       }
+      // The policy follows the Keep's backend: an SGX Keep proves its MRENCLAVE, an SNP Keep its measurement.
+      const backend = (await client.getKeep(keepId)).backend === 'sgx-sim' ? 'sgx-sim' : 'sim';
+      const sgx = backend === 'sgx-sim';
       const measurements =
         values['expect-measurement'].length > 0
-          ? hexList(values['expect-measurement'], '--expect-measurement', 96)
-          : [measureRuntime()];
-      const simRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
+          ? hexList(values['expect-measurement'], '--expect-measurement', sgx ? 64 : 96)
+          : [sgx ? measureSgxRuntime() : measureRuntime()];
+      const trustedSimRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
       const controller = new AbortController();
       const onSignal = (): void => controller.abort();
       process.once('SIGINT', onSignal);
@@ -180,7 +189,7 @@ export async function keepsCommand(argv: string[], invocation?: Invocation): Pro
           stdin: process.stdin,
           stdout: process.stdout,
           stderr: reporter.workloadStderr(),
-          policy: simRoots.length > 0 ? { measurements, trustSimulatedRoots: simRoots } : { measurements },
+          policy: workloadPolicy({ backend, measurements, trustedSimRoots }),
           onEvent: (e: RunEvent) => reporter.event(e),
           signal: controller.signal,
         });

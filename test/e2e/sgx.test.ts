@@ -179,6 +179,24 @@ describe('donjon deploy --backend sgx-sim against donjon host', () => {
     const inspect = await runCli(['keeps', 'inspect', out.id, '--json', ...remote()], { env });
     assert.equal(inspect.code, 0, inspect.stderr);
     assert.equal((JSON.parse(inspect.stdout) as { backend: string }).backend, 'sgx-sim');
+    // keeps attach verifies the Keep under its backend's policy (its MRENCLAVE), then Ctrl-C detaches.
+    const attach = spawn(
+      process.execPath,
+      [cliPath, 'keeps', 'attach', out.id, ...remote(), '--trust-sim-root', simSgxFingerprint, '--json'],
+      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const verified = new Promise<void>((resolve) => {
+      attach.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+        if (stderr.includes('"evidence-verified"')) resolve();
+      });
+    });
+    const ended = new Promise<number | null>((resolve) => attach.on('close', (code) => resolve(code)));
+    await Promise.race([verified, ended]);
+    attach.kill('SIGINT');
+    assert.equal(await ended, 130, stderr);
+    assert.match(stderr, /"kind":"sgx"/);
     const stop = await runCli(['keeps', 'stop', out.id, ...remote()], { env });
     assert.equal(stop.code, 0, stop.stderr);
   });
