@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -98,4 +99,46 @@ export async function expectGroupGone(pgid: number, withinMs = 3000): Promise<vo
     if (Date.now() > deadline) throw new Error(`processes left behind: ${left.join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A port free on 127.0.0.1 now (bound, read and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Starts `donjon host` as an operator runs it, on 127.0.0.1:`port` with state directory `state`, and resolves
+ * once it logs that it listens (rejects with its log if it exits first, or after 20 s).
+ */
+export function startDaemon(port: number, state: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env['PATH'] ?? '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
+    child.stderr!.on('data', (c: Buffer) => {
+      log += c.toString('utf8');
+      if (log.includes('"event":"listening"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`donjon host exited with ${code}: ${log}`));
+    });
+  });
 }

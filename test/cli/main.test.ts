@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { example, freePort, runCli, startDaemon, testHome } from '../helpers.ts';
 
 // The donjon command as a user meets it, run as a process against `donjon host` as an operator runs it: the
 // same cause ends every command with the same status, and the error is one line (or one JSON object).
@@ -19,43 +17,6 @@ let daemon: ChildProcess | undefined;
 let url = '';
 let fingerprint = '';
 let token = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startDaemon(port: number): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
-      {
-        cwd: repoRoot,
-        env: { PATH: process.env['PATH'] ?? '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      log += c.toString('utf8');
-      if (log.includes('"event":"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`donjon host exited with ${code}: ${log}`));
-    });
-  });
-}
 
 /** The one error a failed command reports with --json: the last JSON line of its stderr. */
 function errorEvent(stderr: string): Record<string, unknown> {
@@ -84,7 +45,7 @@ before(async () => {
   token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
   const port = await freePort();
   url = `https://127.0.0.1:${port}`;
-  daemon = await startDaemon(port);
+  daemon = await startDaemon(port, state);
 });
 
 after(() => {

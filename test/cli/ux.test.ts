@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { example, freePort, repoRoot, runCli, startDaemon, testHome } from '../helpers.ts';
 import { buildModule, op, startFunc, wasiImport } from '../wasi/wasm-builder.ts';
 
 // What a user meets, as processes against `donjon host` as an operator runs it: refusals that name the way
@@ -23,39 +21,6 @@ let url = '';
 let fingerprint = '';
 let simRoot = '';
 let token = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startDaemon(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
-      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      log += c.toString('utf8');
-      if (log.includes('"event":"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`donjon host exited with ${code}: ${log}`));
-    });
-  });
-}
 
 /** The flags that reach the daemon, pinned. */
 function remote(): string[] {
@@ -127,7 +92,7 @@ before(async () => {
   token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
   port = await freePort();
   url = `https://127.0.0.1:${port}`;
-  daemon = await startDaemon();
+  daemon = await startDaemon(port, state);
 });
 
 after(() => {

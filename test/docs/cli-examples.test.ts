@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, repoRoot, testHome } from '../helpers.ts';
+import { cliPath, freePort, repoRoot, testHome } from '../helpers.ts';
 
 // docs/cli.md's examples, copy-pasted in order: the host's line started as a process, the tenant's block run
 // by bash, against that host on loopback (on a free port rather than 8787, the only change made to them).
@@ -20,16 +19,6 @@ function exampleBlocks(): string[] {
   const end = doc.indexOf('\n## ', start + 1);
   const section = doc.slice(start, end);
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 const work = mkdtempSync(join(tmpdir(), 'donjon-examples-'));

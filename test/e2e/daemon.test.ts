@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { cliPath, example, freePort, repoRoot, runCli, startDaemon, testHome } from '../helpers.ts';
 
 // The Keep Manager as an operator runs it: `donjon host` in the background, tenants with tokens over HTTPS.
 
@@ -19,43 +19,6 @@ let fingerprint = '';
 let simFingerprint = '';
 let token = '';
 let otherToken = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startDaemon(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
-      {
-        cwd: repoRoot,
-        env: { PATH: process.env['PATH'] ?? '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      log += c.toString('utf8');
-      if (log.includes('"event":"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`donjon host exited with ${code}: ${log}`));
-    });
-  });
-}
 
 function remote(tok = token): string[] {
   return ['--host', `https://127.0.0.1:${port}`, '--token', tok, '--host-fingerprint', fingerprint];
@@ -101,7 +64,7 @@ before(async () => {
   simFingerprint = parsed.simRootFingerprint;
   token = (await runCli(['host', 'token', 'create', '--state', state, '--name', 'alice'])).stdout.trim();
   otherToken = (await runCli(['host', 'token', 'create', '--state', state, '--name', 'bob'])).stdout.trim();
-  daemon = await startDaemon();
+  daemon = await startDaemon(port, state);
 });
 
 after(async () => {
@@ -191,7 +154,7 @@ describe('donjon host (the Keep Manager daemon)', () => {
     assert.equal(runExit, 4, err);
     assert.match(err, /keeps attach/);
 
-    daemon = await startDaemon();
+    daemon = await startDaemon(port, state);
     const k = (await keeps()).find((x) => x.id === id);
     assert.equal(k?.state, 'running');
 
@@ -285,7 +248,7 @@ describe('donjon host (the Keep Manager daemon)', () => {
     daemon!.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => daemon!.on('exit', res));
     assert.equal(code, 0);
-    daemon = await startDaemon();
+    daemon = await startDaemon(port, state);
     assert.deepEqual(
       (await keeps()).map((k) => [k.id, k.state]),
       before.map((k) => [k.id, k.state]),

@@ -2,28 +2,18 @@
 // `--restart always` serves again after `kill -9` of its Keep, and after `kill -9` of the Keep Manager and a
 // restart on the same state, with no client command in between. docker-registry runs on loopback.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KeepManagerClient } from '../../src/client/index.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { example, freePort, repoRoot, runCli, startDaemon, testHome } from '../helpers.ts';
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
 
 const absent = missing('docker-registry');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitFor<T>(check: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -58,29 +48,6 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
   let simFingerprint = '';
   let token = '';
   let env: Record<string, string>;
-
-  function startDaemon(): Promise<ChildProcess> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
-        { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let log = '';
-      const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
-      child.stderr!.on('data', (c: Buffer) => {
-        log += c.toString('utf8');
-        if (log.includes('"event":"listening"')) {
-          clearTimeout(timer);
-          resolve(child);
-        }
-      });
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`donjon host exited with ${code}: ${log}`));
-      });
-    });
-  }
 
   const client = (): KeepManagerClient =>
     new KeepManagerClient(`https://127.0.0.1:${port}`, { token, trust: { fingerprint } });
@@ -118,7 +85,7 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
     fingerprint = info.fingerprint;
     simFingerprint = info.simRootFingerprint;
     token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
-    daemon = await startDaemon();
+    daemon = await startDaemon(port, state);
   });
 
   after(async () => {
@@ -198,7 +165,7 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
     daemon!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
     process.kill(second.keepPid, 'SIGKILL');
-    daemon = await startDaemon();
+    daemon = await startDaemon(port, state);
     const third = await serving(out.deployment, second.keepId);
     assert.equal(await echo(third.port, 'three'), 'three');
     assert.equal((await client().getDeployment(out.deployment)).restarts, 2);

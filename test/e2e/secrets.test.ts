@@ -16,12 +16,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { cliPath, example, freePort, repoRoot, runCli, testHome } from '../helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'donjon-secrets-'));
 const hostState = join(work, 'host');
@@ -45,16 +44,6 @@ let simRoot = '';
 let hostToken = '';
 let brokerFingerprint = '';
 let brokerToken = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Starts a daemon and resolves once its JSON log says it listens. */
 function daemon(args: string[]): Promise<Daemon> {

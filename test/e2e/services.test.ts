@@ -28,7 +28,7 @@ import { KeepManager } from '../../src/host/keepmgr/keepmgr.ts';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
 import { builtFile } from '../../src/paths.ts';
 import { makeServiceCertificate, readKeepCertificate, spkiOf } from '../../src/ratls/index.ts';
-import { cliPath, example, repoRoot, runCli, testHome } from '../helpers.ts';
+import { cliPath, example, freePort, repoRoot, runCli, testHome } from '../helpers.ts';
 
 const httpWasm = new Uint8Array(readFileSync(example('http')));
 const httpConfig = parseEnarxToml(readFileSync(join(repoRoot, 'examples', 'http', 'Enarx.toml'), 'utf8'));
@@ -312,14 +312,7 @@ describe('confidential services', () => {
   });
 
   test('the Enarx.toml port is the host port a service gets when it is free, and --publish chooses another', async () => {
-    const free = async (): Promise<number> => {
-      const probe = createServer();
-      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-      const { port } = probe.address() as { port: number };
-      await new Promise<void>((resolve) => probe.close(() => resolve()));
-      return port;
-    };
-    const configured = await free();
+    const configured = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'djs-port-'));
     const config = join(dir, 'Enarx.toml');
     writeFileSync(
@@ -350,7 +343,7 @@ describe('confidential services', () => {
     const same = await deploy([]);
     assert.deepEqual(same.ports, [{ name: 'https', hostPort: configured }]);
     assert.ok((await servedCount(configured)) >= 1);
-    const published = await free();
+    const published = await freePort();
     const chosen = await deploy(['--publish', `https=${published}`]);
     assert.deepEqual(chosen.ports, [{ name: 'https', hostPort: published }]);
     const bad = await cli([

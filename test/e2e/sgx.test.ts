@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, expectGroupGone, repoRoot, runCli, testHome } from '../helpers.ts';
+import {
+  cliPath,
+  example,
+  expectGroupGone,
+  freePort,
+  repoRoot,
+  runCli,
+  startDaemon,
+  testHome,
+} from '../helpers.ts';
 
 // The contract of simulated SGX Keeps, as a user meets it: `donjon run --backend sgx-sim` on the embedded
 // host and against a `donjon host`, `donjon measure --sgx`, and `donjon platform info`.
@@ -20,39 +28,6 @@ let fingerprint = '';
 let simFingerprint = '';
 let simSgxFingerprint = '';
 let token = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startDaemon(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cliPath, 'host', '--listen', `127.0.0.1:${port}`, '--state', state],
-      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`donjon host did not start: ${log}`)), 20_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      log += c.toString('utf8');
-      if (log.includes('"event":"listening"')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`donjon host exited with ${code}: ${log}`));
-    });
-  });
-}
 
 const remote = (): string[] => [
   '--host',
@@ -83,7 +58,7 @@ before(async () => {
   simFingerprint = parsed['simRootFingerprint']!;
   simSgxFingerprint = parsed['simSgxRootFingerprint']!;
   token = (await runCli(['host', 'token', 'create', '--state', state, '--name', 'sgx'])).stdout.trim();
-  daemon = await startDaemon();
+  daemon = await startDaemon(port, state);
 });
 
 after(() => {

@@ -4,9 +4,9 @@
 // a message, except under CI=true, where a missing registry is a failure: CI installs it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers.ts';
 
 /** A running registry: `host` is `127.0.0.1:PORT`. */
 export interface LocalRegistry {
@@ -29,17 +29,6 @@ export function missing(...commands: string[]): string | undefined {
   const why = `${absent.join(' and ')} not installed (apt-get install docker-registry skopeo)`;
   if (process.env.CI === 'true') throw new Error(`Cannot run the registry tests under CI: ${why}`);
   return why;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilUp(host: string, child: ChildProcess, log: () => string): Promise<void> {

@@ -17,6 +17,7 @@ import { encodeFrame } from '../../../src/protocol/frames.ts';
 import type { MessageOf } from '../../../src/protocol/messages.ts';
 import { MUX_CONNECT, MUX_LISTEN, type MuxStream } from '../../../src/protocol/mux.ts';
 import { readFrames } from '../../../src/protocol/stream.ts';
+import { freePort } from '../../helpers.ts';
 import { FakeKeep, type FakeKeepOptions } from './fake-keep.ts';
 
 type LdrEvent = MessageOf<'ldr-event'>;
@@ -257,15 +258,6 @@ describe('KeepLoader requests from the Keep', () => {
     const e = await w.until('ready');
     assert.equal(e.ports?.[0]?.name, 'web');
   });
-
-  /** A port free on 127.0.0.1 now (bound, read and released). */
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-  }
 
   /** Asks the Keep Loader for `name`'s host port (the file names `port`); resolves to the port it bound. */
   async function bindOne(h: Harness, name: string, port: number): Promise<number | string> {
