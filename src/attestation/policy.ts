@@ -1,3 +1,4 @@
+// Over 400 lines: one policy language, its parser and its enforcement per evidence kind, kept together so every field a policy names is visibly enforced.
 // Appraisal policy: what a tenant requires of verified evidence. Every field a policy names is enforced,
 // and a field the verifier does not know, or cannot check on the evidence at hand, is an error rather
 // than a pass.

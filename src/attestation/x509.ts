@@ -1,3 +1,4 @@
+// Over 400 lines: one strict certificate reader and its signature checks for every chain the verifiers walk.
 // X.509 certificates, read strictly: just the fields the AMD and Intel chains use, every field checked,
 // unknown critical extensions refused. Two signature profiles exist, one per vendor: RSASSA-PSS with
 // SHA-384, MGF1-SHA-384 and a 48-byte salt under RSA-4096 keys (AMD's KDS chains), and ECDSA P-256 with

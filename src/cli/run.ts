@@ -1,3 +1,4 @@
+// Over 400 lines: `run` and the workload flags, files and policy it shares with `deploy`.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';

@@ -1,3 +1,4 @@
+// Over 400 lines: a canonical CBOR encoder and decoder with limits, one profile in one file.
 import { ProtocolError } from './errors.ts';
 
 /**

@@ -1,3 +1,4 @@
+// Over 400 lines: the whole in-memory filesystem (tree, descriptors, path resolution) that the preview1 calls share.
 import { errno, filetype } from './abi.ts';
 
 // The in-memory filesystem behind preopened directories: a tree of nodes that lives only as long as the

@@ -1,3 +1,4 @@
+// Over 400 lines: the Keep thread's side of a run (worker, rings, stdin, sockets, limits) in one place.
 import type { Duplex } from 'node:stream';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';

@@ -1,3 +1,4 @@
+// Over 400 lines: the whole static check of a module (sections, imports, exports, memories) in one pass.
 import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';
 import { WasiError, type WasiErrorCode } from './errors.ts';
 

@@ -1,3 +1,4 @@
+// Over 400 lines: the socket half of the WASI host (the worker's side and the Keep thread's side of one protocol) reads best in one file.
 import type { Duplex } from 'node:stream';
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 

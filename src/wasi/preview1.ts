@@ -1,3 +1,4 @@
+// Over 400 lines: every preview1 function of the WASI host, in the order of the specification, sharing one descriptor table.
 import {
   ALL_RIGHTS,
   clockid,

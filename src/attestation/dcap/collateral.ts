@@ -1,3 +1,4 @@
+// Over 400 lines: the four collateral documents share one JSON reader, one signature check and one validity rule.
 // DCAP collateral: what Intel's PCS (or a caching service) supplies to appraise a quote's platform. The
 // Root CA CRL and the PCK CRL revoke certificates; the TCB info (per FMSPC) ranks the platform's TCB
 // levels; the QE identity describes the genuine quoting enclave. TCB info and QE identity are JSON signed

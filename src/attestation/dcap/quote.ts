@@ -1,3 +1,4 @@
+// Over 400 lines: three quote versions share one reader; splitting them would duplicate its bounds checks.
 // Intel DCAP ECDSA quotes: version 3 (SGX), version 4 (TDX 1.0) and version 5 (TDX 1.0 and 1.5 bodies),
 // with ECDSA-256 signature data carrying a PCK certificate chain (certification data type 5). Layouts
 // from Intel's "SGX ECDSA Quote Library API" and "TDX DCAP Quoting Library API" (appendix A), all

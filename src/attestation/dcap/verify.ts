@@ -1,3 +1,4 @@
+// Over 400 lines: Intel QVL's procedure is one sequence of checks, kept in one file in its order.
 // Verification of one Intel DCAP quote (Intel QVL's procedure, FORMATS.md B.5): the PCK chain to a pinned
 // Intel SGX Root CA, the QE report signed by the PCK key, the attestation key bound into the QE report,
 // the quote signed by the attestation key; then, with collateral, the CRLs, the signed TCB info and QE

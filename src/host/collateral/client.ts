@@ -1,3 +1,4 @@
+// Over 400 lines: both services (AMD KDS, Intel PCS) share one cache, one retry rule and one set of errors.
 // Fetches attestation collateral from AMD KDS and Intel PCS, through an optional cache directory: the
 // VCEK and its chain for an SEV-SNP report, and the PCK CRL, Root CA CRL, TCB info and QE identity for a
 // DCAP quote. Each answer is checked for shape before it is used or cached, and cached until the instant
