@@ -112,16 +112,15 @@ export class KeepLoader {
     try {
       const runtime = readFileSync(this.#config.runtimePath);
       const measurement = new Uint8Array(createHash('sha384').update(runtime).digest());
-      const backend =
-        this.#hooks.backend ??
-        createBackend(this.#config.backend, { ...this.#config, measurement, warn: (m) => this.#log(m) });
+      let backend = this.#hooks.backend;
       const keepConfig: KeepConfig = { limits: this.#config.limits };
       if (this.#config.maxWasmBytes !== undefined) keepConfig.maxWasmBytes = this.#config.maxWasmBytes;
       // Start the Keep first: its start-up is the slowest step, and the rest can happen meanwhile.
       this.#keep = new KeepProcess({
         runtimePath: this.#config.runtimePath,
         config: keepConfig,
-        backend,
+        // Set below, in this same turn: the Keep cannot ask before its first message arrives.
+        backend: { evidence: (reportData) => backend!.evidence(reportData) },
         killAfterMs: this.#timeouts.killAfter,
         log: (line) => this.#write(`keep ${this.#config.id}: ${line}`),
         onEvent: (e) => this.#onEvent(e),
@@ -131,6 +130,13 @@ export class KeepLoader {
           this.#error = reason;
         },
         onExit: (code, signal) => this.#onExit(code, signal),
+      });
+      // The backend is made while the Keep starts on another core: the sim backend reads and checks its
+      // simulated root (RSA and ECDSA keys, a certificate chain), which would otherwise delay the Keep.
+      backend ??= createBackend(this.#config.backend, {
+        ...this.#config,
+        measurement,
+        warn: (m) => this.#log(m),
       });
       if (this.#stopping) this.#keep.terminate();
       await this.#socket.listen();
