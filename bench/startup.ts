@@ -284,6 +284,15 @@ Goal (at most 1 bare start): ${verdict(ratio <= 1)}.
   }
 }
 
+/** PSS and RSS of an idle bare Node process, 2 s after its start (the floor of any Node process). */
+async function idleBareNode(): Promise<{ rss: number; pss: number }> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { env, stdio: 'ignore' });
+  await sleep(2000);
+  const m = memoryOf(child.pid!);
+  child.kill();
+  return m;
+}
+
 /** What the idle pooled Keeps of `donjon host --pool 10` hold. */
 export async function benchMemory(): Promise<string> {
   const host = await startHost(['--pool', String(POOL)]);
@@ -309,6 +318,7 @@ export async function benchMemory(): Promise<string> {
       }
     }
     if (keeps === 0) throw new Error('Cannot measure: no pooled Keep found');
+    const floor = await idleBareNode();
     const pss = (ldr.pss + keep.pss) / keeps;
     const rss = (ldr.rss + keep.rss) / keeps;
     return `## Memory of an idle Keep (issue goal: at most 16 MiB PSS)
@@ -322,6 +332,10 @@ every Node process on the machine); RSS counts it whole in each.
 | Keep Loader | ${mib(ldr.pss / keeps)} | ${mib(ldr.rss / keeps)} |
 | Keep | ${mib(keep.pss / keeps)} | ${mib(keep.rss / keeps)} |
 | **Keep Loader + Keep** | **${mib(pss)}** | ${mib(rss)} |
+| baseline: two idle bare Node processes (\`node -e 'setTimeout(…)'\`), measured now | ${mib(2 * floor.pss)} | ${mib(2 * floor.rss)} |
+
+Two Node processes a Keep cost at least the baseline row: an idle Node 20 isolate keeps about 6 MiB of private
+heap and code of its own, whatever it loaded.
 
 Goal (at most 16 MiB PSS): ${verdict(pss <= 16 * 2 ** 20)}.
 `;
