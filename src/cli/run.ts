@@ -22,7 +22,6 @@ import { reasonOf } from '../lib/errors.ts';
 import type { DirSpec, Limits, PublishedPort } from '../protocol/messages.ts';
 import { RatlsError } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
-import { startEmbeddedHost } from './embedded.ts';
 import { CliError, CommandError, EXIT, UsageError } from './errors.ts';
 import { dataDir } from './paths.ts';
 import { type PulledArgument, pullArgument, pullHelp, pullOptions } from './registry-options.ts';
@@ -384,7 +383,8 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
   const reporter = new Reporter({ quiet: values.quiet, json: values.json });
 
   const remote = remoteClient(values, (m) => reporter.note(m));
-  const embedded = remote ? undefined : await startEmbeddedHost(reporter);
+  // The embedded Keep Manager is loaded only when it runs: a run against --host does not parse the daemon.
+  const embedded = remote ? undefined : await (await import('./embedded.ts')).startEmbeddedHost(reporter);
   if (embedded) trustedSimRoots.push(embeddedRoot(embedded, backend));
 
   const controller = new AbortController();

@@ -113,14 +113,7 @@ export class KeepLoader {
       const runtime = readFileSync(this.#config.runtimePath);
       const measurement = new Uint8Array(createHash('sha384').update(runtime).digest());
       const mrEnclave = new Uint8Array(createHash('sha256').update(runtime).digest());
-      const backend =
-        this.#hooks.backend ??
-        createBackend(this.#config.backend, {
-          ...this.#config,
-          measurement,
-          mrEnclave,
-          warn: (m) => this.#log(m),
-        });
+      let backend = this.#hooks.backend;
       const keepConfig: KeepConfig = { limits: this.#config.limits };
       if (this.#config.maxWasmBytes !== undefined) keepConfig.maxWasmBytes = this.#config.maxWasmBytes;
       if (this.#config.evidenceSource !== undefined) keepConfig.evidenceSource = this.#config.evidenceSource;
@@ -130,7 +123,14 @@ export class KeepLoader {
       this.#keep = new KeepProcess({
         runtimePath: this.#config.runtimePath,
         config: keepConfig,
-        backend,
+        // Set below, in this same turn: the Keep cannot ask before its first message arrives.
+        backend: {
+          evidence: (reportData) => backend!.evidence(reportData),
+          collateral: (quote) =>
+            backend!.collateral === undefined
+              ? Promise.reject(new Error('this backend has no collateral to give'))
+              : backend!.collateral(quote),
+        },
         killAfterMs: this.#timeouts.killAfter,
         log: (line) => this.#write(`keep ${this.#config.id}: ${line}`),
         onEvent: (e) => this.#onEvent(e),
@@ -140,6 +140,14 @@ export class KeepLoader {
           this.#error = reason;
         },
         onExit: (code, signal) => this.#onExit(code, signal),
+      });
+      // The backend is made while the Keep starts on another core: the sim backend reads and checks its
+      // simulated root (RSA and ECDSA keys, a certificate chain), which would otherwise delay the Keep.
+      backend ??= createBackend(this.#config.backend, {
+        ...this.#config,
+        measurement,
+        mrEnclave,
+        warn: (m) => this.#log(m),
       });
       if (this.#stopping) this.#keep.terminate();
       await this.#socket.listen();

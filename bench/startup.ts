@@ -1,0 +1,455 @@
+// Start-up and density benchmarks (issue "Fast and dense"), each measured beside its baseline in the same run
+// and marked met or not met:
+// - startup: `donjon run -q hello.wasm` cold (no daemon, data directory warm) vs a bare Node start;
+// - warm:    first output byte of `donjon run --host` against a `donjon host --pool` (client process included)
+//            vs a bare Node start's first byte;
+// - memory:  PSS (/proc/PID/smaps_rollup) and RSS of the pooled Keeps of `donjon host --pool 10`;
+// - density: 300 idle Keeps on one `donjon host`: `GET /v1/keeps` p99 and a new Keep's first byte while they
+//            idle (bounded by the memory the machine has free; loopback only; every process it started is
+//            ended and every folder removed).
+// Every host here is a real `donjon host` process, as a user runs it. Each section runs alone:
+// `npm run bench -- startup` (or warm, memory, density); `node --import tsx bench/startup.ts [section...]`.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { KeepManagerClient, measureRuntime, runWorkload } from '../src/client/index.ts';
+import { loadOrCreateSimRoot } from '../src/host/simroot.ts';
+import { cliPath, example, repoRoot } from '../test/helpers.ts';
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 15);
+const IDLE_KEEPS = Number(process.env['BENCH_IDLE_KEEPS'] ?? 300);
+const POOL = 10;
+/** The density section stops adding Keeps when the machine has less than this free. */
+const MEMORY_MARGIN = 3 * 2 ** 30;
+const hello = example('hello');
+// The benchmark's own data directory: a warm simulated root, nothing of the user's.
+const home = join(repoRoot, '.donjon-bench', 'home');
+const env = { PATH: process.env['PATH'] ?? '', DONJON_HOME: home };
+
+const f = (x: number): string => x.toFixed(1);
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+const verdict = (met: boolean): string => (met ? '**met**' : '**not met**');
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+const median = (xs: number[]): number => quantile(xs, 0.5);
+
+/** Spawns `node args`; resolves with the time to its first stdout byte and to its exit (ms). */
+function timeProcess(args: string[]): Promise<{ first: number; exit: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first = 0;
+    let stderr = '';
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', () => {
+      if (first === 0) first = performance.now() - t0;
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const exit = performance.now() - t0;
+      if (code !== 0) reject(new Error(`node ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
+      else resolve({ first, exit });
+    });
+  });
+}
+
+/** A bare Node start that writes one byte: the yardstick of every figure here. */
+const BARE = ['-e', 'process.stdout.write("x")'];
+
+/** The descendants of a process, deepest last (from /proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {}
+      for (const k of kids.split(' ').filter(Boolean)) {
+        out.push(Number(k));
+        walk(Number(k));
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Rss and Pss of a process in bytes, from smaps_rollup (Pss counts a shared page once over its sharers). */
+function memoryOf(pid: number): { rss: number; pss: number } {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (name: string): number =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return { rss: kb('Rss') * 1024, pss: kb('Pss') * 1024 };
+  } catch {
+    return { rss: 0, pss: 0 };
+  }
+}
+
+function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Host {
+  url: string;
+  token: string;
+  fingerprint: string;
+  simRoot: string;
+  child: ChildProcess;
+  /** Keeps the host reported ready so far (pooled ones included). */
+  ready(): number;
+  /** Ends the host, then every Keep Loader and Keep it started (they outlive a `donjon host` on purpose). */
+  close(): Promise<void>;
+}
+
+/** Starts `donjon host` on a loopback port with a state folder of its own and a tenant token. */
+async function startHost(flags: string[]): Promise<Host> {
+  await loadOrCreateSimRoot(home);
+  // Short: the Keep Loaders' unix socket paths live under it.
+  const state = mkdtempSync(join(tmpdir(), 'djb-'));
+  // The warm simulated root, so that the host does not spend seconds making one of its own.
+  copyFileSync(join(home, 'sim-root.cbor'), join(state, 'sim-root.cbor'));
+  const token = spawnSync(process.execPath, [cliPath, 'host', 'token', 'create', '--state', state], { env });
+  if (token.status !== 0) throw new Error(`Cannot create a token: ${token.stderr.toString()}`);
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'host', '--listen', '127.0.0.1:0', '--state', state, ...flags],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let ready = 0;
+  let lines = '';
+  const listening = new Promise<{ url: string; fingerprint: string; simRootFingerprint: string }>(
+    (resolve, reject) => {
+      // The host logs its events as JSON lines on stderr.
+      child.stdout.on('data', () => {});
+      child.stderr.on('data', (c: Buffer) => {
+        lines += c.toString();
+        let nl = lines.indexOf('\n');
+        while (nl >= 0) {
+          const line = lines.slice(0, nl);
+          lines = lines.slice(nl + 1);
+          nl = lines.indexOf('\n');
+          let e: { event?: string; state?: string } & Record<string, string>;
+          try {
+            e = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          if (e.event === 'listening') resolve(e as never);
+          if (e.event === 'keep' && e.state === 'ready') ready++;
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`donjon host exited with ${code}`)));
+    },
+  );
+  const l = await listening;
+  return {
+    url: l.url,
+    token: token.stdout.toString().trim(),
+    fingerprint: l.fingerprint,
+    simRoot: l.simRootFingerprint,
+    child,
+    ready: () => ready,
+    close: async () => {
+      const pids = descendants(child.pid!);
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {}
+      }
+      await sleep(1000);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitFor(what: string, ms: number, done: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`Cannot measure: ${what} after ${ms / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/** Cold `donjon run` against bare Node starts, interleaved. */
+export async function benchStartup(): Promise<string> {
+  await loadOrCreateSimRoot(home);
+  process.stderr.write('bench: startup\n');
+  const run = [cliPath, 'run', '-q', hello];
+  await timeProcess(run); // the data directory and the file cache warm, outside the measurement
+  const bare: number[] = [];
+  const cold: number[] = [];
+  const coldFirst: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    bare.push((await timeProcess(BARE)).exit);
+    const r = await timeProcess(run);
+    cold.push(r.exit);
+    coldFirst.push(r.first);
+  }
+  const version: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) version.push((await timeProcess([cliPath, '--version'])).exit);
+  const ratio = median(cold) / median(bare);
+  return `## Start-up: \`donjon run\`, cold (issue goal: at most 4 bare Node starts)
+
+No daemon running, data directory warm; the CLI starts an embedded Keep Manager, which starts a Keep Loader,
+which starts the Keep. Medians of ${ROUNDS} rounds, the commands interleaved.
+
+| what | median ms | min ms |
+|---|---|---|
+| bare Node start (\`node -e 'process.stdout.write("x")'\`), to exit | ${f(median(bare))} | ${f(Math.min(...bare))} |
+| \`donjon --version\` | ${f(median(version))} | ${f(Math.min(...version))} |
+| \`donjon run -q examples/hello/hello.wasm\`, first stdout byte | ${f(median(coldFirst))} | ${f(Math.min(...coldFirst))} |
+| \`donjon run -q examples/hello/hello.wasm\`, to exit | ${f(median(cold))} | ${f(Math.min(...cold))} |
+| **run / bare start** | **${ratio.toFixed(2)}** | |
+
+Goal (at most 4 bare starts): ${verdict(ratio <= 4)}.
+`;
+}
+
+/** First output byte of `donjon run --host` against a warm `donjon host --pool 2`, client included. */
+export async function benchWarm(): Promise<string> {
+  const host = await startHost(['--pool', '2']);
+  try {
+    await waitFor('the pool is not ready', 60_000, () => host.ready() >= 2);
+    process.stderr.write('bench: warm host ready\n');
+    const run = [
+      cliPath,
+      'run',
+      '-q',
+      '--host',
+      host.url,
+      '--token',
+      host.token,
+      '--host-fingerprint',
+      host.fingerprint,
+      '--trust-sim-root',
+      host.simRoot,
+      hello,
+    ];
+    await timeProcess(run);
+    const bare: number[] = [];
+    const warm: number[] = [];
+    const warmExit: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      await sleep(400); // the pool refills between requests, as it would between users
+      bare.push((await timeProcess(BARE)).first);
+      const r = await timeProcess(run);
+      warm.push(r.first);
+      warmExit.push(r.exit);
+    }
+    const ratio = median(warm) / median(bare);
+    return `## First output byte with a warm host (issue goal: at most 1 bare Node start, client included)
+
+A \`donjon host --pool 2\` on loopback (https, token, pinned fingerprint); \`donjon run -q --host …
+hello.wasm\` is spawned and timed to its first stdout byte, beside a bare Node start timed to its first
+stdout byte. Medians of ${ROUNDS} rounds, interleaved, 400 ms apart so the pool refills.
+
+| what | median ms | p99 ms |
+|---|---|---|
+| bare Node start, first stdout byte | ${f(median(bare))} | ${f(quantile(bare, 0.99))} |
+| \`donjon run --host\`, Keep from the pool, first stdout byte | ${f(median(warm))} | ${f(quantile(warm, 0.99))} |
+| \`donjon run --host\`, to exit | ${f(median(warmExit))} | ${f(quantile(warmExit, 0.99))} |
+| **first byte / bare start** | **${ratio.toFixed(2)}** | |
+
+Goal (at most 1 bare start): ${verdict(ratio <= 1)}.
+`;
+  } finally {
+    await host.close();
+  }
+}
+
+/** PSS and RSS of an idle bare Node process, 2 s after its start (the floor of any Node process). */
+async function idleBareNode(): Promise<{ rss: number; pss: number }> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { env, stdio: 'ignore' });
+  await sleep(2000);
+  const m = memoryOf(child.pid!);
+  child.kill();
+  return m;
+}
+
+/** What the idle pooled Keeps of `donjon host --pool 10` hold. */
+export async function benchMemory(): Promise<string> {
+  const host = await startHost(['--pool', String(POOL)]);
+  try {
+    await waitFor('the pool is not ready', 120_000, () => host.ready() >= POOL);
+    await sleep(3000); // let start-up garbage be collected, as an idle Keep's would be
+    const loaders = readFileSync(`/proc/${host.child.pid}/task/${host.child.pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+    let ldr = { rss: 0, pss: 0 };
+    let keep = { rss: 0, pss: 0 };
+    let keeps = 0;
+    for (const l of loaders) {
+      const kids = descendants(l);
+      if (kids.length === 0) continue;
+      keeps++;
+      const a = memoryOf(l);
+      ldr = { rss: ldr.rss + a.rss, pss: ldr.pss + a.pss };
+      for (const k of kids) {
+        const b = memoryOf(k);
+        keep = { rss: keep.rss + b.rss, pss: keep.pss + b.pss };
+      }
+    }
+    if (keeps === 0) throw new Error('Cannot measure: no pooled Keep found');
+    const floor = await idleBareNode();
+    const pss = (ldr.pss + keep.pss) / keeps;
+    const rss = (ldr.rss + keep.rss) / keeps;
+    return `## Memory of an idle Keep (issue goal: at most 16 MiB PSS)
+
+The ${keeps} pooled Keeps of \`donjon host --pool ${POOL}\`, 3 s after the pool was full; per Keep, from
+/proc/PID/smaps_rollup. PSS counts a page shared by n processes as 1/n to each (Node's own code is shared by
+every Node process on the machine); RSS counts it whole in each.
+
+| process | PSS MiB | RSS MiB |
+|---|---|---|
+| Keep Loader | ${mib(ldr.pss / keeps)} | ${mib(ldr.rss / keeps)} |
+| Keep | ${mib(keep.pss / keeps)} | ${mib(keep.rss / keeps)} |
+| **Keep Loader + Keep** | **${mib(pss)}** | ${mib(rss)} |
+| baseline: two idle bare Node processes (\`node -e 'setTimeout(…)'\`), measured now | ${mib(2 * floor.pss)} | ${mib(2 * floor.rss)} |
+
+Two Node processes a Keep cost at least the baseline row: an idle Node 20 isolate keeps about 6 MiB of private
+heap and code of its own, whatever it loaded.
+
+Goal (at most 16 MiB PSS): ${verdict(pss <= 16 * 2 ** 20)}.
+`;
+  } finally {
+    await host.close();
+  }
+}
+
+/** Many idle Keeps on one host: the API's latency and a new Keep's first byte while they idle. */
+export async function benchDensity(): Promise<string> {
+  const host = await startHost([
+    '--pool',
+    '1',
+    '--max-keeps',
+    String(IDLE_KEEPS + 20),
+    '--max-keeps-per-tenant',
+    String(IDLE_KEEPS + 20),
+    '--creates-per-minute',
+    '100000',
+  ]);
+  try {
+    const client = new KeepManagerClient(host.url, {
+      token: host.token,
+      trust: { fingerprint: host.fingerprint },
+    });
+    const started = performance.now();
+    let made = 0;
+    let stoppedBy = '';
+    while (made < IDLE_KEEPS) {
+      if (memAvailable() < MEMORY_MARGIN) {
+        stoppedBy = `stopped at ${made}: less than ${MEMORY_MARGIN / 2 ** 30} GiB of memory left free`;
+        break;
+      }
+      await client.createKeep('sim');
+      made++;
+    }
+    const startSeconds = (performance.now() - started) / 1000;
+    await sleep(3000);
+    const list: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      await client.listKeeps();
+      list.push(performance.now() - t0);
+    }
+    const policy = { measurements: [measureRuntime()], trustSimulatedRoots: [host.simRoot] };
+    const wasm = new Uint8Array(readFileSync(hello));
+    const bare: number[] = [];
+    const first: number[] = [];
+    for (let i = 0; i < Math.min(ROUNDS, 10); i++) {
+      await sleep(500);
+      bare.push((await timeProcess(BARE)).first);
+      const t0 = performance.now();
+      let t = 0;
+      const out = new Writable({
+        write(_c, _e, cb) {
+          if (t === 0) t = performance.now() - t0;
+          cb();
+        },
+      });
+      await runWorkload({
+        host: client,
+        backend: 'sim',
+        wasm,
+        args: ['hello'],
+        env: {},
+        stdin: null,
+        stdout: out,
+        stderr: out,
+        policy,
+      });
+      first.push(t);
+    }
+    let rss = 0;
+    let pss = 0;
+    for (const pid of descendants(host.child.pid!)) {
+      const m = memoryOf(pid);
+      rss += m.rss;
+      pss += m.pss;
+    }
+    const p99 = quantile(list, 0.99);
+    const ratio = median(first) / median(bare);
+    return `## ${made} idle Keeps on one host (issue goal: 300; \`GET /v1/keeps\` p99 under 20 ms, a new Keep's first byte under 2 bare starts)
+
+One \`donjon host --pool 1\` on loopback; ${made} Keeps created through the API one after the other (${f(startSeconds)} s)
+and left idle${stoppedBy ? ` (${stoppedBy})` : ''}. Then 200 \`GET /v1/keeps\` from the SDK, and 10 runs of
+hello.wasm through the SDK (this process, no CLI start) timed to the first stdout byte, each beside a bare
+Node start's first byte. All Keep Loaders and Keeps together: PSS ${mib(pss)} MiB, RSS ${mib(rss)} MiB
+(${mib(pss / Math.max(1, made))} MiB PSS a Keep).
+
+| what | median ms | p99 ms |
+|---|---|---|
+| \`GET /v1/keeps\` (${made} Keeps listed) | ${f(median(list))} | ${f(p99)} |
+| bare Node start, first stdout byte | ${f(median(bare))} | ${f(quantile(bare, 0.99))} |
+| a new Keep's first stdout byte (from the pool) | ${f(median(first))} | ${f(quantile(first, 0.99))} |
+| **first byte / bare start** | **${ratio.toFixed(2)}** | |
+
+Goals: ${made} of 300 Keeps ${verdict(made >= 300)}; \`GET /v1/keeps\` p99 under 20 ms ${verdict(p99 < 20)};
+first byte under 2 bare starts ${verdict(ratio < 2)}.
+`;
+  } finally {
+    await host.close();
+  }
+}
+
+export const startupSections: [string, () => Promise<string>][] = [
+  ['startup', benchStartup],
+  ['warm', benchWarm],
+  ['memory', benchMemory],
+  ['density', benchDensity],
+];
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const only = process.argv.slice(2);
+  for (const [name, run] of startupSections) {
+    if (only.length === 0 || only.includes(name)) process.stdout.write(`${await run()}\n`);
+  }
+}
