@@ -18,7 +18,7 @@ import { parseDuration, parseSize } from './units.ts';
 
 export const hostHelp = `Usage: donjon host [options]            run the Keep Manager
        donjon host info [--state DIR] [--json]
-       donjon host token create [--state DIR] [--name NAME]
+       donjon host token create [--state DIR] [--name NAME] [--json]
 
 Runs a Keep Manager: the host's API for tenants, over HTTPS with a certificate it makes on first start. Its
 Keeps outlive it: a restarted Keep Manager on the same state directory finds them again.
@@ -88,19 +88,28 @@ async function info(argv: string[], invocation?: Invocation): Promise<number> {
   return 0;
 }
 
-function token(argv: string[]): number {
+function token(argv: string[], invocation?: Invocation): number {
   const [verb, ...rest] = argv;
   if (verb !== 'create')
     throw new UsageError("Cannot run 'donjon host token': use 'donjon host token create'");
   const { values } = parseCommand(rest, {
     command: 'host token',
-    options: { state: { type: 'string' }, name: { type: 'string', default: 'tenant' } },
+    options: {
+      state: { type: 'string' },
+      name: { type: 'string', default: 'tenant' },
+      json: { type: 'boolean', default: false },
+    },
+    invocation,
   });
   const store = new SqliteStore(join(stateDir(values.state), 'keepmgr.db'));
   try {
     const t = store.createToken(values.name);
-    process.stdout.write(`${t.token}\n`);
-    process.stderr.write(`donjon host: token ${t.id} created for ${values.name}\n`);
+    if (values.json)
+      process.stdout.write(`${JSON.stringify({ id: t.id, tenant: values.name, token: t.token })}\n`);
+    else {
+      process.stdout.write(`${t.token}\n`);
+      process.stderr.write(`donjon host: token ${t.id} created for ${values.name}\n`);
+    }
   } finally {
     store.close();
   }
@@ -205,6 +214,6 @@ async function serve(argv: string[]): Promise<number> {
 export async function hostCommand(argv: string[], invocation?: Invocation): Promise<number> {
   const [first, ...rest] = argv;
   if (first === 'info') return info(rest, invocation);
-  if (first === 'token') return token(rest);
+  if (first === 'token') return token(rest, invocation);
   return serve(argv);
 }

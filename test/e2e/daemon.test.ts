@@ -83,6 +83,16 @@ describe('donjon host (the Keep Manager daemon)', () => {
     assert.notEqual(token, otherToken);
   });
 
+  test('token create --json gives the token with its id and tenant, nothing on stderr', async () => {
+    const r = await runCli(['host', 'token', 'create', '--state', state, '--name', 'carol', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const t = JSON.parse(r.stdout) as { id: string; tenant: string; token: string };
+    assert.equal(t.tenant, 'carol');
+    assert.match(t.token, /^djt_[A-Za-z0-9_-]{43}$/);
+    assert.equal(typeof t.id, 'string');
+    assert.equal(r.stderr, '');
+  });
+
   test('runs a workload for a tenant over HTTPS with a pinned fingerprint', async () => {
     const r = await runCli(
       ['run', ...remote(), '--trust-sim-root', simFingerprint, example('hello'), '--', 'Bob'],
