@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Policy } from '../attestation/index.ts';
-import { connectService, measureRuntime, type ServicePolicy } from '../client/index.ts';
+import { connectService, measureRuntime, measureSgxRuntime, type ServicePolicy } from '../client/index.ts';
 import type { ServiceIdentity } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
-import { hexList } from './run.ts';
+import { hexList, workloadPolicy } from './run.ts';
 
 /** `donjon help proxy`. */
 export const proxyHelp = `Usage: donjon proxy --to HOST:PORT --listen ADDR:PORT [options]
@@ -22,7 +22,9 @@ Options:
   --workload FILE           require the workload to be this module (repeatable)
   --workload-digest HEX     require the module's SHA-256 to be this (repeatable)
   --config-digest HEX       require the configuration's SHA-256 to be this (repeatable)
-  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable)
+  --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable; an
+                            MRENCLAVE of 64 hex digits with --backend sgx-sim)
+  --backend NAME            the service's backend: sim (default; also cvm's SEV-SNP) or sgx-sim
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
   --insecure                accept a service without evidence (only without a workload requirement)
   --json                    log as JSON lines on stderr
@@ -84,6 +86,7 @@ export async function proxyCommand(argv: string[], invocation?: Invocation): Pro
       'config-digest': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
+      backend: { type: 'string', default: 'sim' },
       insecure: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', short: 'q', default: false },
@@ -102,13 +105,21 @@ export async function proxyCommand(argv: string[], invocation?: Invocation): Pro
       'Cannot proxy with --insecure and a workload or config requirement: an unattested service proves neither',
     );
   }
+  // The service's backend says what its evidence proves of the runtime: an SNP measurement or an MRENCLAVE.
+  const backend = values.backend;
+  if (backend !== 'sim' && backend !== 'cvm' && backend !== 'sgx-sim') {
+    throw new UsageError(`Cannot proxy a ${backend} service: use --backend sim, cvm or sgx-sim`);
+  }
+  const sgx = backend === 'sgx-sim';
   const measurements =
     values['expect-measurement'].length > 0
-      ? hexList(values['expect-measurement'], '--expect-measurement', 96)
-      : [measureRuntime()];
-  const simRoots = hexList(values['trust-sim-root'], '--trust-sim-root', 64);
-  const policy: Policy =
-    simRoots.length > 0 ? { measurements, trustSimulatedRoots: simRoots } : { measurements };
+      ? hexList(values['expect-measurement'], '--expect-measurement', sgx ? 64 : 96)
+      : [sgx ? measureSgxRuntime() : measureRuntime()];
+  const policy: Policy = workloadPolicy({
+    backend: sgx ? 'sgx-sim' : 'sim',
+    measurements,
+    trustedSimRoots: hexList(values['trust-sim-root'], '--trust-sim-root', 64),
+  });
   const servicePolicy: ServicePolicy = {
     policy,
     ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -172,6 +173,43 @@ describe('donjon deploy --backend sgx-sim against donjon host', () => {
     attach.kill('SIGINT');
     assert.equal(await ended, 130, stderr);
     assert.match(stderr, /"kind":"sgx"/);
+    // donjon proxy verifies the service under the sgx-sim policy (its MRENCLAVE) and forwards a plain request.
+    const proxy = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'proxy',
+        '--to',
+        `127.0.0.1:${out.ports[0]!.hostPort}`,
+        '--listen',
+        '127.0.0.1:0',
+        '--backend',
+        'sgx-sim',
+        '--trust-sim-root',
+        simSgxFingerprint,
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let proxyLog = '';
+    const proxyPort = await new Promise<number>((resolve, reject) => {
+      proxy.stderr.on('data', (c: Buffer) => {
+        proxyLog += c.toString('utf8');
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proxyLog);
+        if (m) resolve(Number(m[1]));
+      });
+      proxy.on('exit', (code) => reject(new Error(`donjon proxy exited with ${code}: ${proxyLog}`)));
+    });
+    const status = await new Promise<number | undefined>((resolve) => {
+      request({ host: '127.0.0.1', port: proxyPort, path: '/' }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      })
+        .on('error', () => resolve(undefined))
+        .end();
+    });
+    proxy.kill('SIGINT');
+    assert.equal(status, 200, proxyLog);
+    assert.match(proxyLog, /verified/);
     const stop = await runCli(['keeps', 'stop', out.id, ...remote()], { env });
     assert.equal(stop.code, 0, stop.stderr);
   });
