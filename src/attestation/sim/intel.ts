@@ -7,8 +7,8 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { distinguishedName } from '../../lib/certificate.ts';
 import { integer } from '../../lib/der.ts';
-import { isRecord, missingKey, unknownKey } from '../../lib/json.ts';
-import { sha256Hex, toBase64, toHex, tryFromBase64, tryFromHex } from '../bytes.ts';
+import { isRecord } from '../../lib/json.ts';
+import { sha256Hex, toBase64, toHex, tryFromHex } from '../bytes.ts';
 import { AttestationError } from '../errors.ts';
 import { OID } from '../x509.ts';
 import {
@@ -20,6 +20,7 @@ import {
 } from './cert.ts';
 import { ecCert, ecCrl, KEY_USAGE_SIGNING, NOT_A_CA, type PlatformSpec, sgxExtension } from './dcap.ts';
 import { SIM_ORGANIZATION } from './root.ts';
+import { storedReader } from './stored.ts';
 
 /** The simulated quoting enclave's identity: what its QE report says and its QE identity describes. */
 export interface SimQeIdentity {
@@ -264,27 +265,10 @@ export function serializeSimIntelPlatform(p: SimIntelPlatform): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
-function invalid(state: string, cause?: unknown): never {
-  throw new AttestationError(
-    'ERR_SIM_ROOT_INVALID',
-    `Cannot load simulated Intel platform: ${state}`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function exactKeys(value: Record<string, unknown>, keys: readonly string[], where: string): void {
-  const unknown = unknownKey(value, keys);
-  if (unknown !== undefined) invalid(`unknown field ${where}${unknown}`);
-  const missing = missingKey(value, keys);
-  if (missing !== undefined) invalid(`missing field ${where}${missing}`);
-}
-
-function base64Field(doc: Record<string, unknown>, key: string): Uint8Array {
-  const v = doc[key];
-  const bytes = typeof v === 'string' ? tryFromBase64(v) : undefined;
-  if (bytes === undefined || bytes.byteLength === 0) return invalid(`${key} is not base64`);
-  return bytes;
-}
+const stored = storedReader('simulated Intel platform');
+const { exactKeys, base64Field, document } = stored;
+// Annotated, so that the checker knows a call to it ends the path.
+const invalid: (state: string, cause?: unknown) => never = stored.invalid;
 
 function hexField(v: unknown, bytes: number, what: string): string {
   const b = typeof v === 'string' ? tryFromHex(v) : undefined;
@@ -305,17 +289,7 @@ function intField(v: unknown, max: number, what: string): number {
  * Fails with ERR_SIM_ROOT_INVALID.
  */
 export function parseSimIntelPlatform(bytes: Uint8Array): SimIntelPlatform {
-  if (!(bytes instanceof Uint8Array))
-    throw new TypeError('Cannot load simulated Intel platform: expected a Uint8Array');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (cause) {
-    return invalid('not UTF-8 JSON', cause);
-  }
-  if (!isRecord(doc)) return invalid('not a JSON object');
-  exactKeys(doc, KEYS, '');
-  if (doc.format !== FORMAT) invalid(`format is not ${FORMAT}`);
+  const doc = document(bytes, KEYS, FORMAT);
   const rootDer = base64Field(doc, 'root');
   if (doc.fingerprint !== sha256Hex(rootDer)) invalid('fingerprint is not the SHA-256 of the root');
   const p = doc.platform;

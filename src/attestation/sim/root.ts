@@ -6,8 +6,8 @@ import { createPrivateKey, generateKeyPair, randomBytes, sign, verify } from 'no
 import { promisify } from 'node:util';
 import { distinguishedName } from '../../lib/certificate.ts';
 import { ia5String, integer } from '../../lib/der.ts';
-import { isRecord, missingKey, unknownKey } from '../../lib/json.ts';
-import { equalBytes, sha256Hex, toBase64, toHex, tryFromBase64, tryFromHex } from '../bytes.ts';
+import { isRecord } from '../../lib/json.ts';
+import { equalBytes, sha256Hex, toBase64, toHex, tryFromHex } from '../bytes.ts';
 import { AttestationError } from '../errors.ts';
 import type { SnpTcb } from '../snp/tcb.ts';
 import { snpTcb } from '../snp/tcb.ts';
@@ -22,6 +22,7 @@ import {
   keyUsageCertSign,
   subjectKeyIdentifier,
 } from './cert.ts';
+import { storedReader } from './stored.ts';
 
 const generate = promisify(generateKeyPair);
 
@@ -187,27 +188,10 @@ export function serializeSimRoot(m: SimRootMaterial): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
-function invalid(state: string, cause?: unknown): never {
-  throw new AttestationError(
-    'ERR_SIM_ROOT_INVALID',
-    `Cannot load simulated root: ${state}`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function exactKeys(value: Record<string, unknown>, keys: readonly string[], where: string): void {
-  const unknown = unknownKey(value, keys);
-  if (unknown !== undefined) invalid(`unknown field ${where}${unknown}`);
-  const missing = missingKey(value, keys);
-  if (missing !== undefined) invalid(`missing field ${where}${missing}`);
-}
-
-function base64Field(doc: Record<string, unknown>, key: string): Uint8Array {
-  const v = doc[key];
-  const bytes = typeof v === 'string' ? tryFromBase64(v) : undefined;
-  if (bytes === undefined || bytes.byteLength === 0) return invalid(`${key} is not base64`);
-  return bytes;
-}
+const stored = storedReader('simulated root');
+const { exactKeys, base64Field, document } = stored;
+// Annotated, so that the checker knows a call to it ends the path.
+const invalid: (state: string, cause?: unknown) => never = stored.invalid;
 
 /**
  * Loads material written by {@link serializeSimRoot} and checks it is whole and consistent: the chain
@@ -216,17 +200,7 @@ function base64Field(doc: Record<string, unknown>, key: string): Uint8Array {
  * Fails with ERR_SIM_ROOT_INVALID.
  */
 export function parseSimRoot(bytes: Uint8Array): SimRootMaterial {
-  if (!(bytes instanceof Uint8Array))
-    throw new TypeError('Cannot load simulated root: expected a Uint8Array');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (cause) {
-    return invalid('not UTF-8 JSON', cause);
-  }
-  if (!isRecord(doc)) return invalid('not a JSON object');
-  exactKeys(doc, KEYS, '');
-  if (doc.format !== FORMAT) invalid(`format is not ${FORMAT}`);
+  const doc = document(bytes, KEYS, FORMAT);
   const arkDer = base64Field(doc, 'ark');
   const askDer = base64Field(doc, 'ask');
   const vcekDer = base64Field(doc, 'vcek');
