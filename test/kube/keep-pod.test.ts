@@ -193,6 +193,31 @@ describe('donjon keep-pod as a plain process (docker-registry on loopback)', { s
     assert.deepEqual(readdirSync(pod.spec.stateDir), []);
   });
 
+  test('a Keep that dies under it ends keep-pod non-zero (Kubernetes restarts the container)', async () => {
+    const pod = await replica('web-1');
+    await pod.ready();
+    const ready = pod.events().find((e) => e['event'] === 'ready')!;
+    const keepPid = ready['keepPid'];
+    assert.equal(typeof keepPid, 'number');
+    process.kill(keepPid as number, 'SIGKILL');
+    const { code } = await pod.exited;
+    assert.equal(code, 4, pod.lines.join('\n'));
+    const e = pod.events().at(-1)!;
+    assert.equal(e['code'], 'ERR_POD_KEEP_FAILED');
+    assert.match(String(e['message']), /the Keep failed: the Keep was killed by SIGKILL/);
+  });
+
+  test('SIGTERM before the workload is ready ends it with 0 and leaves nothing running', async () => {
+    const pod = await replica('web-2');
+    while (!pod.events().some((e) => e['event'] === 'probes')) await sleep(10);
+    pod.child.kill('SIGTERM');
+    const { code } = await pod.exited;
+    assert.equal(code, 0, pod.lines.join('\n'));
+    assert.ok(!pod.events().some((e) => e['event'] === 'ready'), 'it never said ready');
+    assert.equal(pod.events().at(-1)?.['event'], 'stopped');
+    await pod.allGone();
+  });
+
   test('a signature by another key is refused (exit 3) and /readyz is never 200', async () => {
     const pod = await replica('web-stranger', { keys: [stranger.pub] });
     const seen = new Set<number | undefined>();

@@ -103,6 +103,12 @@ export class Replica {
     await groupGone(pgid);
   }
 
+  /** Waits until none of its processes is left (its Keep Loader and Keep end after it), or fails. */
+  async allGone(): Promise<void> {
+    await this.exited;
+    await groupGone(this.child.pid!);
+  }
+
   /** Whatever is left of it, gone (for `after`). */
   async cleanUp(): Promise<void> {
     const pgid = this.child.pid;

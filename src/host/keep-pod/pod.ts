@@ -155,6 +155,8 @@ export class KeepPod {
   async #start(): Promise<'started'> {
     const o = this.#o;
     const pulled = await this.#pull();
+    // A drain that began meanwhile has stopped what there was: nothing more is started (or logged).
+    if (this.#stopping()) return 'started';
     o.log({
       event: 'pulled',
       reference: o.reference,
@@ -162,7 +164,6 @@ export class KeepPod {
       moduleBytes: pulled.wasm.byteLength,
       signed: o.keys.length > 0,
     });
-    if (this.#stopping()) return 'started';
     await this.#launch();
     const deploy = hostDeployMessage({
       wasm: pulled.wasm,
@@ -271,6 +272,7 @@ export class KeepPod {
         );
         break;
       } catch {
+        if (this.#stopping()) return;
         if (Date.now() >= deadline)
           throw new KeepPodError(
             'ERR_POD_KEEP_FAILED',
