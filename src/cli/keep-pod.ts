@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSimRoot } from '../attestation/sim/index.ts';
 import { checkSupportedFiles, parseEnarxToml, type WorkloadConfig } from '../client/index.ts';
-import { KeepPod, KeepPodError, type PodBackend } from '../host/keep-pod/index.ts';
+import { KeepPod, KeepPodError, type PodBackend } from '../host/index.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { builtFile } from '../paths.ts';
 import { parseReference, RegistryError, readPublicKey } from '../registry/index.ts';
