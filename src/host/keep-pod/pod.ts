@@ -10,7 +10,7 @@ import { isDonjonError, reasonOf } from '../../lib/errors.ts';
 import type { FileSpec, MessageOf, SecretSpec } from '../../protocol/messages.ts';
 import type { Credentials } from '../../registry/index.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
-import { deliverDeploy, hostDeployMessage } from '../keepmgr/host-deploy.ts';
+import { deliverDeploy, pulledDeployMessage } from '../keepmgr/host-deploy.ts';
 import { attachedLauncher } from '../keepmgr/launchers.ts';
 import { type PulledArtifact, pullArtifact } from '../keepmgr/puller.ts';
 import { TIMEOUTS } from '../timeouts.ts';
@@ -165,25 +165,11 @@ export class KeepPod {
       signed: o.keys.length > 0,
     });
     await this.#launch();
-    const deploy = hostDeployMessage({
-      wasm: pulled.wasm,
+    const deploy = pulledDeployMessage(pulled, o.keys, {
       args: o.workload.args,
       env: o.workload.env,
       files: o.workload.files,
       ...(o.workload.secrets ? { secrets: o.workload.secrets } : {}),
-      artifact: {
-        reference: o.reference,
-        digest: pulled.digest,
-        manifest: pulled.manifest,
-        ...(o.keys.length > 0
-          ? {
-              keys: [...o.keys],
-              signatures: pulled.signatures
-                .filter((s) => s.oversize === undefined)
-                .map((s) => ({ payload: s.payload, signature: s.signature })),
-            }
-          : {}),
-      },
     });
     if (this.#stopping()) return 'started';
     try {
