@@ -4,6 +4,10 @@
 // round-robin TCP proxy standing for the Service. Clients verify every connection as they already do
 // (`connectService`), whichever replica answers.
 //
+// The command is the generated Deployment's own when this build has `donjon kube manifest`, else the one the
+// keep-pod contract states for the Deployment (the same paths and flags); its Pod paths are mapped to each
+// replica's files as kubelet mounts the ConfigMaps, the Secret and the emptyDir.
+//
 // Pods have a network namespace each, so every replica binds the same port. Here they share one machine:
 // each replica gets a loopback address of its own as its Pod IP (127.0.0.0/8 is all loopback on Linux) and
 // binds its listen file and its probes there, on the same ports. So all replicas run the very same
@@ -22,12 +26,13 @@ import {
   type ServiceConnection,
 } from '../../src/client/index.ts';
 import { configDigest } from '../../src/protocol/workload.ts';
-import { example, freePort } from '../helpers.ts';
+import { example, freePort, runCli } from '../helpers.ts';
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
 import {
   httpConfig,
   httpGet,
   keyPair,
+  podCommand,
   pushSigned,
   Replica,
   type ReplicaSpec,
@@ -84,8 +89,46 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  let manifests: boolean | undefined;
+
+  /** The Deployment's container command for `reference`: generated when this build can, else the contract's. */
+  async function containerCommand(reference: string): Promise<string[]> {
+    manifests ??= /^\s+kube\s/m.test((await runCli(['--help'])).stdout);
+    if (!manifests) return podCommand(reference, 1);
+    const image = `registry.invalid/donjon@sha256:${'0'.repeat(64)}`;
+    const m = await runCli([
+      'kube',
+      'manifest',
+      reference,
+      '--config',
+      config,
+      '--verify-key',
+      keys.pub,
+      '--replicas',
+      '3',
+      '--backend',
+      'sim',
+      '--image',
+      image,
+      '--json',
+    ]);
+    assert.equal(m.code, 0, m.stderr);
+    interface Container {
+      command?: string[];
+      args?: string[];
+    }
+    const objects = JSON.parse(m.stdout) as {
+      kind: string;
+      spec?: { template?: { spec?: { containers?: Container[] } } };
+    }[];
+    const deployment = objects.find((o) => o.kind === 'Deployment');
+    const container = deployment?.spec?.template?.spec?.containers?.[0];
+    assert.ok(container, 'the manifest has a Deployment with a container');
+    return [...(container.command ?? []), ...(container.args ?? [])];
+  }
+
   /** Starts (or restarts, as kubelet does, with the same Pod and emptyDir) the replica `name` at `ip`. */
-  function run(name: string, ip: string, reference: string): Replica {
+  async function run(name: string, ip: string, reference: string): Promise<Replica> {
     const stateDir = join(dir, 'pods', name);
     mkdirSync(stateDir, { recursive: true });
     const spec: ReplicaSpec = {
@@ -97,6 +140,7 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
       simRoot: simRoot.path,
       healthPort,
       stateDir,
+      command: await containerCommand(reference),
     };
     const r = new Replica(spec);
     started.push(r);
@@ -132,7 +176,9 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
   let before3: Set<string>;
 
   test('three replicas: connections through the Service verify three distinct Keeps of one workload and config', async () => {
-    const replicas = ['web-0', 'web-1', 'web-2'].map((name, i) => run(name, `127.0.0.${11 + i}`, v1));
+    const replicas = await Promise.all(
+      ['web-0', 'web-1', 'web-2'].map((name, i) => run(name, `127.0.0.${11 + i}`, v1)),
+    );
     await Promise.all(replicas.map(ready));
     const connections = await through(6);
     for (const c of connections) {
@@ -155,7 +201,7 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
     proxy.remove(victim.spec.ip, servicePort);
     await victim.killHard();
     assert.equal(await victim.probe('/readyz'), undefined);
-    const again = run('web-1', victim.spec.ip, v1);
+    const again = await run('web-1', victim.spec.ip, v1);
     await ready(again);
     const direct = await connectService({
       host: again.spec.ip,
@@ -180,7 +226,7 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
     assert.notEqual(v2Digest, v1Digest);
     const v2 = await pushSigned(dir, v2Wasm, `${registry.host}/http:2.0`, config, keys.key);
     // A rolling update's first step: one new Pod (maxSurge 1), ready, then one old Pod ended with SIGTERM.
-    const fresh = run('web-v2-0', '127.0.0.14', v2);
+    const fresh = await run('web-v2-0', '127.0.0.14', v2);
     await ready(fresh);
     const old = pods.get('web-0')!;
     proxy.remove(old.spec.ip, servicePort);

@@ -27,6 +27,72 @@ export interface ReplicaSpec {
   /** An emptyDir: kept across restarts of the container, as a Pod's is. */
   stateDir: string;
   gracePeriodSeconds?: number;
+  /**
+   * The Pod spec's container command (`donjon keep-pod ...` with the Pod's paths, see {@link podCommand}): run
+   * with the Pod's mounts and addresses mapped to this replica's files and address, as kubelet mounts volumes.
+   * Without it, the command line is made from the fields above.
+   */
+  command?: readonly string[];
+}
+
+/** Where the Pod mounts what keep-pod reads (KEEPPOD-CONTRACT: ConfigMaps, the Secret, the emptyDir). */
+export const POD_PATHS = {
+  config: '/etc/donjon/config/Enarx.toml',
+  key: (n: number) => `/etc/donjon/keys/key-${n}.pub`,
+  simRoot: '/etc/donjon/sim-root/sim-root.cbor',
+  stateDir: '/var/run/donjon',
+} as const;
+
+/** The container command of a sim replica as the Deployment states it: the contract's paths and addresses. */
+export function podCommand(reference: string, keys: number, gracePeriodSeconds = 20): string[] {
+  return [
+    'donjon',
+    'keep-pod',
+    reference,
+    '--config',
+    POD_PATHS.config,
+    ...Array.from({ length: keys }, (_, i) => ['--verify-key', POD_PATHS.key(i + 1)]).flat(),
+    '--backend',
+    'sim',
+    '--sim-root',
+    POD_PATHS.simRoot,
+    '--health-listen',
+    '0.0.0.0:8080',
+    '--listen-address',
+    '0.0.0.0',
+    '--state-dir',
+    POD_PATHS.stateDir,
+    '--grace-period',
+    String(gracePeriodSeconds),
+  ];
+}
+
+/**
+ * A Pod's container command as this machine runs it: `donjon` is bin/donjon.js, each path the Pod mounts is
+ * the replica's own file, and the addresses the Pod binds on every interface are the replica's Pod IP (its
+ * probes on a free port of it). A path under a mount the harness does not make fails the test.
+ */
+export function localCommand(spec: ReplicaSpec, command: readonly string[]): string[] {
+  assert.deepEqual(command.slice(0, 2), ['donjon', 'keep-pod'], 'the container runs donjon keep-pod');
+  const files = new Map<string, string>([
+    [POD_PATHS.config, spec.config],
+    [POD_PATHS.simRoot, spec.simRoot],
+    [POD_PATHS.stateDir, spec.stateDir],
+    ...spec.keys.map((k, i): [string, string] => [POD_PATHS.key(i + 1), k]),
+  ]);
+  const out = ['keep-pod'];
+  for (let i = 2; i < command.length; i++) {
+    const arg = command[i]!;
+    const flag = command[i - 1];
+    if (flag === '--health-listen') out.push(`${spec.ip}:${spec.healthPort}`);
+    else if (flag === '--listen-address') out.push(spec.ip);
+    else if (arg.startsWith('/')) {
+      const local = files.get(arg);
+      assert.ok(local !== undefined, `the harness mounts nothing at ${arg}`);
+      out.push(local);
+    } else out.push(arg);
+  }
+  return out;
 }
 
 /** One running replica: its process (a process group of its own, like a container's processes). */
@@ -39,7 +105,8 @@ export class Replica {
 
   constructor(spec: ReplicaSpec) {
     this.spec = spec;
-    this.child = spawn(process.execPath, [cliPath, ...replicaArgs(spec)], {
+    const args = spec.command ? localCommand(spec, spec.command) : replicaArgs(spec);
+    this.child = spawn(process.execPath, [cliPath, ...args], {
       cwd: repoRoot,
       env: {
         PATH: process.env['PATH'] ?? '',
