@@ -142,7 +142,7 @@ describe('donjon keep-pod as a plain process (docker-registry on loopback)', { s
   }
 
   test('serves the example over attested TLS once /readyz is 200, and drains on SIGTERM', async () => {
-    const pod = await replica('web-0', { gracePeriodSeconds: 6 });
+    const pod = await replica('web-0', { gracePeriodSeconds: 10 });
     await pod.ready();
     assert.equal(await pod.probe('/healthz'), 200);
     const servicePort = Number(/port = (\d+)/.exec(readFileSync(pod.spec.config, 'utf8'))![1]);
@@ -179,8 +179,8 @@ describe('donjon keep-pod as a plain process (docker-registry on loopback)', { s
     assert.match(await httpGet(open.socket), /Hello from examples\/http/);
     const { code } = await pod.exited;
     assert.equal(code, 0, pod.lines.join('\n'));
-    // The contract: the exit comes within the grace period (6 s), the Keep's stop included.
-    assert.ok(Date.now() - sent < 6_000, `exited ${Date.now() - sent} ms after SIGTERM`);
+    // The contract: the exit comes within the grace period (10 s), the Keep's stop included.
+    assert.ok(Date.now() - sent < 10_000, `exited ${Date.now() - sent} ms after SIGTERM`);
     const last = pod.events().filter((e) => ['draining', 'stopped'].includes(String(e['event'])));
     assert.deepEqual(
       last.map((e) => [e['event'], e['drained'] ?? null]),
@@ -191,6 +191,25 @@ describe('donjon keep-pod as a plain process (docker-registry on loopback)', { s
     );
     // Its state folder held the Keep Loader's socket alone, and is empty once it ended.
     assert.deepEqual(readdirSync(pod.spec.stateDir), []);
+  });
+
+  test('a connection still open when the grace period ends is cut: the Keep stops and keep-pod exits 0 in time', async () => {
+    const pod = await replica('web-3', { gracePeriodSeconds: 4 });
+    await pod.ready();
+    const servicePort = Number(/port = (\d+)/.exec(readFileSync(pod.spec.config, 'utf8'))![1]);
+    const open = await connectService({ host: '127.0.0.1', port: servicePort, policy });
+    const cut = new Promise((resolve) => open.socket.once('close', resolve));
+    open.socket.on('error', () => {});
+    const sent = Date.now();
+    pod.child.kill('SIGTERM');
+    const { code } = await pod.exited;
+    assert.equal(code, 0, pod.lines.join('\n'));
+    const took = Date.now() - sent;
+    assert.ok(took < 4_000, `exited ${took} ms after SIGTERM, not within the grace period`);
+    await cut;
+    const stopped = pod.events().find((e) => e['event'] === 'stopped');
+    assert.equal(stopped?.['drained'], false, 'the drain did not complete');
+    await pod.allGone();
   });
 
   test('a Keep that dies under it ends keep-pod non-zero (Kubernetes restarts the container)', async () => {
