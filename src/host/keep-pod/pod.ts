@@ -40,7 +40,7 @@ export interface KeepPodOptions {
   workload: { args: string[]; env: Record<string, string>; files: FileSpec[]; secrets?: SecretSpec[] };
   /** `sim`: the shared simulated root (`sim-root.cbor`). */
   simRootPath?: string | undefined;
-  /** The Keep Loader's socket goes here; nothing else is written. */
+  /** The Keep Loader's socket goes here (and for `cvm` the cache of public collateral); nothing else. */
   stateDir: string;
   /** Where the listen files' ports are bound, each on exactly its Enarx.toml port. */
   listenAddress: string;
