@@ -142,6 +142,7 @@ describe('keep-pod with [[secrets]] (docker-registry and a key broker on loopbac
     assert.ok(!seen.has(200), 'never ready');
     const e = pod.events().at(-1)!;
     assert.equal(e['code'], 'ERR_POD_KEEP_FAILED');
-    assert.match(String(e['message']), /ERR_SECRET_DENIED/);
+    assert.match(String(e['message']), /the Keep refused it \(ERR_SECRET_DENIED\)/);
+    assert.equal(e['hostCode'], 'ERR_SECRET_DENIED', 'the Keep’s own code, as run reports it');
   });
 });

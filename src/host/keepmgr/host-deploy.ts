@@ -29,6 +29,17 @@ export function hostDeployMessage(
   };
 }
 
+/** The Keep's refusal of a deploy, with the Keep's own code (`hostCode`, as the CLI reports it). */
+export class KeepRefusal extends Error {
+  override readonly name = 'KeepRefusal';
+  readonly hostCode: string;
+
+  constructor(code: string, message: string) {
+    super(`the Keep refused it (${code}): ${message}`);
+    this.hostCode = code;
+  }
+}
+
 /**
  * The `deploy` of an artifact pulled by digest: the module with the artifact attached (its manifest, and with
  * `keys` the keys and the signatures the Keep checks again), so the Keep trusts nothing the host says of it.
@@ -118,7 +129,7 @@ export function deliverDeploy(
             if (m.type === 'started') {
               finish();
               tls.end();
-            } else if (m.type === 'error') finish(new Error(`the Keep refused it (${m.code}): ${m.message}`));
+            } else if (m.type === 'error') finish(new KeepRefusal(m.code, m.message));
           },
           {
             maxFrameBytes: ANSWER_MAX_FRAME,
