@@ -17,6 +17,7 @@ Commands:
   measure   print the measurement of this version's Keep runtime, or an SNP launch digest
   platform  show which backends this host can offer, and why not the others
   host      run a Keep Manager for tenants
+  keep-pod  run one service replica as a Kubernetes container (the image's entrypoint)
   broker    run a key broker that releases secrets to attested Keeps, and manage it
   keeps     list, inspect, attach to and stop your Keeps on a Keep Manager
   known-hosts  list or forget the Keep Managers this user trusts (as ssh-keygen -R)
@@ -57,6 +58,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   host: async () => {
     const m = await import('./host.ts');
     return { run: m.hostCommand, help: m.hostHelp };
+  },
+  'keep-pod': async () => {
+    const m = await import('./keep-pod.ts');
+    return { run: m.keepPodCommand, help: m.keepPodHelp };
   },
   broker: async () => {
     const m = await import('./broker.ts');

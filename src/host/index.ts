@@ -1,12 +1,20 @@
 /**
  * The host's one door: everything the CLI (and the tests that drive the host as the CLI does) uses of the
  * host side — the Keep Manager and its options, its stores, its TLS identity and state-directory lock, the
- * platform probe, the simulated root, the collateral client — is imported from here and nowhere else, so the
+ * platform probe, the simulated root, the collateral client, one Kubernetes replica (`KeepPod`) — is imported from here and nowhere else, so the
  * host's files can move without touching the CLI.
  */
 export type { BackendName } from './backends/index.ts';
 export * from './collateral/index.ts';
 export { API_ERRORS, ApiError, type ApiErrorCode } from './errors.ts';
+export {
+  KEEPPOD_ERRORS,
+  KeepPod,
+  KeepPodError,
+  type KeepPodErrorCode,
+  type KeepPodOptions,
+  type PodBackend,
+} from './keep-pod/index.ts';
 export { MAX_CONNECTIONS } from './keepmgr/api-server.ts';
 export { KEEPMGR_ERRORS, KeepManagerError, type KeepManagerErrorCode } from './keepmgr/errors.ts';
 export { certificateFingerprint, type HostIdentity, loadOrCreateHostIdentity } from './keepmgr/identity.ts';

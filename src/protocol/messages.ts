@@ -213,6 +213,7 @@ export const messageSchemas = defineMessages({
   'ldr-channel': message('ldr-channel', {}),
   'ldr-watch': message('ldr-watch', {}),
   'ldr-stop': message('ldr-stop', {}),
+  'ldr-drain': message('ldr-drain', {}),
   'ldr-event': message('ldr-event', {
     state: keepState,
     ldrPid: optional(uint),

@@ -7,6 +7,7 @@ import { BROKER_CATEGORIES, brokerErrorCodes } from '../../src/broker/errors.ts'
 import { cliErrorCodes, cliErrors } from '../../src/cli/codes.ts';
 import { CLIENT_ERRORS, clientErrorCodes } from '../../src/client/errors.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
+import { KEEPPOD_ERRORS } from '../../src/host/keep-pod/errors.ts';
 import { KEEPMGR_ERRORS } from '../../src/host/keepmgr/errors.ts';
 import { KEEP_ERRORS, keepErrorCodes } from '../../src/keep/errors.ts';
 import type { ErrorCategory } from '../../src/lib/errors.ts';
@@ -28,6 +29,7 @@ const registries: Record<string, readonly string[]> = {
   cli: cliErrorCodes,
   registry: registryErrorCodes,
   'Keep Manager daemon': Object.keys(KEEPMGR_ERRORS),
+  'keep-pod': Object.keys(KEEPPOD_ERRORS),
   broker: brokerErrorCodes,
 };
 
@@ -63,6 +65,7 @@ test('docs/errors.md gives each code the category of its registry', () => {
     ...cliErrors,
     ...REGISTRY_ERRORS,
     ...KEEPMGR_ERRORS,
+    ...KEEPPOD_ERRORS,
     ...BROKER_CATEGORIES,
   };
   const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];

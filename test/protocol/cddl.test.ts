@@ -72,7 +72,7 @@ describe('docs/protocol.cddl', () => {
         'error',
       ],
       'control-message': ['evidence-request', 'collateral-request', 'evidence', 'keep-event'],
-      'loader-message': ['ldr-channel', 'ldr-watch', 'ldr-stop', 'ldr-event'],
+      'loader-message': ['ldr-channel', 'ldr-watch', 'ldr-stop', 'ldr-drain', 'ldr-event'],
     };
     for (const [group, types] of Object.entries(groups)) {
       for (const type of messageTypes) {

@@ -83,6 +83,7 @@ export class KeepLoader {
       state: () => this.#lifecycle.state,
       event: () => this.#event(),
       stop: () => this.stop(),
+      drain: () => this.#ports.drain(),
       openChannel: () => this.#keep?.mux.open(MUX_OPEN),
     });
     this.#ports = new HostPorts({

@@ -1,5 +1,6 @@
 // The Keep Loader's unix socket, which the Keep Manager talks to and which outlives it: each connection opens
-// with one frame saying what it is for. `ldr-watch` hears every state of the Keep, `ldr-stop` stops it, and
+// with one frame saying what it is for. `ldr-watch` hears every state of the Keep, `ldr-stop` stops it,
+// `ldr-drain` stops its listen files accepting (the connection closes once those accepted have closed), and
 // `ldr-channel` becomes a tenant's byte stream to the Keep (one at a time), relayed without being read.
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -23,6 +24,8 @@ export interface ManagerSocketOptions {
   event(): MessageOf<'ldr-event'>;
   /** Stops the Keep. */
   stop(): void;
+  /** Stops accepting on the listen files; resolves once the connections already accepted have closed. */
+  drain(): Promise<void>;
   /** Opens a stream to the Keep for a tenant's channel; undefined when the Keep's pipe is gone. */
   openChannel(): MuxStream | undefined;
 }
@@ -105,6 +108,11 @@ export class ManagerSocket {
       case 'ldr-stop':
         this.#options.stop();
         socket.end();
+        return;
+      case 'ldr-drain':
+        // Answered by closing the connection once drained; the requester decides how long it waits.
+        socket.resume();
+        void this.#options.drain().then(() => socket.end());
         return;
       case 'ldr-channel':
         this.#attach(socket, rest);

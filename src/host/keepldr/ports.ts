@@ -56,6 +56,12 @@ export class HostPorts {
   /** Connections handed to the Keep and not yet reported closed: what to do when they are. */
   readonly #handedOver = new Map<number, () => void>();
   #nextHandOff = 1;
+  /** Connections accepted and not yet closed, over every listener. */
+  #open = 0;
+  /** Set by {@link drain}: no listener binds or accepts any more. */
+  #draining = false;
+  /** Waiting for `#open` to reach 0 (a drain). */
+  readonly #idle: (() => void)[] = [];
 
   constructor(options: HostPortsOptions) {
     this.#options = options;
@@ -83,7 +89,12 @@ export class HostPorts {
     let open = 0;
     const closed = (): void => {
       open--;
+      this.#closedOne();
     };
+    if (this.#draining) {
+      stream.reset('the Keep Loader is draining: it binds no more ports');
+      return;
+    }
     // Paused: the bytes of a connection are read by the Keep, not here.
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
       const mux = this.#options.mux();
@@ -92,6 +103,7 @@ export class HostPorts {
         return;
       }
       open++;
+      this.#open++;
       if (this.#handOver(socket, stream.id, closed)) return;
       socket.once('close', closed);
       splice(socket, mux.open(MUX_ACCEPT, u32(stream.id)));
@@ -118,7 +130,7 @@ export class HostPorts {
         stream.reset(`${error.code ?? 'error'} binding ${at} port ${hostPort}`);
       });
       server.listen(hostPort, at, () => {
-        if (stream.destroyed) {
+        if (stream.destroyed || this.#draining) {
           server.close();
           return;
         }
@@ -159,6 +171,32 @@ export class HostPorts {
     for (const l of this.#listeners.values()) l.server.close();
     this.#listeners.clear();
     this.#handedOver.clear();
+    this.#open = 0;
+    this.#wakeIdle();
+  }
+
+  /**
+   * Stops accepting: every listener closes (a new connection is refused by the kernel) and no port is bound
+   * any more, while the connections already accepted go on. Resolves once the last of them has closed.
+   */
+  drain(): Promise<void> {
+    this.#draining = true;
+    if (this.#listeners.size > 0) {
+      for (const l of this.#listeners.values()) l.server.close();
+      this.#listeners.clear();
+      this.#options.changed();
+    }
+    if (this.#open === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #closedOne(): void {
+    if (this.#open > 0) this.#open--;
+    if (this.#open === 0) this.#wakeIdle();
+  }
+
+  #wakeIdle(): void {
+    for (const wake of this.#idle.splice(0)) wake();
   }
 
   /**

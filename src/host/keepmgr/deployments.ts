@@ -10,7 +10,7 @@ import type { Limits, MessageOf } from '../../protocol/messages.ts';
 import type { BackendName } from '../backends/index.ts';
 import { ApiError } from '../errors.ts';
 import type { BlobCache } from './blob-cache.ts';
-import { deliverDeploy, hostDeployMessage } from './host-deploy.ts';
+import { deliverDeploy, pulledDeployMessage } from './host-deploy.ts';
 import { pullArtifact, pullFailure } from './puller.ts';
 import type { KeepRecords, LogEntry } from './records.ts';
 import { type DeploymentRecord, type DeploymentSpec, isTerminal, type KeepRecord } from './store.ts';
@@ -234,27 +234,13 @@ export class Deployments {
     this.#store.updateDeployment(d.id, { keepId, updatedAt: Date.now() });
     const record = this.#o.records.get(keepId);
     if (!record) throw new Error('its Keep record was removed');
-    const deploy = hostDeployMessage({
-      wasm: pulled.wasm,
+    const deploy = pulledDeployMessage(pulled, spec.keys, {
       args: spec.args,
       env: spec.env,
       ...(spec.limits ? { limits: spec.limits } : {}),
       ...(spec.files ? { files: spec.files } : {}),
       ...(spec.secrets ? { secrets: spec.secrets } : {}),
       ...(spec.tier ? { tier: spec.tier } : {}),
-      artifact: {
-        reference: spec.reference,
-        digest: pulled.digest,
-        manifest: pulled.manifest,
-        ...(spec.keys.length > 0
-          ? {
-              keys: [...spec.keys],
-              signatures: pulled.signatures
-                .filter((s) => s.oversize === undefined)
-                .map((s) => ({ payload: s.payload, signature: s.signature })),
-            }
-          : {}),
-      },
     });
     try {
       await deliverDeploy(record.socketPath, deploy, this.#o.timeouts.hostDeploy);

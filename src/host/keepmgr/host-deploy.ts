@@ -9,6 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { encodeFrame } from '../../protocol/frames.ts';
 import type { MessageOf } from '../../protocol/messages.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../../protocol/stream.ts';
+import type { PulledArtifact } from './puller.ts';
 
 /** Frame limit of the channel's answers (started, error, notices). */
 const ANSWER_MAX_FRAME = 64 * 1024;
@@ -26,6 +27,48 @@ export function hostDeployMessage(
     detach: true,
     owner: new Uint8Array(createHash('sha256').update(randomBytes(32)).digest()),
   };
+}
+
+/** The Keep's refusal of a deploy, with the Keep's own code (`hostCode`, as the CLI reports it). */
+export class KeepRefusal extends Error {
+  override readonly name = 'KeepRefusal';
+  readonly hostCode: string;
+
+  constructor(code: string, message: string) {
+    super(`the Keep refused it (${code}): ${message}`);
+    this.hostCode = code;
+  }
+}
+
+/**
+ * The `deploy` of an artifact pulled by digest: the module with the artifact attached (its manifest, and with
+ * `keys` the keys and the signatures the Keep checks again), so the Keep trusts nothing the host says of it.
+ */
+export function pulledDeployMessage(
+  pulled: PulledArtifact,
+  keys: readonly string[],
+  fields: Omit<
+    MessageOf<'deploy'>,
+    'v' | 'type' | 'owner' | 'digest' | 'stdin' | 'detach' | 'wasm' | 'artifact'
+  >,
+): MessageOf<'deploy'> {
+  return hostDeployMessage({
+    ...fields,
+    wasm: pulled.wasm,
+    artifact: {
+      reference: pulled.reference,
+      digest: pulled.digest,
+      manifest: pulled.manifest,
+      ...(keys.length > 0
+        ? {
+            keys: [...keys],
+            signatures: pulled.signatures
+              .filter((s) => s.oversize === undefined)
+              .map((s) => ({ payload: s.payload, signature: s.signature })),
+          }
+        : {}),
+    },
+  });
 }
 
 /**
@@ -86,7 +129,7 @@ export function deliverDeploy(
             if (m.type === 'started') {
               finish();
               tls.end();
-            } else if (m.type === 'error') finish(new Error(`the Keep refused it (${m.code}): ${m.message}`));
+            } else if (m.type === 'error') finish(new KeepRefusal(m.code, m.message));
           },
           {
             maxFrameBytes: ANSWER_MAX_FRAME,

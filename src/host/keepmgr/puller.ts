@@ -3,6 +3,7 @@
 // against the deployment's keys so a refused artifact fails here, early; the Keep checks everything again.
 import { reasonOf } from '../../lib/errors.ts';
 import {
+  type Credentials,
   checkSignatures,
   fetchSignatures,
   parseManifest,
@@ -39,7 +40,12 @@ export interface PullSpec {
  */
 export async function pullArtifact(
   spec: PullSpec,
-  options: { cache?: BlobCache | undefined; fetch?: RegistryFetch | undefined } = {},
+  options: {
+    cache?: BlobCache | undefined;
+    fetch?: RegistryFetch | undefined;
+    /** Registry credentials: never part of a stored spec. */
+    credentials?: Credentials | undefined;
+  } = {},
 ): Promise<PulledArtifact> {
   const ref = parseReference(spec.reference);
   const digest = ref.digest;
@@ -48,6 +54,7 @@ export async function pullArtifact(
   const client = new RegistryClient(ref.registry, {
     ...(spec.plainHttp === undefined ? {} : { plainHttp: spec.plainHttp }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   });
   let manifest = cache?.get(digest);
   if (manifest === undefined) {

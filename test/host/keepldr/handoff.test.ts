@@ -24,6 +24,7 @@ interface Loader {
   /** The host port of the workload's one listen file. */
   port: number;
   keepPid: number;
+  socketPath: string;
 }
 
 let simRootPath = '';
@@ -86,7 +87,7 @@ async function startService(
   const ports = await deployService(socket, name, policy);
   assert.equal(ports.length, 1);
   assert.ok(event.type === 'ldr-event' && event.keepPid !== undefined);
-  return { child, port: ports[0]!.port, keepPid: event.keepPid };
+  return { child, port: ports[0]!.port, keepPid: event.keepPid, socketPath };
 }
 
 /** One HTTP GET over a verified connection to the http example; resolves with the response. */
@@ -183,3 +184,49 @@ describe('handed-over connections belong to the Keep', () => {
     }, 'the Keep to exit');
   });
 });
+
+/** Sends `ldr-drain` on a Keep Loader's socket; resolves with a promise of the connection's close. */
+async function drain(socketPath: string): Promise<{ closed: Promise<void>; isClosed: () => boolean }> {
+  const socket = connect(socketPath);
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let done = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      done = true;
+      resolve();
+    }),
+  );
+  socket.resume();
+  socket.write(encodeFrame({ v: 1, type: 'ldr-drain' }));
+  return { closed, isClosed: () => done };
+}
+
+/** Whether a fresh connection to a local port is refused by the kernel (nothing listens there). */
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+for (const connections of ['hand-off', 'relay'] as const) {
+  test(`ldr-drain (${connections}): the port stops accepting, an open connection finishes, then the answer`, async () => {
+    const echo = await startService('echo', { connections });
+    const s = await open(echo.port);
+    assert.equal(await roundTrip(s, 'before'), 'before');
+    const d = await drain(echo.socketPath);
+    await until(() => connectionRefused(echo.port), 'the port to close');
+    assert.equal(d.isClosed(), false, 'the drain waits for the open connection');
+    assert.equal(await roundTrip(s, 'during the drain'), 'during the drain');
+    assert.equal(await lastWords(s, 'the end'), 'the end');
+    await within(d.closed, 'the drain to be answered');
+    // The Keep itself runs on until it is stopped.
+    process.kill(echo.keepPid, 0);
+    echo.child.kill('SIGTERM');
+  });
+}

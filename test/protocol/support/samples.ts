@@ -236,6 +236,7 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
   'ldr-channel': [{ v: 1, type: 'ldr-channel' }],
   'ldr-watch': [{ v: 1, type: 'ldr-watch' }],
   'ldr-stop': [{ v: 1, type: 'ldr-stop' }],
+  'ldr-drain': [{ v: 1, type: 'ldr-drain' }],
   'ldr-event': [
     { v: 1, type: 'ldr-event', state: 'running', keepPid: 4242 },
     { v: 1, type: 'ldr-event', state: 'exited', exitCode: 3, error: 'exited with 3' },
