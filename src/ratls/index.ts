@@ -17,10 +17,13 @@ export {
   ID_PE_CMW,
   isServiceBinding,
   MEDIA_TYPES,
+  MAX_SIGNERS,
   SERVICE_BINDING_DOMAIN,
+  SIGNERS_DOMAIN,
   type ServiceBinding,
 } from './cmw.ts';
 export { RatlsError, type RatlsErrorCode, ratlsErrorCodes } from './errors.ts';
+export { signerDigest } from './signer.ts';
 export {
   type KeepExpectations,
   type KeepIdentity,
