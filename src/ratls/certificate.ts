@@ -16,8 +16,8 @@ import {
   ID_PE_CMW,
   isServiceBinding,
   SERVICE_BINDING_DOMAIN,
-  SIGNERS_DOMAIN,
   type ServiceBinding,
+  SIGNERS_DOMAIN,
   signersProblem,
 } from './cmw.ts';
 import { RatlsError } from './errors.ts';

@@ -16,11 +16,11 @@ export {
   encodeDcapCollateral,
   ID_PE_CMW,
   isServiceBinding,
-  MEDIA_TYPES,
   MAX_SIGNERS,
+  MEDIA_TYPES,
   SERVICE_BINDING_DOMAIN,
-  SIGNERS_DOMAIN,
   type ServiceBinding,
+  SIGNERS_DOMAIN,
 } from './cmw.ts';
 export { RatlsError, type RatlsErrorCode, ratlsErrorCodes } from './errors.ts';
 export { signerDigest } from './signer.ts';
