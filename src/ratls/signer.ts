@@ -1,16 +1,17 @@
 // Who signed a service's workload, as its certificate names it: the SHA-256 of a verifying key's DER
 // SubjectPublicKeyInfo. The Keep computes it from the keys whose signatures verified; a relying party from the
-// public keys it trusts (cosign.pub). Both re-encode the key through Node's KeyObject, so two PEM texts of the
-// same key give the same digest.
+// public keys it trusts (cosign.pub). Both re-encode the key through Node's KeyObject, an EC point
+// uncompressed, so two PEM texts of the same key give the same digest.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readPem } from '../lib/pem.ts';
 
 /**
- * The signer digest of a public key: SHA-256 of its DER SubjectPublicKeyInfo, in lower-case hex, as a
- * service's evidence names it (`ServiceIdentity.signers`) and as `signerKeys` pins it. Takes a KeyObject
- * or the PEM text of a public key (`-----BEGIN PUBLIC KEY-----`, as cosign writes `cosign.pub`). A private
- * key is refused rather than reduced to its public half: a private key handed over by mistake should be
- * noticed, not used. Throws TypeError.
+ * The signer digest of a public key: SHA-256 of its DER SubjectPublicKeyInfo (an EC point uncompressed, as
+ * cosign and OpenSSL write it by default), in lower-case hex, as a service's evidence names it
+ * (`ServiceIdentity.signers`) and as `signerKeys` pins it. Takes a KeyObject or the PEM text of a public key
+ * (`-----BEGIN PUBLIC KEY-----`, as cosign writes `cosign.pub`). A private key is refused rather than
+ * reduced to its public half: a private key handed over by mistake should be noticed, not used. Throws
+ * TypeError.
  *
  * @example
  * const pin = signerDigest(readFileSync('cosign.pub', 'utf8'));
@@ -46,7 +47,13 @@ export function signerDigest(key: KeyObject | string): string {
     }
     pub = key;
   }
+  // An EC point may be written compressed or not; through JWK it comes back uncompressed, cosign's form, so
+  // the two writings of one key are one signer.
+  const canonical =
+    pub.asymmetricKeyType === 'ec'
+      ? createPublicKey({ key: pub.export({ format: 'jwk' }), format: 'jwk' })
+      : pub;
   return createHash('sha256')
-    .update(pub.export({ type: 'spki', format: 'der' }))
+    .update(canonical.export({ type: 'spki', format: 'der' }))
     .digest('hex');
 }

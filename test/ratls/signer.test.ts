@@ -1,7 +1,7 @@
 // Signer pinning: the signers a service binding names (report_data, the CMW decoder's strictness, the CDDL),
 // signerDigest() over PEM and KeyObject, and the relying party's decisions under signerKeys.
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -193,6 +193,18 @@ describe('signerDigest()', () => {
     assert.equal(signerDigest(publicKeyPem(key.publicKey)), expected);
     assert.equal(signerDigest(`a comment\n${publicKeyPem(key.publicKey)}`), expected);
     assert.equal(signerDigest(key.publicKey), expected);
+  });
+
+  test('gives one digest for the compressed and the uncompressed writing of a key', () => {
+    const jwk = key.publicKey.export({ format: 'jwk' });
+    const x = Buffer.from(jwk.x!, 'base64url');
+    const y = Buffer.from(jwk.y!, 'base64url');
+    const point = Buffer.concat([Uint8Array.of(2 + (y[31]! & 1)), x]);
+    // The DER header of a P-256 SPKI with a 33-byte (compressed) point.
+    const header = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
+    const compressed = createPublicKey({ key: Buffer.concat([header, point]), format: 'der', type: 'spki' });
+    assert.equal(compressed.export({ type: 'spki', format: 'der' }).length, 59);
+    assert.equal(signerDigest(compressed), expected);
   });
 
   test('refuses a private key, PEM or KeyObject, encrypted or not, and text that is no public key', () => {
