@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,20 @@ import { example, freePort, repoRoot, runCli, startDaemon, testHome } from '../h
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
 
 const absent = missing('docker-registry');
+
+/** A plain HTTP GET to a local port, as curl does through the proxy: the whole answer, '' when closed. */
+function get(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('utf8');
+    });
+    s.on('error', () => resolve(got));
+    s.on('close', () => resolve(got));
+    s.end('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  });
+}
 
 describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () => {
   let registry: LocalRegistry;
@@ -173,6 +188,51 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
     const report = JSON.parse(refused.stdout) as { signers: string[]; error: { code: string } };
     assert.deepEqual(report.signers, [alice]);
     assert.equal(report.error.code, 'ERR_SERVICE_SIGNER_MISMATCH');
+  });
+
+  test('proxy --signer-key forwards to the service its key signed, and refuses it under another key', async () => {
+    const alice = signerDigest(readFileSync(key('alice'), 'utf8'));
+    for (const [name, accepted] of [
+      ['alice', true],
+      ['bob', false],
+    ] as const) {
+      let child: ChildProcess | undefined;
+      let log = '';
+      let listening: (port: number) => void = () => {};
+      const local = new Promise<number>((resolve) => {
+        listening = resolve;
+      });
+      const args = ['proxy', '--to', `127.0.0.1:${ports[0]!}`, '--listen', '127.0.0.1:0'];
+      const done = runCli(
+        [...args, '--trust-sim-root', policy.trustSimulatedRoots![0]!, '--signer-key', key(name)],
+        {
+          env,
+          onSpawn: (c) => {
+            child = c;
+            c.stderr!.on('data', (d: Buffer) => {
+              log += d.toString('utf8');
+              const m = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
+              if (m) listening(Number(m[1]));
+            });
+          },
+        },
+      );
+      const port = await Promise.race([
+        local,
+        done.then((r) => assert.fail(`donjon proxy exited: ${r.stderr}`)),
+      ]);
+      const page = await get(port);
+      child!.kill('SIGINT');
+      const r = await done;
+      assert.equal(r.code, 0, r.stderr);
+      if (accepted) {
+        assert.match(page, /^HTTP\/1\.1 200 OK/);
+        assert.match(r.stderr, new RegExp(`verified 127\\.0\\.0\\.1:\\d+: .*signed by ${alice}`));
+      } else {
+        assert.equal(page, '', 'nothing came back from a refused service');
+        assert.match(r.stderr, /refused a connection .*\(ERR_SERVICE_SIGNER_MISMATCH\)/);
+      }
+    }
   });
 
   test('proxy --signer-key refuses a private key given by mistake (exit 2), before listening', async () => {
