@@ -11,6 +11,7 @@ import {
   checkSignatures,
   parseManifest,
   parseReference,
+  RegistryError,
   readPublicKey,
   type TrustedKey,
   wasmArtifactOf,
@@ -74,14 +75,15 @@ export function checkArtifact(m: MessageOf<'deploy'>): CheckedArtifact | undefin
   const signatures = a.signatures ?? [];
   // Throws the registry's error, naming every reason, when no key verifies a signature.
   const verified = checkSignatures(signatures, ref, a.digest, keys);
-  // Each key on its own: a relying party may pin any one of those that signed, not only the first found.
+  // Each other key on its own: a relying party may pin any one of those that signed, not only the first found.
   const signers = new Set<string>();
   for (const k of keys) {
     try {
-      checkSignatures(signatures, ref, a.digest, [k]);
+      if (k.name !== verified.keyName) checkSignatures(signatures, ref, a.digest, [k]);
       signers.add(signerDigest(k.key));
-    } catch {
+    } catch (error) {
       // Not a signer of this manifest.
+      if (!(error instanceof RegistryError)) throw error;
     }
   }
   return {
