@@ -140,13 +140,13 @@ export interface ServiceIdentity {
   signers?: string[];
 }
 
-function hexDigests(list: readonly string[] | undefined, what: string): Set<string> | undefined {
+function hexDigests(list: readonly string[] | undefined, what: string, hint = ''): Set<string> | undefined {
   if (list === undefined) return undefined;
   const out = new Set<string>();
   for (const d of list) {
     const hex = typeof d === 'string' ? d.toLowerCase() : '';
     if (!/^[0-9a-f]{64}$/.test(hex))
-      throw new TypeError(`Cannot check the ${what}: ${String(d)} is not 64 hex digits`);
+      throw new TypeError(`Cannot check the ${what}: ${String(d)} is not 64 hex digits${hint}`);
     out.add(hex);
   }
   return out;
@@ -165,7 +165,11 @@ function hexDigests(list: readonly string[] | undefined, what: string): Set<stri
 export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpectations): ServiceIdentity {
   const workloads = hexDigests(expect.workloadDigests, 'workload digest');
   const configs = hexDigests(expect.configDigests, 'config digest');
-  const signerKeys = hexDigests(expect.signerKeys, 'signer key digest');
+  const signerKeys = hexDigests(
+    expect.signerKeys,
+    'signer key digest',
+    ' (signerDigest() makes one from a PEM public key)',
+  );
   const cert = readKeepCertificate(der);
   const t = expect.now.getTime();
   if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
