@@ -6,7 +6,7 @@ import { type Invocation, parseCommand } from './args.ts';
 import { readInput } from './attest-files.ts';
 import { type AttestIo, claimsTable, jsonValue, warningsFor } from './attest-report.ts';
 import { EXIT, exitStatusFor, UsageError } from './errors.ts';
-import { parseHostPort } from './proxy.ts';
+import { parseHostPort, signerKeyDigests } from './proxy.ts';
 
 /** `donjon attest inspect HOST:PORT`: prints the report; 0 when it verifies, 3 when it does not. */
 export async function inspectCommand(argv: string[], io: AttestIo, invocation: Invocation): Promise<number> {
@@ -25,6 +25,7 @@ export async function inspectCommand(argv: string[], io: AttestIo, invocation: I
     workloads.push(createHash('sha256').update(readInput(path, 'workload')).digest('hex'));
   }
   const configs = hex(values['config-digest'], '--config-digest', 64);
+  const signers = signerKeyDigests(values['signer-key']);
   const measurements = hex(values['expect-measurement'], '--expect-measurement', 96);
   const simRoots = hex(values['trust-sim-root'], '--trust-sim-root', 64);
   const policy: Policy = {
@@ -38,6 +39,7 @@ export async function inspectCommand(argv: string[], io: AttestIo, invocation: I
     policy,
     ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
     ...(configs.length > 0 ? { configDigests: configs } : {}),
+    ...(signers.length > 0 ? { signerKeys: signers } : {}),
   });
   if (values.json) io.stdout(`${JSON.stringify({ service: positionals[0], ...report }, jsonValue)}\n`);
   else {
@@ -53,6 +55,7 @@ export async function inspectCommand(argv: string[], io: AttestIo, invocation: I
     if (report.workloadDigest) rows.push(['workload sha256', report.workloadDigest]);
     if (report.configDigest) rows.push(['config sha256', report.configDigest]);
     if (report.artifactDigest) rows.push(['registry manifest', report.artifactDigest]);
+    for (const signer of report.signers ?? []) rows.push(['signed by key sha256', signer]);
     if (report.evidence) {
       const ev = report.evidence;
       rows.push([
@@ -86,6 +89,7 @@ function parseInspectArgs(argv: string[], invocation: Invocation) {
       workload: { type: 'string', multiple: true, default: [] },
       'workload-digest': { type: 'string', multiple: true, default: [] },
       'config-digest': { type: 'string', multiple: true, default: [] },
+      'signer-key': { type: 'string', multiple: true, default: [] },
       json: { type: 'boolean', default: false },
     },
   });

@@ -67,11 +67,11 @@ export const attestHelp = `Usage: donjon attest verify EVIDENCE [options]
        donjon attest inspect HOST:PORT [options]
 
 'attest inspect' connects to a confidential service (a workload serving a tls listen file in a Keep), prints
-what its certificate proves (the workload's and its configuration's digests, the runtime measurement, the
-evidence's claims) and whether that verifies, then closes the connection without sending anything. Its
-options: --trust-sim-root SHA256, --expect-measurement HEX, --workload FILE, --workload-digest HEX,
---config-digest HEX (each repeatable), --json. Exit status 0 when it verifies, 3 when it does not, 4 when
-the service cannot be reached.
+what its certificate proves (the workload's and its configuration's digests, the registry manifest and its
+signers, the runtime measurement, the evidence's claims) and whether that verifies, then closes the
+connection without sending anything. Its options: --trust-sim-root SHA256, --expect-measurement HEX,
+--workload FILE, --workload-digest HEX, --config-digest HEX, --signer-key FILE (each repeatable), --json.
+Exit status 0 when it verifies, 3 when it does not, 4 when the service cannot be reached.
 
 Verifies attestation evidence held in files: an AMD SEV-SNP report or an Intel DCAP quote (SGX or TDX),
 raw or as hex text, against the vendor roots built into this version, and prints the claims it proves.

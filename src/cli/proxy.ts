@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Policy } from '../attestation/index.ts';
-import { connectService, measureRuntime, measureSgxRuntime, type ServicePolicy } from '../client/index.ts';
+import {
+  connectService,
+  measureRuntime,
+  measureSgxRuntime,
+  type ServicePolicy,
+  signerDigest,
+} from '../client/index.ts';
 import type { ServiceIdentity } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -22,11 +28,14 @@ Options:
   --workload FILE           require the workload to be this module (repeatable)
   --workload-digest HEX     require the module's SHA-256 to be this (repeatable)
   --config-digest HEX       require the configuration's SHA-256 to be this (repeatable)
+  --signer-key FILE         require the workload to be a registry artifact signed by this PEM public key
+                            (cosign.pub), whose signature verified in the Keep (repeatable: any of them)
   --expect-measurement HEX  accept this runtime measurement instead of this version's (repeatable; an
                             MRENCLAVE of 64 hex digits with --backend sgx-sim)
   --backend NAME            the service's backend: sim (default; also cvm's SEV-SNP) or sgx-sim
   --trust-sim-root SHA256   accept evidence signed by this simulated root (repeatable)
-  --insecure                accept a service without evidence (only without a workload requirement)
+  --insecure                accept a service without evidence (only without a workload or signer
+                            requirement)
   --json                    log as JSON lines on stderr
   -q, --quiet               log only refusals
   -h, --help                show this help
@@ -61,12 +70,34 @@ function workloadDigests(files: readonly string[], digests: readonly string[]): 
   return out;
 }
 
+/**
+ * The signer digests of `--signer-key` files: each a PEM public key, hashed over its SPKI. A private key given
+ * by mistake is refused, not reduced to its public half.
+ */
+export function signerKeyDigests(paths: readonly string[]): string[] {
+  return paths.map((path) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new UsageError(`Cannot read --signer-key ${path}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      return signerDigest(text);
+    } catch (error) {
+      const why = (error as Error).message.replace(/^Cannot read the signer key: /, '');
+      throw new UsageError(`Cannot read --signer-key ${path}: ${why}`);
+    }
+  });
+}
+
 function describe(identity: ServiceIdentity): string {
   const c = identity.claims;
   if (!c) return 'INSECURE: no evidence; nothing proves what serves this';
   const parts = [
     `workload ${identity.workloadDigest}`,
     `config ${identity.configDigest}`,
+    ...(identity.signers ? [`signed by ${identity.signers.join(', ')}`] : []),
     `${c.kind} measurement ${c.measurement}`,
   ];
   if (c.simulated) parts.push(`SIMULATED root ${c.rootFingerprint}`);
@@ -84,6 +115,7 @@ export async function proxyCommand(argv: string[], invocation?: Invocation): Pro
       workload: { type: 'string', multiple: true, default: [] },
       'workload-digest': { type: 'string', multiple: true, default: [] },
       'config-digest': { type: 'string', multiple: true, default: [] },
+      'signer-key': { type: 'string', multiple: true, default: [] },
       'expect-measurement': { type: 'string', multiple: true, default: [] },
       'trust-sim-root': { type: 'string', multiple: true, default: [] },
       backend: { type: 'string', default: 'sim' },
@@ -100,9 +132,10 @@ export async function proxyCommand(argv: string[], invocation?: Invocation): Pro
   const local = parseHostPort(values.listen, '--listen', true);
   const workloads = workloadDigests(values.workload, values['workload-digest']);
   const configs = hexList(values['config-digest'], '--config-digest', 64);
-  if (values.insecure && (workloads.length > 0 || configs.length > 0)) {
+  const signers = signerKeyDigests(values['signer-key']);
+  if (values.insecure && (workloads.length > 0 || configs.length > 0 || signers.length > 0)) {
     throw new UsageError(
-      'Cannot proxy with --insecure and a workload or config requirement: an unattested service proves neither',
+      'Cannot proxy with --insecure and a workload, config or signer requirement: an unattested service proves none of them',
     );
   }
   // The service's backend says what its evidence proves of the runtime: an SNP measurement or an MRENCLAVE.
@@ -124,6 +157,7 @@ export async function proxyCommand(argv: string[], invocation?: Invocation): Pro
     policy,
     ...(workloads.length > 0 ? { workloadDigests: workloads } : {}),
     ...(configs.length > 0 ? { configDigests: configs } : {}),
+    ...(signers.length > 0 ? { signerKeys: signers } : {}),
     ...(values.insecure ? { insecure: true } : {}),
   };
 

@@ -49,5 +49,6 @@ export {
   type ServiceConnection,
   type ServicePolicy,
   type ServiceReport,
+  signerDigest,
 } from './service.ts';
 export { optimizingCostMs, type Tier, type TierChoice, TierHistory, TRY_FACTOR } from './tiers.ts';

@@ -12,10 +12,17 @@ import {
   isServiceBinding,
   RatlsError,
   readKeepCertificate,
+  type ServiceExpectations,
   type ServiceIdentity,
   verifyServiceCertificate,
 } from '../ratls/index.ts';
 import { ClientError } from './errors.ts';
+
+/**
+ * The signer digest of a public key (PEM text or KeyObject), for {@link ServicePolicy.signerKeys}: SHA-256 of
+ * its DER SubjectPublicKeyInfo, hex. A private key is refused (TypeError).
+ */
+export { signerDigest } from '../ratls/index.ts';
 
 /** What a relying party requires of a confidential service before it sends anything. */
 export interface ServicePolicy {
@@ -25,8 +32,16 @@ export interface ServicePolicy {
   workloadDigests?: readonly string[];
   /** Allowed SHA-256 digests of the workload's configuration (hex); absent: any configuration. */
   configDigests?: readonly string[];
+  /**
+   * Allowed signers of the workload: hex SHA-256 of each trusted verifying key's DER SubjectPublicKeyInfo
+   * ({@link signerDigest} of `cosign.pub`). The service must run a registry artifact whose cosign signature by
+   * one of them verified inside the Keep (ERR_SERVICE_SIGNER_MISMATCH otherwise, also for a workload not
+   * deployed from a signed artifact). Pin the signer rather than one digest, and a new version signed with the
+   * same key verifies as the old one does. Digests and signers combine: each list given must hold.
+   */
+  signerKeys?: readonly string[];
   roots?: TrustRoots;
-  /** Accept a service without evidence (a `nil` Keep) when no digest is required. */
+  /** Accept a service without evidence (a `nil` Keep) when no digest or signer is required. */
   insecure?: boolean;
 }
 
@@ -40,6 +55,19 @@ export interface ConnectServiceOptions extends ServicePolicy {
   timeoutMs?: number;
   /** The verification time; default now. */
   now?: () => Date;
+}
+
+/** The certificate checks a {@link ServicePolicy} asks for, at the connection's time. */
+function expectationsOf(options: ConnectServiceOptions): ServiceExpectations {
+  return {
+    policy: options.policy,
+    now: options.now?.() ?? new Date(),
+    ...(options.roots ? { roots: options.roots } : {}),
+    ...(options.workloadDigests ? { workloadDigests: options.workloadDigests } : {}),
+    ...(options.configDigests ? { configDigests: options.configDigests } : {}),
+    ...(options.signerKeys ? { signerKeys: options.signerKeys } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+  };
 }
 
 /** A verified connection to a service: TLS that ends in the Keep the identity describes. */
@@ -118,8 +146,9 @@ function handshake(
 /**
  * Opens an attested TLS connection to a confidential service (a workload serving a `tls` listen file in a
  * Keep) and hands the socket back only if its certificate proves, under `policy`, that a genuine Keep runs an
- * allowed runtime, and that it runs an allowed workload with an allowed configuration. Until then nothing but
- * the TLS handshake has left this side; on any failure the connection is closed and the error thrown:
+ * allowed runtime, and that it runs an allowed workload with an allowed configuration (and, with
+ * `signerKeys`, one signed by an allowed key). Until then nothing but the TLS handshake has left this side;
+ * on any failure the connection is closed and the error thrown:
  * {@link ClientError} for the network, RatlsError or AttestationError for the evidence.
  *
  * @example
@@ -130,14 +159,7 @@ function handshake(
 export async function connectService(options: ConnectServiceOptions): Promise<ServiceConnection> {
   const { socket, der } = await handshake(options);
   try {
-    const identity = verifyServiceCertificate(der, {
-      policy: options.policy,
-      now: options.now?.() ?? new Date(),
-      ...(options.roots ? { roots: options.roots } : {}),
-      ...(options.workloadDigests ? { workloadDigests: options.workloadDigests } : {}),
-      ...(options.configDigests ? { configDigests: options.configDigests } : {}),
-      ...(options.insecure ? { insecure: true } : {}),
-    });
+    const identity = verifyServiceCertificate(der, expectationsOf(options));
     return { socket, identity };
   } catch (error) {
     socket.destroy();
@@ -161,6 +183,8 @@ export interface ServiceReport {
   configDigest?: string;
   /** The registry manifest digest (`sha256:…`) the workload was deployed from, when the evidence names one. */
   artifactDigest?: string;
+  /** Who signed that artifact (hex SHA-256 of each verifying key's SPKI), when the evidence names signers. */
+  signers?: string[];
   /** The evidence's kind and what it claims, read without trusting it. */
   evidence?: { kind: 'sev-snp' | 'tdx' | 'sgx'; version?: number; measurement?: string; debug?: boolean };
   verified: boolean;
@@ -209,6 +233,8 @@ export async function inspectService(options: ConnectServiceOptions): Promise<Se
       report.configDigest = Buffer.from(binding.config).toString('hex');
       if (binding.artifact !== undefined)
         report.artifactDigest = `sha256:${Buffer.from(binding.artifact).toString('hex')}`;
+      if (binding.signers !== undefined)
+        report.signers = binding.signers.map((s) => Buffer.from(s).toString('hex'));
     }
     report.evidence = { kind: evidence.kind };
     if (evidence.kind === 'sev-snp') {
@@ -226,14 +252,7 @@ export async function inspectService(options: ConnectServiceOptions): Promise<Se
     }
   }
   try {
-    const identity = verifyServiceCertificate(der, {
-      policy: options.policy,
-      now: options.now?.() ?? new Date(),
-      ...(options.roots ? { roots: options.roots } : {}),
-      ...(options.workloadDigests ? { workloadDigests: options.workloadDigests } : {}),
-      ...(options.configDigests ? { configDigests: options.configDigests } : {}),
-      ...(options.insecure ? { insecure: true } : {}),
-    });
+    const identity = verifyServiceCertificate(der, expectationsOf(options));
     report.verified = true;
     if (identity.claims) report.claims = identity.claims;
   } catch (error) {

@@ -2,13 +2,16 @@
 // its tenant is pulled by the host (the Keep has no network), so nothing the host hands over is taken on
 // its word: the manifest must hash to the digest the deployment pinned, its one Wasm layer must name the
 // module's SHA-256, and with keys, a cosign signature must verify here, under one of them, naming that digest.
+// The keys whose signatures verified become the service's signers, which its certificate binds.
 import { createHash } from 'node:crypto';
 import { reasonOf } from '../lib/errors.ts';
 import type { MessageOf } from '../protocol/messages.ts';
+import { signerDigest } from '../ratls/index.ts';
 import {
   checkSignatures,
   parseManifest,
   parseReference,
+  RegistryError,
   readPublicKey,
   type TrustedKey,
   wasmArtifactOf,
@@ -21,6 +24,11 @@ export interface CheckedArtifact {
   readonly digest: string;
   /** The name of the key whose signature verified, when keys were given. */
   readonly signedBy?: string;
+  /**
+   * SHA-256 of the DER SubjectPublicKeyInfo of every given key under which a signature of this manifest
+   * verified, sorted and without repeats (most often one); present exactly when `signedBy` is.
+   */
+  readonly signers?: Uint8Array[];
 }
 
 function sha256Digest(bytes: Uint8Array): string {
@@ -64,6 +72,23 @@ export function checkArtifact(m: MessageOf<'deploy'>): CheckedArtifact | undefin
     name: `key ${i + 1}`,
     key: readPublicKey(pem, `key ${i + 1}`),
   }));
-  const verified = checkSignatures(a.signatures ?? [], ref, a.digest, keys);
-  return { digest: a.digest, signedBy: verified.keyName };
+  const signatures = a.signatures ?? [];
+  // Throws the registry's error, naming every reason, when no key verifies a signature.
+  const verified = checkSignatures(signatures, ref, a.digest, keys);
+  // Each other key on its own: a relying party may pin any one of those that signed, not only the first found.
+  const signers = new Set<string>();
+  for (const k of keys) {
+    try {
+      if (k.name !== verified.keyName) checkSignatures(signatures, ref, a.digest, [k]);
+      signers.add(signerDigest(k.key));
+    } catch (error) {
+      // Not a signer of this manifest.
+      if (!(error instanceof RegistryError)) throw error;
+    }
+  }
+  return {
+    digest: a.digest,
+    signedBy: verified.keyName,
+    signers: [...signers].sort().map((hex) => new Uint8Array(Buffer.from(hex, 'hex'))),
+  };
 }

@@ -79,7 +79,8 @@ export interface ServiceCertificate {
 /**
  * The certificate of the workload's `tls` files: fresh evidence binding this Keep's key to the workload's
  * digest and its configuration's (and the registry manifest's it was deployed from, when `artifact` names
- * one: the Keep checked it itself), renewed before the certificate expires.
+ * one: the Keep checked it itself; and who signed it, when `signers` names them), renewed before the
+ * certificate expires.
  */
 export async function serviceCertificate(
   key: KeepKey,
@@ -87,8 +88,12 @@ export async function serviceCertificate(
   workload: Uint8Array,
   config: Uint8Array,
   artifact?: Uint8Array,
+  signers?: Uint8Array[],
 ): Promise<ServiceCertificate> {
-  const named = artifact === undefined ? {} : { artifact };
+  const named = {
+    ...(artifact === undefined ? {} : { artifact }),
+    ...(signers === undefined ? {} : { signers }),
+  };
   const make = async (): Promise<{ context: SecureContext; cert: string }> => {
     const evidence = carried(
       await control.evidence(

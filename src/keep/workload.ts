@@ -164,6 +164,7 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
         m.digest,
         digest!,
         artifact && new Uint8Array(Buffer.from(artifact.digest.slice('sha256:'.length), 'hex')),
+        artifact?.signers,
       );
     }
     const ports = await ctx.sockets.listen(table, service?.tls);

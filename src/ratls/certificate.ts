@@ -17,6 +17,8 @@ import {
   isServiceBinding,
   SERVICE_BINDING_DOMAIN,
   type ServiceBinding,
+  SIGNERS_DOMAIN,
+  signersProblem,
 } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
@@ -27,13 +29,23 @@ const DAY_MS = 24 * 3600_000;
 
 /**
  * report_data for a binding: SHA-512(domain ‖ SPKI DER ‖ nonce) for a channel, SHA-512(domain ‖ SPKI DER ‖
- * workload digest ‖ config digest) for a service. The domain is UTF-8; the other parts are their bytes.
+ * workload digest ‖ config digest [‖ artifact digest [‖ "donjon/signers/v1" ‖ n ‖ signer_1 ‖ … ‖ signer_n]])
+ * for a service, n being the number of signers in one byte. The domains are UTF-8; the other parts are their
+ * bytes. Every part but the self-delimiting DER has a fixed length or, for the signers, a separator and a
+ * count, so each preimage has one reading: a binding without signers hashes exactly as it did before they
+ * existed.
  */
 export function reportDataFor(binding: Binding | ServiceBinding): Uint8Array {
   const h = createHash('sha512').update(binding.domain).update(binding.spki);
   if (isServiceBinding(binding)) {
     h.update(binding.workload).update(binding.config);
     if (binding.artifact !== undefined) h.update(binding.artifact);
+    if (binding.signers !== undefined) {
+      const why = signersProblem(binding.signers, binding.artifact !== undefined);
+      if (why !== undefined) throw new RangeError(`Cannot bind the signers: they ${why}`);
+      h.update(SIGNERS_DOMAIN).update(Uint8Array.of(binding.signers.length));
+      for (const signer of binding.signers) h.update(signer);
+    }
   } else h.update(binding.nonce);
   return new Uint8Array(h.digest());
 }
@@ -89,6 +101,11 @@ export interface MakeServiceCertificateOptions {
   config: Uint8Array;
   /** The registry manifest digest's 32 bytes, when the workload was deployed from a registry artifact. */
   artifact?: Uint8Array;
+  /**
+   * SHA-256 of the SPKI of each key whose signature of that artifact verified in the Keep (sorted, no
+   * repeats; see {@link ServiceBinding.signers}); only with `artifact`.
+   */
+  signers?: Uint8Array[];
   now: Date;
   /** How long the certificate is valid; default 24 hours. */
   validityMs?: number;
@@ -114,6 +131,7 @@ export function makeServiceCertificate(options: MakeServiceCertificateOptions): 
       workload: options.workload,
       config: options.config,
       ...(options.artifact === undefined ? {} : { artifact: options.artifact }),
+      ...(options.signers === undefined ? {} : { signers: options.signers }),
     };
     extensions.push(cmwExtension(encodeCmw({ evidence: options.evidence, binding })));
   }

@@ -16,6 +16,19 @@ export const BINDING_DOMAIN = 'donjon/keep/v1';
  */
 export const SERVICE_BINDING_DOMAIN = 'donjon/service/v1';
 
+/**
+ * The separator that opens the signers' part of a service's report_data preimage, after `artifact`: a service
+ * binding without signers ends right after `artifact`, so no preimage of the old layout can be read as one
+ * with signers (see {@link ServiceBinding.signers}).
+ */
+export const SIGNERS_DOMAIN = 'donjon/signers/v1';
+
+/**
+ * The most signers a binding may name: one per verifying key that verified a signature, and the Keep reads at
+ * most 64 signatures of a manifest (the registry's MAX_SIGNATURES).
+ */
+export const MAX_SIGNERS = 64;
+
 /** Media types of the records inside the collection (vendor tree until registered ones exist). */
 export const MEDIA_TYPES = {
   'sev-snp': 'application/vnd.donjon.sev-snp-report',
@@ -60,6 +73,14 @@ export interface ServiceBinding {
    * then report_data = SHA-512(domain ‖ spki ‖ workload ‖ config ‖ artifact).
    */
   artifact?: Uint8Array;
+  /**
+   * Who signed that artifact, when its signature verified in the Keep: the SHA-256 of the DER
+   * SubjectPublicKeyInfo of each verifying key under which a signature of this manifest verified (32 bytes
+   * each, sorted by their bytes, no duplicates, 1 to {@link MAX_SIGNERS}; only with `artifact`). Then
+   * report_data = SHA-512(domain ‖ spki ‖ workload ‖ config ‖ artifact ‖ "donjon/signers/v1" ‖ n ‖ signer_1 ‖
+   * … ‖ signer_n), n one byte: the old layout ends at `artifact`, so it cannot be read as this one.
+   */
+  signers?: Uint8Array[];
 }
 
 export interface CmwContents {
@@ -71,6 +92,13 @@ export interface CmwContents {
 export function isServiceBinding(binding: Binding | ServiceBinding): binding is ServiceBinding {
   return 'workload' in binding;
 }
+
+/** The field sets of a service binding, sorted: without an artifact, with one, with its signers too. */
+const SERVICE_FIELDS = [
+  'config,domain,spki,workload',
+  'artifact,config,domain,spki,workload',
+  'artifact,config,domain,signers,spki,workload',
+];
 
 const COLLECTION_KEYS = ['binding', 'certs', 'evidence'];
 const COLLECTION_KEYS_WITH_COLLATERAL = ['binding', 'certs', 'collateral', 'evidence'];
@@ -129,6 +157,11 @@ export function decodeDcapCollateral(bytes: Uint8Array): DcapCollateral {
 /** Encodes the CMW collection (CBOR form) that a Keep certificate carries in its id-pe-cmw extension. */
 export function encodeCmw(contents: CmwContents): Uint8Array {
   const { collateral } = contents.evidence;
+  const { binding } = contents;
+  if (isServiceBinding(binding) && binding.signers !== undefined) {
+    const why = signersProblem(binding.signers, binding.artifact !== undefined);
+    if (why !== undefined) throw new RangeError(`Cannot encode the binding: its signers ${why}`);
+  }
   if (collateral !== undefined && contents.evidence.kind === 'sev-snp') {
     throw new TypeError('Cannot encode the evidence: only a DCAP quote carries DCAP collateral');
   }
@@ -146,6 +179,7 @@ export function encodeCmw(contents: CmwContents): Uint8Array {
               workload: contents.binding.workload,
               config: contents.binding.config,
               ...(contents.binding.artifact === undefined ? {} : { artifact: contents.binding.artifact }),
+              ...(contents.binding.signers === undefined ? {} : { signers: contents.binding.signers }),
             }
           : { domain: contents.binding.domain, spki: contents.binding.spki, nonce: contents.binding.nonce },
       ),
@@ -243,19 +277,42 @@ export function decodeCmw(bytes: Uint8Array): CmwContents {
   const workload = binding['workload'];
   const config = binding['config'];
   const artifact = binding['artifact'];
+  const signers = binding['signers'];
   if (
-    (fields === 'config,domain,spki,workload' ||
-      (fields === 'artifact,config,domain,spki,workload' &&
-        artifact instanceof Uint8Array &&
-        artifact.length === 32)) &&
-    workload instanceof Uint8Array &&
-    workload.length === 32 &&
-    config instanceof Uint8Array &&
-    config.length === 32
+    SERVICE_FIELDS.includes(fields) &&
+    is32(workload) &&
+    is32(config) &&
+    (artifact === undefined || is32(artifact))
   ) {
     const service: ServiceBinding = { domain: binding['domain'], spki: binding['spki'], workload, config };
-    if (artifact instanceof Uint8Array) service.artifact = artifact;
+    if (artifact !== undefined) service.artifact = artifact;
+    if (signers !== undefined) {
+      const why = signersProblem(signers, artifact !== undefined);
+      if (why !== undefined) throw malformed(`its signers ${why}`);
+      service.signers = signers as Uint8Array[];
+    }
     return { evidence, binding: service };
   }
   throw malformed('the binding is not { domain, spki, nonce } or { domain, spki, workload, config }');
+}
+
+function is32(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array && v.length === 32;
+}
+
+/**
+ * Why `signers` is not a binding's list of signers, or undefined when it is: an array of 1 to
+ * {@link MAX_SIGNERS} SHA-256 digests in ascending byte order without repeats, beside an artifact. One
+ * encoding per set, so two certificates naming the same signers bind the same report_data.
+ */
+export function signersProblem(signers: unknown, withArtifact: boolean): string | undefined {
+  if (!withArtifact) return 'come without the artifact they signed';
+  if (!Array.isArray(signers) || signers.length === 0 || signers.length > MAX_SIGNERS)
+    return `are not a list of 1 to ${MAX_SIGNERS} digests`;
+  for (const [i, s] of signers.entries()) {
+    if (!is32(s)) return `[${i}] is not a 32-byte SHA-256`;
+    if (i > 0 && Buffer.compare(signers[i - 1] as Uint8Array, s) >= 0)
+      return 'are not in ascending order without repeats';
+  }
+  return undefined;
 }

@@ -13,6 +13,7 @@ export const RATLS_ERRORS = {
   ERR_KEEP_NONCE_MISMATCH: 'refused',
   ERR_SERVICE_WORKLOAD_MISMATCH: 'refused',
   ERR_SERVICE_CONFIG_MISMATCH: 'refused',
+  ERR_SERVICE_SIGNER_MISMATCH: 'refused',
 } as const satisfies CodeRegistry;
 
 /** A code of {@link RATLS_ERRORS}. */

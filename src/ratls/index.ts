@@ -16,11 +16,14 @@ export {
   encodeDcapCollateral,
   ID_PE_CMW,
   isServiceBinding,
+  MAX_SIGNERS,
   MEDIA_TYPES,
   SERVICE_BINDING_DOMAIN,
   type ServiceBinding,
+  SIGNERS_DOMAIN,
 } from './cmw.ts';
 export { RatlsError, type RatlsErrorCode, ratlsErrorCodes } from './errors.ts';
+export { signerDigest } from './signer.ts';
 export {
   type KeepExpectations,
   type KeepIdentity,

@@ -113,6 +113,12 @@ export interface ServiceExpectations {
   workloadDigests?: readonly string[];
   /** Allowed SHA-256 digests of the workload's configuration (hex); absent: any configuration. */
   configDigests?: readonly string[];
+  /**
+   * Allowed signers (hex SHA-256 of a verifying key's DER SubjectPublicKeyInfo, as `signerDigest()` computes it):
+   * the service must run a registry artifact whose signature by one of them verified in the Keep. Absent: any
+   * workload, signed or not. Combines with the digests: every list given must hold.
+   */
+  signerKeys?: readonly string[];
   /** Accept a service without evidence (a `nil` Keep), and so without a proven workload. */
   insecure?: boolean;
 }
@@ -127,15 +133,20 @@ export interface ServiceIdentity {
   configDigest: string | null;
   /** The registry manifest digest (`sha256:…`) it was deployed from, when its evidence names one. */
   artifactDigest?: string;
+  /**
+   * Who signed that artifact, when its evidence names signers: hex SHA-256 of the SPKI of each key whose
+   * signature verified in the Keep, sorted.
+   */
+  signers?: string[];
 }
 
-function hexDigests(list: readonly string[] | undefined, what: string): Set<string> | undefined {
+function hexDigests(list: readonly string[] | undefined, what: string, hint = ''): Set<string> | undefined {
   if (list === undefined) return undefined;
   const out = new Set<string>();
   for (const d of list) {
     const hex = typeof d === 'string' ? d.toLowerCase() : '';
     if (!/^[0-9a-f]{64}$/.test(hex))
-      throw new TypeError(`Cannot check the ${what}: ${String(d)} is not 64 hex digits`);
+      throw new TypeError(`Cannot check the ${what}: ${String(d)} is not 64 hex digits${hint}`);
     out.add(hex);
   }
   return out;
@@ -154,6 +165,11 @@ function hexDigests(list: readonly string[] | undefined, what: string): Set<stri
 export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpectations): ServiceIdentity {
   const workloads = hexDigests(expect.workloadDigests, 'workload digest');
   const configs = hexDigests(expect.configDigests, 'config digest');
+  const signerKeys = hexDigests(
+    expect.signerKeys,
+    'signer key digest',
+    ' (signerDigest() makes one from a PEM public key)',
+  );
   const cert = readKeepCertificate(der);
   const t = expect.now.getTime();
   if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
@@ -164,7 +180,7 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
   }
   if (!cert.cmw) {
     // A policy naming a workload cannot be met by a certificate that proves none.
-    if (expect.insecure && workloads === undefined && configs === undefined) {
+    if (expect.insecure && workloads === undefined && configs === undefined && signerKeys === undefined) {
       return { spki: cert.spki, claims: null, workloadDigest: null, configDigest: null };
     }
     throw new RatlsError(
@@ -191,6 +207,7 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
     workload: binding.workload,
     config: binding.config,
     ...(binding.artifact === undefined ? {} : { artifact: binding.artifact }),
+    ...(binding.signers === undefined ? {} : { signers: binding.signers }),
   });
   const claims = appraise(evidence, reportData, expect);
   const workloadDigest = Buffer.from(binding.workload).toString('hex');
@@ -207,8 +224,18 @@ export function verifyServiceCertificate(der: Uint8Array, expect: ServiceExpecta
       `Cannot trust the service: its configuration is ${configDigest}, not ${[...configs].join(' or ')}`,
     );
   }
+  const signers = binding.signers?.map((s) => Buffer.from(s).toString('hex'));
+  if (signerKeys !== undefined && !signers?.some((s) => signerKeys.has(s))) {
+    throw new RatlsError(
+      'ERR_SERVICE_SIGNER_MISMATCH',
+      signers === undefined
+        ? `Cannot trust the service: nothing proves who signed its workload (it was not deployed from a signed registry artifact), and the policy requires a signer among ${[...signerKeys].join(', ')}`
+        : `Cannot trust the service: its workload is signed by ${signers.join(', ')}, not by ${[...signerKeys].join(' or ')}`,
+    );
+  }
   const identity: ServiceIdentity = { spki: cert.spki, claims, workloadDigest, configDigest };
   if (binding.artifact !== undefined)
     identity.artifactDigest = `sha256:${Buffer.from(binding.artifact).toString('hex')}`;
+  if (signers !== undefined) identity.signers = signers;
   return identity;
 }

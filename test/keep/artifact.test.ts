@@ -1,6 +1,7 @@
 // The Keep's own check of a registry artifact the host hands it for a recreated deployment: the host is
 // untrusted, so a manifest, a module or a signature it changed is refused inside the Keep.
 import assert from 'node:assert/strict';
+import { createHash, type KeyObject } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { checkArtifact } from '../../src/keep/artifact.ts';
 import type { MessageOf } from '../../src/protocol/messages.ts';
@@ -57,6 +58,30 @@ describe('checkArtifact()', () => {
     );
     assert.equal(signed?.digest, digest);
     assert.equal(signed?.signedBy, 'key 1');
+  });
+
+  test("names as signers the SPKI digest of every given key whose signature verifies, sorted, and no other key's", () => {
+    const third = generateSigningKey();
+    const byOther = { payload, signature: signPayload(payload, other.privateKey) };
+    const checked = checkArtifact(
+      deploy({
+        reference,
+        digest,
+        manifest,
+        // The third key signed nothing; the signer's signature comes twice.
+        keys: [third, signer, other].map((k) => publicKeyPem(k.publicKey)),
+        signatures: [signature, byOther, signature],
+      }),
+    );
+    const spkiSha = (k: { publicKey: KeyObject }) =>
+      createHash('sha256')
+        .update(k.publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('hex');
+    assert.deepEqual(
+      checked?.signers?.map((s) => Buffer.from(s).toString('hex')),
+      [spkiSha(signer), spkiSha(other)].sort(),
+    );
+    assert.equal(checkArtifact(deploy({ reference, digest, manifest }))?.signers, undefined);
   });
 
   test('refuses a manifest that is not the pinned one', () => {
