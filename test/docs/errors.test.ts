@@ -9,6 +9,7 @@ import { CLIENT_ERRORS, clientErrorCodes } from '../../src/client/errors.ts';
 import { API_ERRORS } from '../../src/host/errors.ts';
 import { KEEPMGR_ERRORS } from '../../src/host/keepmgr/errors.ts';
 import { KEEP_ERRORS, keepErrorCodes } from '../../src/keep/errors.ts';
+import { KUBE_ERRORS, kubeErrorCodes } from '../../src/kube/errors.ts';
 import type { ErrorCategory } from '../../src/lib/errors.ts';
 import { RATLS_ERRORS, ratlsErrorCodes } from '../../src/ratls/errors.ts';
 import { REGISTRY_ERRORS, registryErrorCodes } from '../../src/registry/errors.ts';
@@ -29,6 +30,7 @@ const registries: Record<string, readonly string[]> = {
   registry: registryErrorCodes,
   'Keep Manager daemon': Object.keys(KEEPMGR_ERRORS),
   broker: brokerErrorCodes,
+  kube: kubeErrorCodes,
 };
 
 test('docs/errors.md documents every error code of every registry', () => {
@@ -64,6 +66,7 @@ test('docs/errors.md gives each code the category of its registry', () => {
     ...REGISTRY_ERRORS,
     ...KEEPMGR_ERRORS,
     ...BROKER_CATEGORIES,
+    ...KUBE_ERRORS,
   };
   const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];
   assert.equal(rows.length, documented.size, 'every row of a code has a category column');
