@@ -219,3 +219,22 @@ test('the verifying key in the manifest is the canonical public key, nothing els
   const keys = find(objects, 'ConfigMap').find((o) => o.metadata['name'] === 'http-keys')!;
   assert.deepEqual(keys['data'], { 'key-1.pub': pem });
 });
+
+test('donjon --help lists kube, docs/cli.md documents kube manifest, and a missing or unknown verb exits 2', async () => {
+  const help = await runCli(['--help']);
+  assert.match(help.stdout, /^ {2}kube {6}print the Kubernetes objects/m);
+  const doc = readFileSync(join(goldenDir, '..', '..', '..', 'docs', 'cli.md'), 'utf8');
+  assert.match(doc, /^## donjon kube manifest$/m);
+  assert.match(doc, /^donjon kube manifest REF@sha256:/m);
+  const bare = await runCli(['kube']);
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /Usage: donjon kube manifest/);
+  const wrong = await runCli(['kube', 'apply']);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /Cannot run 'donjon kube apply': use manifest/);
+  const noConfig = await runCli(
+    goldenArgs('cvm').filter((a, i, all) => a !== '--config' && all[i - 1] !== '--config'),
+  );
+  assert.equal(noConfig.code, 2);
+  assert.match(noConfig.stderr, /--config is required/);
+});
