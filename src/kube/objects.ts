@@ -1,6 +1,7 @@
 // The Kubernetes objects of one service, made from a checked plan: plain JSON values, built field by field
 // in the order Kubernetes' own documentation writes them, so that serializing them is deterministic.
-import { HEALTH_PORT, HEALTH_PORT_NAME, isIpLiteral, type ManifestPlan, sha256Hex } from './inputs.ts';
+import { HEALTH_PORT, HEALTH_PORT_NAME, type ManifestPlan, sha256Hex } from './inputs.ts';
+import { networkPolicy } from './network-policy.ts';
 
 /** A JSON value: what the objects are made of. */
 export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
@@ -52,7 +53,8 @@ export function selectorOf(plan: ManifestPlan): Record<string, string> {
   return { [`${STANDARD}/name`]: plan.name, [`${STANDARD}/component`]: 'keep' };
 }
 
-function metadata(plan: ManifestPlan, name: string, annotations?: Record<string, string>): JsonObject {
+/** The metadata of an object of the service: name, namespace, labels and annotations. */
+export function metadata(plan: ManifestPlan, name: string, annotations?: Record<string, string>): JsonObject {
   return {
     name,
     namespace: plan.namespace,
@@ -333,52 +335,6 @@ function service(plan: ManifestPlan): KubeObject {
       type: 'ClusterIP',
       selector: selectorOf(plan),
       ports: plan.listen.map((l) => ({ name: l.name, port: l.port, targetPort: l.port, protocol: 'TCP' })),
-    },
-  };
-}
-
-function byNumber(a: number, b: number): number {
-  return a - b;
-}
-
-function networkPolicy(plan: ManifestPlan): KubeObject {
-  const ingressPorts = [...plan.listen.map((l) => l.port), HEALTH_PORT].sort(byNumber);
-  // A NetworkPolicy names addresses, not host names: an IP literal is pinned to itself, a host name is
-  // allowed by its port alone (to any address), which is as far as the API goes without a CNI's own FQDN rules.
-  const byAddress = new Map<string, Set<number>>();
-  const anyAddress = new Set<number>();
-  for (const e of plan.egress) {
-    if (isIpLiteral(e.host)) {
-      const cidr = `${e.host}/${e.host.includes(':') ? 128 : 32}`;
-      byAddress.set(cidr, (byAddress.get(cidr) ?? new Set()).add(e.port));
-    } else anyAddress.add(e.port);
-  }
-  const tcp = (ports: Iterable<number>) =>
-    [...ports].sort(byNumber).map((port) => ({ protocol: 'TCP', port }));
-  const egress: JsonObject[] = [
-    {
-      ports: [
-        { protocol: 'UDP', port: 53 },
-        { protocol: 'TCP', port: 53 },
-      ],
-    },
-    ...[...byAddress.keys()]
-      .sort()
-      .map((cidr) => ({ to: [{ ipBlock: { cidr } }], ports: tcp(byAddress.get(cidr)!) })),
-  ];
-  if (anyAddress.size > 0) egress.push({ ports: tcp(anyAddress) });
-  const reasons = [...new Set(plan.egress.map((e) => `${e.why} (${e.host}:${e.port})`))].join('; ');
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'NetworkPolicy',
-    metadata: metadata(plan, plan.name, {
-      [`${ANNOTATION_PREFIX}egress`]: `DNS; ${reasons}. Host names are allowed by port only: a NetworkPolicy cannot name them`,
-    }),
-    spec: {
-      podSelector: { matchLabels: selectorOf(plan) },
-      policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ ports: tcp(ingressPorts) }],
-      egress,
     },
   };
 }
