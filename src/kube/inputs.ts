@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { parseSimRoot } from '../attestation/sim/index.ts';
-import { checkSupportedFiles, parseEnarxToml, type WorkloadConfig } from '../client/index.ts';
+import { checkSupportedFiles, parseEnarxToml, type WorkloadConfig } from '../client/enarx-toml.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { brokerAddress } from '../protocol/secrets.ts';
 import { configDigest } from '../protocol/workload.ts';

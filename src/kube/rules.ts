@@ -1,7 +1,7 @@
 // Donjon's own rules for the objects it generates, beyond what Kubernetes' schemas can say: checked on every
 // run of `donjon kube manifest` before anything is printed, and by the tests on objects broken on purpose.
 // The rules read nothing but the objects themselves (the Enarx.toml is in its ConfigMap).
-import { parseEnarxToml } from '../client/index.ts';
+import { parseEnarxToml } from '../client/enarx-toml.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { KubeError } from './errors.ts';
 import { HEALTH_PORT, HEALTH_PORT_NAME, holdsPrivateKey } from './inputs.ts';
