@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
 import { example, repoRoot, runCli } from '../helpers.ts';
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
-import { validateObject } from './manifest-validate.ts';
+import { unknownFieldErrors, validateObject } from './manifest-validate.ts';
 
 const absent = missing('docker-registry');
 const IMAGE = `registry.example/donjon@sha256:${'ab'.repeat(32)}`;
@@ -71,6 +71,7 @@ describe('donjon kube manifest REF for a signed artifact in a loopback registry'
     const objects = JSON.parse(first.stdout) as KubeObject[];
     assert.equal(first.stdout, `${JSON.stringify(objects, null, 2)}\n`);
     for (const o of objects) validateObject(o);
+    assert.deepEqual(unknownFieldErrors(objects), []);
     const deployment = objects.find((o) => o.kind === 'Deployment') as KubeObject & {
       spec: { replicas: number; template: { spec: { containers: { command: string[]; image: string }[] } } };
     };

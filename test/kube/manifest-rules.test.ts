@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { checkManifest, type KubeObject, manifestViolations } from '../../src/kube/index.ts';
 import { goldenObjects } from './manifest-fixtures.ts';
-import { validateObject } from './manifest-validate.ts';
+import { unknownFieldErrors, validateObject } from './manifest-validate.ts';
 
 type Mutable = Record<string, unknown>;
 
@@ -216,6 +216,23 @@ describe("Kubernetes' schemas (kubernetes-models 4.5.1)", () => {
     assert.throws(
       () => validateObject({ apiVersion: 'v1', kind: 'Frob', metadata: { name: 'x' } }),
       /No Kubernetes model for v1\/Frob/,
+    );
+  });
+
+  test('every field of the golden objects exists in the Kubernetes API; a misspelt or invented one is caught', () => {
+    assert.deepEqual(unknownFieldErrors([...goldenObjects('sim'), ...goldenObjects('cvm')]), []);
+    // The compiler reports the first excess field of each object: one misspelt field per object.
+    const objects = broken('Deployment', (o) => {
+      container(o)['imagePullPolicyy'] = 'IfNotPresent';
+    });
+    const pod = objects.find((o) => o.kind === 'PodDisruptionBudget') as unknown as Mutable;
+    at(pod, 'spec')['maxUnavailabe'] = 1;
+    const errors = unknownFieldErrors(objects);
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.match(errors[0]!, /'"imagePullPolicyy"' does not exist in type 'IContainer'/);
+    assert.match(
+      errors[1]!,
+      /'"maxUnavailabe"' does not exist in type 'IPodDisruptionBudgetSpec'/,
     );
   });
 });
