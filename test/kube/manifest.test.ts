@@ -191,9 +191,12 @@ describe('donjon kube manifest: inputs that must be refused', () => {
     const tagImage = await runCli(args.map((a) => (a === IMAGE ? 'donjon:1.0' : a)));
     assert.equal(tagImage.code, 2);
     assert.match(tagImage.stderr, /--image donjon:1\.0: it has no @sha256: digest/);
-    const env = await runCli([...args, '--env', 'TOKEN=x']);
-    assert.equal(env.code, 2);
-    assert.match(env.stderr, /unknown option --env/);
+    // No flag puts a value, a file or a credential of the tenant into the manifest.
+    for (const flag of ['--env', '--dir', '--registry-auth']) {
+      const r = await runCli([...args, flag, 'x=y']);
+      assert.equal(r.code, 2, flag);
+      assert.match(r.stderr, new RegExp(`unknown option ${flag} \\(see donjon help kube\\)`));
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
