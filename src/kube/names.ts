@@ -8,6 +8,8 @@ const DNS1123_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 const DNS1035_LABEL = /^[a-z](?:[-a-z0-9]*[a-z0-9])?$/;
 /** Most characters of a label. */
 export const MAX_LABEL = 63;
+/** Most characters of NAME: the longest object name made from it, `NAME-sim-root`, stays a label. */
+export const MAX_NAME = MAX_LABEL - '-sim-root'.length;
 
 /** Whether `text` is an RFC 1123 label (lower-case letters, digits and `-`, at most 63). */
 export function isDns1123Label(text: string): boolean {
@@ -37,10 +39,10 @@ export function isPortName(text: string): boolean {
 
 /** Checks `--name`: it names the Deployment, the Service and the objects beside them. */
 export function checkName(name: string): string {
-  if (!isDns1035Label(name)) {
+  if (!isDns1035Label(name) || name.length > MAX_NAME) {
     throw new KubeError(
       'ERR_KUBE_NAME_INVALID',
-      `Cannot use the name ${JSON.stringify(name)}: it names a Service, so it must be an RFC 1035 label (a lower-case letter, then lower-case letters, digits or '-', not ending in '-', at most ${MAX_LABEL})`,
+      `Cannot use the name ${JSON.stringify(name)}: it names a Service, so it must be an RFC 1035 label (a lower-case letter, then lower-case letters, digits or '-', not ending in '-'), of at most ${MAX_NAME} characters (NAME-sim-root must be a label too)`,
     );
   }
   return name;
@@ -60,7 +62,7 @@ export function checkNamespace(namespace: string): string {
 /**
  * The default name of a service: the last path segment of its repository, made an RFC 1035 label
  * (lower-cased, anything else than letters and digits turned into '-', a leading digit prefixed with `keep-`,
- * cut to 63). `team/http-server` → `http-server`; `x/2048` → `keep-2048`.
+ * cut to {@link MAX_NAME}). `team/http-server` → `http-server`; `x/2048` → `keep-2048`.
  */
 export function defaultName(repository: string): string {
   const last = repository.slice(repository.lastIndexOf('/') + 1);
@@ -70,5 +72,5 @@ export function defaultName(repository: string): string {
     .replace(/^-+|-+$/g, '');
   if (name === '') name = 'keep';
   if (!/^[a-z]/.test(name)) name = `keep-${name}`;
-  return checkName(name.slice(0, MAX_LABEL).replace(/-+$/, ''));
+  return checkName(name.slice(0, MAX_NAME).replace(/-+$/, ''));
 }

@@ -230,9 +230,6 @@ describe("Kubernetes' schemas (kubernetes-models 4.5.1)", () => {
     const errors = unknownFieldErrors(objects);
     assert.equal(errors.length, 2, errors.join('\n'));
     assert.match(errors[0]!, /'"imagePullPolicyy"' does not exist in type 'IContainer'/);
-    assert.match(
-      errors[1]!,
-      /'"maxUnavailabe"' does not exist in type 'IPodDisruptionBudgetSpec'/,
-    );
+    assert.match(errors[1]!, /'"maxUnavailabe"' does not exist in type 'IPodDisruptionBudgetSpec'/);
   });
 });

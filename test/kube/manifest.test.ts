@@ -154,7 +154,7 @@ describe('donjon kube manifest: inputs that must be refused', () => {
   });
 
   test('names and namespaces that are not RFC 1123 (1035) labels (ERR_KUBE_NAME_INVALID); the default name is sanitised', () => {
-    for (const name of ['Http', '-http', 'http-', '9http', 'h_ttp', 'x'.repeat(64), '']) {
+    for (const name of ['Http', '-http', 'http-', '9http', 'h_ttp', 'x'.repeat(55), '']) {
       refused('ERR_KUBE_NAME_INVALID', { name });
     }
     for (const namespace of ['Prod', 'prod.eu', 'x'.repeat(64)])
@@ -165,6 +165,12 @@ describe('donjon kube manifest: inputs that must be refused', () => {
     assert.equal(plan(`r.example/x/2048${digest}`).name, 'keep-2048');
     assert.equal(plan(`r.example/x/2048${digest}`).namespace, 'keep-2048');
     assert.equal(planManifest(goldenRequest('sim', { name: 'web', namespace: 'prod' })).namespace, 'prod');
+    // The longest name still gives labels for every object (NAME-sim-root), which the rules check.
+    assert.equal(
+      generateManifest(goldenRequest('sim', { name: 'x'.repeat(54) }))[0]!.metadata['name'],
+      'x'.repeat(54),
+    );
+    assert.equal(plan(`r.example/x/${'a'.repeat(80)}${digest}`).name, 'a'.repeat(54));
   });
 
   test('a simulated root that does not parse, and out-of-range replicas (usage errors)', () => {
