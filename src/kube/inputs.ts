@@ -7,7 +7,6 @@ import { parseSimRoot } from '../attestation/sim/index.ts';
 import { checkSupportedFiles, parseEnarxToml, type WorkloadConfig } from '../client/enarx-toml.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { brokerAddress } from '../protocol/secrets.ts';
-import { configDigest } from '../protocol/workload.ts';
 import { parseReference, publicKeyPem, type Reference, readPublicKey } from '../registry/index.ts';
 import { KubeError } from './errors.ts';
 import { checkName, checkNamespace, defaultName, isPortName } from './names.ts';
@@ -64,8 +63,6 @@ export interface ManifestPlan {
   readonly namespace: string;
   readonly enarxToml: string;
   readonly config: WorkloadConfig;
-  /** The SHA-256 (hex) a service's evidence binds for this configuration (`donjon proxy --config-digest`). */
-  readonly configDigest: string;
   /** Listen files: name and port, in the order of the Enarx.toml. */
   readonly listen: readonly { readonly name: string; readonly port: number }[];
   readonly egress: readonly Egress[];
@@ -232,12 +229,6 @@ export function planManifest(request: ManifestRequest): ManifestPlan {
     }
     simRoot = { bytes: request.simRoot.bytes, fingerprint };
   }
-  const digest = configDigest({
-    args: config.args,
-    env: config.env,
-    files: config.files,
-    ...(config.secrets === undefined ? {} : { secrets: config.secrets }),
-  });
   return {
     reference: request.reference,
     ref,
@@ -248,7 +239,6 @@ export function planManifest(request: ManifestRequest): ManifestPlan {
     namespace,
     enarxToml: request.enarxToml.text,
     config,
-    configDigest: Buffer.from(digest).toString('hex'),
     listen,
     egress: egressOf(ref, request.plainHttp, config),
     verifyKeys,

@@ -250,7 +250,6 @@ function podAnnotations(plan: ManifestPlan): Record<string, string> {
     'kubectl.kubernetes.io/default-container': 'keep',
     [`${ANNOTATION_PREFIX}backend`]: plan.backend,
     [`${ANNOTATION_PREFIX}reference`]: plan.reference,
-    [`${ANNOTATION_PREFIX}config-digest`]: plan.configDigest,
     // A changed Enarx.toml or key list changes the template, so the Deployment rolls out.
     [`${ANNOTATION_PREFIX}inputs-sha256`]: sha256Hex(
       JSON.stringify([plan.enarxToml, plan.verifyKeys, plan.simRoot?.fingerprint ?? null]),
