@@ -6,7 +6,7 @@ import { reasonOf } from '../lib/errors.ts';
 import { KubeError } from './errors.ts';
 import { HEALTH_PORT, HEALTH_PORT_NAME, holdsPrivateKey } from './inputs.ts';
 import { isDns1035Label, isDns1123Label, isPortName } from './names.ts';
-import type { Json, JsonObject, KubeObject } from './objects.ts';
+import { type Json, type JsonObject, type KubeObject, POD_PATHS } from './objects.ts';
 
 const DIGEST = /@sha256:[0-9a-f]{64}$/;
 
@@ -53,7 +53,8 @@ function selects(selector: Record<string, string>, labels: Record<string, string
  *   = the file's port, named after it; the container declares each, and the health port;
  * - digests: the container image and the `keep-pod` reference carry `@sha256:`;
  * - secrets: no Secret but the simulated root's, no private key anywhere else, ConfigMaps only public files;
- * - probes: liveness `/healthz` and readiness `/readyz` on the port named `health` (8080).
+ * - probes: liveness `/healthz` and readiness `/readyz` on the port named `health` (8080);
+ * - the node: no hostPath but configfs-tsm (`cvm`), and that only in a `privileged` namespace.
  */
 export function manifestViolations(objects: readonly KubeObject[]): string[] {
   const v: string[] = [];
@@ -131,6 +132,18 @@ export function manifestViolations(objects: readonly KubeObject[]): string[] {
     v.push('Deployment: the command is not donjon keep-pod');
   if (typeof command[2] !== 'string' || !DIGEST.test(command[2])) {
     v.push('Deployment: the keep-pod reference has no @sha256: digest');
+  }
+
+  // The node's filesystem: only configfs-tsm, and only in a namespace whose Pod Security level admits it.
+  const level = strings(get(ns, 'metadata', 'labels'))['pod-security.kubernetes.io/enforce'];
+  for (const volume of list(get(pod, 'spec', 'volumes'))) {
+    const hostPath = get(volume, 'hostPath', 'path');
+    if (hostPath === undefined) continue;
+    if (hostPath !== POD_PATHS.configfs || level !== 'privileged') {
+      v.push(
+        `Deployment: the hostPath ${String(hostPath)} is not ${POD_PATHS.configfs} in a privileged namespace`,
+      );
+    }
   }
 
   const containerPorts = new Map<string, number>();

@@ -189,6 +189,27 @@ describe('manifestViolations(): our own rules', () => {
       /no container port health 8080/,
     );
   });
+  test('the node: a hostPath other than configfs, or configfs outside a privileged namespace', () => {
+    breaks(
+      broken('Deployment', (o) => {
+        (at(o, 'spec', 'template', 'spec', 'volumes') as unknown as unknown[]).push({
+          name: 'root',
+          hostPath: { path: '/' },
+        });
+      }),
+      /hostPath \/ is not/,
+    );
+    breaks(
+      broken(
+        'Namespace',
+        (o) => {
+          at(o, 'metadata', 'labels')['pod-security.kubernetes.io/enforce'] = 'baseline';
+        },
+        'cvm',
+      ),
+      /hostPath \/sys\/kernel\/config is not .* privileged namespace/,
+    );
+  });
 });
 
 describe("Kubernetes' schemas (kubernetes-models 4.5.1)", () => {
