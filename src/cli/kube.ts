@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { loadOrCreateSimRoot } from '../host/simroot.ts';
 import {
+  checkManifest,
   DEFAULT_GRACE_SECONDS,
   formatManifest,
-  generateManifest,
   type KubeBackend,
   type ManifestRequest,
+  manifestObjects,
   NOT_ON_HARDWARE,
+  planManifest,
 } from '../kube/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -133,14 +135,12 @@ async function manifest(argv: string[], invocation: Invocation): Promise<number>
     gracePeriodSeconds: integer(values['grace-period'], '--grace-period') ?? DEFAULT_GRACE_SECONDS,
     simRoot: backend === 'sim' ? await simRootOf(values['sim-root']) : undefined,
   };
-  const objects = generateManifest(request);
-  if (request.simRoot !== undefined) {
-    const secret = objects.find((o) => o.kind === 'Secret');
-    const fingerprint = (secret?.metadata['annotations'] as Record<string, string> | undefined)?.[
-      'donjon/sim-root-fingerprint'
-    ];
+  const plan = planManifest(request);
+  const objects = manifestObjects(plan);
+  checkManifest(objects);
+  if (plan.simRoot !== undefined) {
     process.stderr.write(
-      `donjon: WARNING: this manifest holds a Secret with a SIMULATED root's PRIVATE KEY (${request.simRoot.source}, fingerprint ${fingerprint}).\n` +
+      `donjon: WARNING: this manifest holds a Secret with a SIMULATED root's PRIVATE KEY (${request.simRoot?.source}, fingerprint ${plan.simRoot.fingerprint}).\n` +
         'donjon: WARNING: anyone who can read that Secret can forge evidence that clients trusting this root accept. DEVELOPMENT ONLY: never give such a service real secrets.\n',
     );
   }
