@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { parseSimRoot } from '../attestation/sim/index.ts';
 import { checkSupportedFiles, parseEnarxToml, type WorkloadConfig } from '../client/enarx-toml.ts';
+import { KDS_URL } from '../host/collateral/kds.ts';
+import { INTEL_ROOT_CA_CRL_URL, PCS_URL } from '../host/collateral/pcs.ts';
 import { reasonOf } from '../lib/errors.ts';
 import { brokerAddress } from '../protocol/secrets.ts';
 import { parseReference, publicKeyPem, type Reference, readPublicKey } from '../registry/index.ts';
@@ -153,8 +155,16 @@ function listenFiles(config: WorkloadConfig, source: string): { name: string; po
   return listen;
 }
 
-/** Where the Pod connects: the registry, each connect file, each broker the `[[secrets]]` name. */
-function egressOf(ref: Reference, plainHttp: boolean, config: WorkloadConfig): Egress[] {
+/**
+ * Where the Pod connects: the registry, each connect file, each broker the `[[secrets]]` name, and for `cvm`
+ * the vendors' collateral services the Keep Loader completes evidence from (AMD KDS, Intel PCS).
+ */
+function egressOf(
+  ref: Reference,
+  plainHttp: boolean,
+  config: WorkloadConfig,
+  backend: KubeBackend,
+): Egress[] {
   const out: Egress[] = [];
   const registry = ref.registry;
   const bracket = registry.startsWith('[') ? registry.indexOf(']') : -1;
@@ -169,6 +179,11 @@ function egressOf(ref: Reference, plainHttp: boolean, config: WorkloadConfig): E
   for (const [i, s] of (config.secrets ?? []).entries()) {
     const b = brokerAddress(s.broker, i);
     out.push({ host: b.host, port: b.port, why: 'broker' });
+  }
+  if (backend === 'cvm') {
+    for (const url of [KDS_URL, PCS_URL, INTEL_ROOT_CA_CRL_URL]) {
+      out.push({ host: new URL(url).hostname, port: 443, why: 'collateral' });
+    }
   }
   return out;
 }
@@ -240,7 +255,7 @@ export function planManifest(request: ManifestRequest): ManifestPlan {
     enarxToml: request.enarxToml.text,
     config,
     listen,
-    egress: egressOf(ref, request.plainHttp, config),
+    egress: egressOf(ref, request.plainHttp, config, request.backend),
     verifyKeys,
     allowUnsigned: request.allowUnsigned,
     plainHttp: request.plainHttp,
