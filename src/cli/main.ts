@@ -24,6 +24,7 @@ Commands:
   push      publish a Wasm module to an OCI registry (optionally signed) and print its digest
   sign      sign a workload in an OCI registry with a cosign key
   keygen    make a signing key pair in cosign's format
+  kube      print the Kubernetes objects that run a service as replicated Pods
   help      show help for a command
 
 Run 'donjon help <command>' for a command's options.`;
@@ -90,6 +91,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   keygen: async () => {
     const m = await import('./keygen.ts');
     return { run: m.keygenCommand, help: m.keygenHelp };
+  },
+  kube: async () => {
+    const m = await import('./kube.ts');
+    return { run: m.kubeCommand, help: m.kubeHelp };
   },
 };
 

@@ -10,6 +10,7 @@ import { API_ERRORS } from '../../src/host/errors.ts';
 import { KEEPPOD_ERRORS } from '../../src/host/keep-pod/errors.ts';
 import { KEEPMGR_ERRORS } from '../../src/host/keepmgr/errors.ts';
 import { KEEP_ERRORS, keepErrorCodes } from '../../src/keep/errors.ts';
+import { KUBE_ERRORS, kubeErrorCodes } from '../../src/kube/errors.ts';
 import type { ErrorCategory } from '../../src/lib/errors.ts';
 import { RATLS_ERRORS, ratlsErrorCodes } from '../../src/ratls/errors.ts';
 import { REGISTRY_ERRORS, registryErrorCodes } from '../../src/registry/errors.ts';
@@ -31,6 +32,7 @@ const registries: Record<string, readonly string[]> = {
   'Keep Manager daemon': Object.keys(KEEPMGR_ERRORS),
   'keep-pod': Object.keys(KEEPPOD_ERRORS),
   broker: brokerErrorCodes,
+  kube: kubeErrorCodes,
 };
 
 test('docs/errors.md documents every error code of every registry', () => {
@@ -67,6 +69,7 @@ test('docs/errors.md gives each code the category of its registry', () => {
     ...KEEPMGR_ERRORS,
     ...KEEPPOD_ERRORS,
     ...BROKER_CATEGORIES,
+    ...KUBE_ERRORS,
   };
   const rows = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (?:\d{3} \| )?(\w+) \|/gm)];
   assert.equal(rows.length, documented.size, 'every row of a code has a category column');
