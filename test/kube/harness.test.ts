@@ -24,6 +24,7 @@ import {
   measureRuntime,
   parseEnarxToml,
   type ServiceConnection,
+  signerDigest,
 } from '../../src/client/index.ts';
 import { configDigest } from '../../src/protocol/workload.ts';
 import { example, freePort, runCli } from '../helpers.ts';
@@ -220,7 +221,7 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
     assert.deepEqual(now, new Set([...before3].filter((k) => k !== oldKey).concat(newKey)));
   });
 
-  test('a rollout to a new module: clients pinned to the old digest refuse the new replicas; clients allowing both accept both', async () => {
+  test('a rollout to a new module: clients pinned to the old digest refuse the new replicas; clients allowing both digests, or pinning the signer, accept both', async () => {
     const v2Wasm = rebuiltHttp(dir, 'v2');
     const v2Digest = sha256(readFileSync(v2Wasm));
     assert.notEqual(v2Digest, v1Digest);
@@ -247,5 +248,27 @@ describe('three keep-pod replicas behind a Service (docker-registry on loopback)
     const onNew = both.find((c) => c.identity.workloadDigest === v2Digest)!;
     assert.match(await httpGet(onNew.socket), /Hello from examples\/http/);
     for (const c of both) c.socket.destroy();
+
+    // The recipe: pin the signer, not one digest. Both versions carry the key that signed them.
+    const signer = signerDigest(readFileSync(keys.pub, 'utf8'));
+    const bySigner: ServiceConnection[] = [];
+    for (let i = 0; i < 3; i++)
+      bySigner.push(
+        await connectService({
+          host: '127.0.0.1',
+          port: proxyPort,
+          policy,
+          signerKeys: [signer],
+          configDigests: [configHex],
+        }),
+      );
+    assert.deepEqual(new Set(bySigner.map((c) => c.identity.workloadDigest)), new Set([v1Digest, v2Digest]));
+    for (const c of bySigner) assert.deepEqual(c.identity.signers, [signer]);
+    for (const c of bySigner) c.socket.destroy();
+    const other = signerDigest(readFileSync((await keyPair(dir, 'other')).pub, 'utf8'));
+    await assert.rejects(
+      connectService({ host: '127.0.0.1', port: proxyPort, policy, signerKeys: [other] }),
+      { code: 'ERR_SERVICE_SIGNER_MISMATCH' },
+    );
   });
 });
