@@ -13,6 +13,12 @@ export interface EmbeddedHost {
   /** The fingerprint of this machine's simulated Intel root, which the embedded host's `sgx-sim` Keeps quote under. */
   simSgxRootFingerprint: string;
   close(): Promise<void>;
+  /**
+   * Lets this process end without a graceful shutdown, for when it is about to exit: every Keep Loader is
+   * attached and stops its Keep when our pipe on its stdin closes with this process, so nothing outlives it.
+   * Removes the run folder now (the Keep Loaders' sockets in it are of no use to anyone else).
+   */
+  release(): void;
 }
 
 export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHost> {
@@ -38,5 +44,6 @@ export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHos
       await manager.close();
       rmSync(runDir, { recursive: true, force: true });
     },
+    release: () => rmSync(runDir, { recursive: true, force: true }),
   };
 }

@@ -463,6 +463,12 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (process.stdin.readable) process.stdin.destroy();
-    await embedded?.close();
+    // The outcome is known and nothing else needs the embedded host: exit once the output is flushed rather
+    // than wait for its Keep Loader and Keep to wind down (they end when this process does).
+    if (embedded) {
+      embedded.release();
+      if (invocation) invocation.exitWhenDone = true;
+      else await embedded.close();
+    }
   }
 }
