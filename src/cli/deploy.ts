@@ -6,7 +6,7 @@ import { EXIT, UsageError } from './errors.ts';
 import { pullArgument, pullHelp } from './registry-options.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
-import { embeddedRoot, exitCodeOf, workloadFrom, workloadOptions, workloadPolicy } from './run.ts';
+import { embeddedRoot, exitCodeOf, workloadFrom, workloadOptions, workloadPolicy } from './workload.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm|REF [-- ARG...]
