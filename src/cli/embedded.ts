@@ -34,6 +34,8 @@ export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHos
     simRootPath: simRoot.path,
     simSgxRootPath: simSgxRoot.path,
     runDir,
+    // This process is the host: it plays the Keep Loader's role itself, and each Keep is its child.
+    launcher: 'in-process',
   });
   const url = await manager.listen('127.0.0.1', 0);
   return {
