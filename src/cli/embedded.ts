@@ -9,30 +9,39 @@ import type { Reporter } from './report.ts';
 /** A Keep Manager living in the CLI's process for the duration of one command, on a loopback port. */
 export interface EmbeddedHost {
   url: string;
-  simRootFingerprint: string;
-  /** The fingerprint of this machine's simulated Intel root, which the embedded host's `sgx-sim` Keeps quote under. */
-  simSgxRootFingerprint: string;
+  /**
+   * The fingerprint of this machine's simulated root that the host's Keeps on the backend asked for are
+   * attested under: the AMD root for `sim`, the Intel platform for `sgx-sim`; none for another backend.
+   */
+  rootFingerprint: string | undefined;
   close(): Promise<void>;
   /**
-   * Lets this process end without a graceful shutdown, for when it is about to exit: every Keep Loader is
-   * attached and stops its Keep when our pipe on its stdin closes with this process, so nothing outlives it.
-   * Removes the run folder now (the Keep Loaders' sockets in it are of no use to anyone else).
+   * Lets this process end without a graceful shutdown, for when it is about to exit: each Keep is a child of
+   * this process and gets SIGTERM when it exits, so nothing outlives it. Removes the run folder now (the
+   * sockets in it are of no use to anyone else).
    */
   release(): void;
 }
 
-export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHost> {
-  const simRoot = await loadOrCreateSimRoot(dataDir(), () =>
-    reporter.note("creating this machine's simulated AMD root of trust (once; takes a few seconds)"),
-  );
-  const simSgxRoot = await loadOrCreateSimSgxRoot(dataDir());
+/**
+ * Starts a Keep Manager in this process for Keeps on `backend`, with only that backend's simulated root
+ * loaded (each takes a parse of keys and certificates; the one a run does not use is not read).
+ */
+export async function startEmbeddedHost(reporter: Reporter, backend: string): Promise<EmbeddedHost> {
+  const simRoot =
+    backend === 'sim'
+      ? await loadOrCreateSimRoot(dataDir(), () =>
+          reporter.note("creating this machine's simulated AMD root of trust (once; takes a few seconds)"),
+        )
+      : undefined;
+  const simSgxRoot = backend === 'sgx-sim' ? await loadOrCreateSimSgxRoot(dataDir()) : undefined;
   // Unix socket paths are limited to about 100 bytes, so the Keep Loaders' sockets live in a short private folder.
   const runDir = mkdtempSync(join(tmpdir(), 'donjon-'));
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
-    simRootPath: simRoot.path,
-    simSgxRootPath: simSgxRoot.path,
+    ...(simRoot ? { simRootPath: simRoot.path } : {}),
+    ...(simSgxRoot ? { simSgxRootPath: simSgxRoot.path } : {}),
     runDir,
     // This process is the host: it plays the Keep Loader's role itself, and each Keep is its child.
     launcher: 'in-process',
@@ -40,8 +49,7 @@ export async function startEmbeddedHost(reporter: Reporter): Promise<EmbeddedHos
   const url = await manager.listen('127.0.0.1', 0);
   return {
     url,
-    simRootFingerprint: simRoot.fingerprint,
-    simSgxRootFingerprint: simSgxRoot.fingerprint,
+    rootFingerprint: (simRoot ?? simSgxRoot)?.fingerprint,
     close: async () => {
       await manager.close();
       rmSync(runDir, { recursive: true, force: true });

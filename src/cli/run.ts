@@ -99,7 +99,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
   try {
     let early: EarlyKeep | undefined;
     if (!remote) {
-      embedded = await (await import('./embedded.ts')).startEmbeddedHost(reporter);
+      embedded = await (await import('./embedded.ts')).startEmbeddedHost(reporter, values.backend);
       early = earlyKeep(new KeepManagerClient(embedded.url), values, positionals);
     }
     // The client, the verifier and TOML load now, while the Keep starts.
@@ -109,7 +109,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       import('../client/index.ts'),
     ]);
     const spec = w.workloadFrom('run', values, positionals, await registry.pullArgument(values, positionals));
-    if (embedded) spec.trustedSimRoots.push(w.embeddedRoot(embedded, spec.backend));
+    if (embedded?.rootFingerprint) spec.trustedSimRoots.push(embedded.rootFingerprint);
     const fits =
       early !== undefined &&
       early.backend === spec.backend &&

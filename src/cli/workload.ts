@@ -292,11 +292,3 @@ export function workloadPolicy(
     spec.backend === 'sgx-sim' ? { mrEnclaves: spec.measurements } : { measurements: spec.measurements };
   return spec.trustedSimRoots.length > 0 ? { ...base, trustSimulatedRoots: spec.trustedSimRoots } : base;
 }
-
-/** The simulated root of the embedded host that a Keep on `backend` is attested under. */
-export function embeddedRoot(
-  embedded: { simRootFingerprint: string; simSgxRootFingerprint: string },
-  backend: WorkloadSpec['backend'],
-): string {
-  return backend === 'sgx-sim' ? embedded.simSgxRootFingerprint : embedded.simRootFingerprint;
-}
