@@ -21,6 +21,12 @@ export interface EmbeddedHost {
    * sockets in it are of no use to anyone else).
    */
   release(): void;
+  /**
+   * Resolves once the next Keep's start has begun (its record made and its process spawned, which happen in
+   * one turn): a caller that asked for a Keep waits for this before it loads more code, so that the loading
+   * does not hold the request up.
+   */
+  nextLaunch(): Promise<void>;
 }
 
 /**
@@ -37,6 +43,7 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
   const simSgxRoot = backend === 'sgx-sim' ? await loadOrCreateSimSgxRoot(dataDir()) : undefined;
   // Unix socket paths are limited to about 100 bytes, so the Keep Loaders' sockets live in a short private folder.
   const runDir = mkdtempSync(join(tmpdir(), 'donjon-'));
+  let launched: (() => void) | undefined;
   const manager = new KeepManager({
     runtimePath: builtFile('keep.js'),
     keepldrPath: builtFile('keepldr.js'),
@@ -45,6 +52,9 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
     runDir,
     // This process is the host: it plays the Keep Loader's role itself, and each Keep is its child.
     launcher: 'in-process',
+    log: (entry) => {
+      if (entry['event'] === 'keep' && entry['state'] === 'creating') launched?.();
+    },
   });
   const url = await manager.listen('127.0.0.1', 0);
   return {
@@ -55,5 +65,9 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
       rmSync(runDir, { recursive: true, force: true });
     },
     release: () => rmSync(runDir, { recursive: true, force: true }),
+    nextLaunch: () =>
+      new Promise<void>((resolve) => {
+        launched = resolve;
+      }),
   };
 }

@@ -100,7 +100,10 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     let early: EarlyKeep | undefined;
     if (!remote) {
       embedded = await (await import('./embedded.ts')).startEmbeddedHost(reporter, values.backend);
+      const launched = embedded.nextLaunch();
       early = earlyKeep(new KeepManagerClient(embedded.url), values, positionals);
+      // The request is served in this process: let it spawn the Keep before the client's code loads.
+      if (early) await Promise.race([launched, early.keep.catch(() => {})]);
     }
     // The client, the verifier and TOML load now, while the Keep starts.
     const [w, registry, client] = await Promise.all([
