@@ -141,7 +141,8 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
     );
   }
   const embedded = remote ? undefined : await startEmbeddedHost(reporter, backend);
-  if (embedded?.rootFingerprint) trustedSimRoots.push(embedded.rootFingerprint);
+  const root = await embedded?.rootFingerprint();
+  if (root !== undefined) trustedSimRoots.push(root);
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();

@@ -112,7 +112,8 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       import('../client/index.ts'),
     ]);
     const spec = w.workloadFrom('run', values, positionals, await registry.pullArgument(values, positionals));
-    if (embedded?.rootFingerprint) spec.trustedSimRoots.push(embedded.rootFingerprint);
+    const root = await embedded?.rootFingerprint();
+    if (root !== undefined) spec.trustedSimRoots.push(root);
     const fits =
       early !== undefined &&
       early.backend === spec.backend &&

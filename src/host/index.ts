@@ -36,6 +36,7 @@ export {
   platformInfo,
 } from './platform.ts';
 export {
+  existingSimRootPath,
   loadOrCreateSimRoot,
   loadOrCreateSimSgxRoot,
   type StoredSimRoot,

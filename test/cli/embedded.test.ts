@@ -15,9 +15,9 @@ test('the embedded host trusts the root of the backend it serves, and only that 
   const sgx = await startEmbeddedHost(reporter, 'sgx-sim');
   const nil = await startEmbeddedHost(reporter, 'nil');
   try {
-    assert.equal(sim.rootFingerprint, (await loadOrCreateSimRoot(testHome)).fingerprint);
-    assert.equal(sgx.rootFingerprint, (await loadOrCreateSimSgxRoot(testHome)).fingerprint);
-    assert.equal(nil.rootFingerprint, undefined);
+    assert.equal(await sim.rootFingerprint(), (await loadOrCreateSimRoot(testHome)).fingerprint);
+    assert.equal(await sgx.rootFingerprint(), (await loadOrCreateSimSgxRoot(testHome)).fingerprint);
+    assert.equal(await nil.rootFingerprint(), undefined);
     await assert.rejects(new KeepManagerClient(sim.url).createKeep('sgx-sim'), /no simulated Intel platform/);
   } finally {
     await Promise.all([sim.close(), sgx.close(), nil.close()]);
