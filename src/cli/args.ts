@@ -13,6 +13,12 @@ import { UsageError } from './errors.ts';
  */
 export interface Invocation {
   json: boolean;
+  /**
+   * Set by a command that leaves only children which end by themselves once this process is gone (the
+   * attached Keep Loaders of an embedded host): the process exits as soon as its output is flushed, instead of
+   * waiting for them to wind down.
+   */
+  exitWhenDone?: boolean;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -6,7 +6,7 @@ import { EXIT, UsageError } from './errors.ts';
 import { pullArgument, pullHelp } from './registry-options.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
-import { embeddedRoot, exitCodeOf, workloadFrom, workloadOptions, workloadPolicy } from './run.ts';
+import { exitCodeOf, workloadFrom, workloadOptions, workloadPolicy } from './workload.ts';
 
 /** `donjon help deploy`. */
 export const deployHelp = `Usage: donjon deploy [options] WORKLOAD.wasm|REF [-- ARG...]
@@ -140,8 +140,9 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
       'Cannot deploy without a Keep Manager that outlives this command: give --host URL (or DONJON_HOST), or --follow',
     );
   }
-  const embedded = remote ? undefined : await startEmbeddedHost(reporter);
-  if (embedded) trustedSimRoots.push(embeddedRoot(embedded, backend));
+  const embedded = remote ? undefined : await startEmbeddedHost(reporter, backend);
+  const root = await embedded?.rootFingerprint();
+  if (root !== undefined) trustedSimRoots.push(root);
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();

@@ -9,7 +9,7 @@ import { type Invocation, parseCommand } from './args.ts';
 import { CommandError, EXIT, UsageError } from './errors.ts';
 import { loadAttachSecret, type RemoteValues, remoteClient, remoteOptions } from './remote.ts';
 import { Reporter } from './report.ts';
-import { exitCodeOf, hexList, workloadPolicy } from './run.ts';
+import { exitCodeOf, hexList, workloadPolicy } from './workload.ts';
 
 export const keepsHelp = `Usage: donjon keeps <ls|inspect|logs|attach|stop|rm> [ID] --host URL --token TOKEN [options]
 

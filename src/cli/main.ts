@@ -151,13 +151,27 @@ async function main(argv: string[], invocation: Invocation): Promise<number> {
   }
 }
 
+/** Resolves once everything written to `stream` so far has been handed to the system (or failed to be). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
+/** Ends the process with `status`; at once, output flushed, when the command asked for it. */
+async function finish(status: number): Promise<void> {
+  process.exitCode = status;
+  if (!invocation.exitWhenDone) return;
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(status);
+}
+
 const invocation: Invocation = { json: false };
 main(process.argv.slice(2), invocation).then(
-  (status) => {
-    process.exitCode = status;
-  },
+  (status) => finish(status),
   (error: unknown) => {
     report(error, invocation.json);
-    process.exitCode = exitStatusOf(error);
+    return finish(exitStatusOf(error));
   },
 );

@@ -12,7 +12,7 @@ import {
 import type { ServiceIdentity } from '../ratls/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
-import { hexList, workloadPolicy } from './run.ts';
+import { hexList, workloadPolicy } from './workload.ts';
 
 /** `donjon help proxy`. */
 export const proxyHelp = `Usage: donjon proxy --to HOST:PORT --listen ADDR:PORT [options]

@@ -4,7 +4,7 @@ import { attachSignature, formatReference, parseReference, pushWorkload } from '
 import { parseCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { checkEnarxToml, clientFor, readSigningKey, registryOptions } from './registry-options.ts';
-import { readWorkload } from './run.ts';
+import { readWorkload } from './workload.ts';
 
 /** `donjon help push`. */
 export const pushHelp = `Usage: donjon push [options] FILE.wasm REF

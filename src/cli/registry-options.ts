@@ -21,25 +21,7 @@ import {
 import { CliError, UsageError } from './errors.ts';
 import { Reporter } from './report.ts';
 
-/** Flags that reach a registry. */
-export const registryOptions = {
-  'plain-http': { type: 'boolean', default: false },
-  'registry-auth': { type: 'string' },
-} as const;
-
-/** Flags of `run` and `deploy` for a WORKLOAD that is a reference. */
-export const pullOptions = {
-  ...registryOptions,
-  'verify-key': { type: 'string', multiple: true, default: [] as string[] },
-  'allow-unsigned': { type: 'boolean', default: false },
-} as const;
-
-/** Help lines for {@link pullOptions}, in the house layout. */
-export const pullHelp = `  --verify-key KEY          WORKLOAD is a registry reference: accept its cosign signature by this PEM
-                            public key (repeatable); without one, it is refused (exit 3)
-  --allow-unsigned          run a referenced workload without a valid signature
-  --plain-http              speak plain HTTP to a registry that is not on loopback
-  --registry-auth USER:PASS registry credentials (default: ~/.docker/config.json)`;
+export { pullHelp, pullOptions, registryOptions } from './flags.ts';
 
 interface RegistryValues {
   'plain-http': boolean;

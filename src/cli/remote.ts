@@ -1,16 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeepManagerClient } from '../client/index.ts';
+import { KeepManagerClient } from '../client/keepmgr-client.ts';
 import { UsageError } from './errors.ts';
 import { knownHost, knownHostsPath, rememberHost } from './known-hosts.ts';
 import { dataDir } from './paths.ts';
 
-/** The options every command that talks to a remote Keep Manager takes. */
-export const remoteOptions = {
-  host: { type: 'string' },
-  token: { type: 'string' },
-  'host-fingerprint': { type: 'string' },
-} as const;
+export { remoteOptions } from './flags.ts';
 
 export interface RemoteValues {
   host?: string | undefined;

@@ -1,3 +1,4 @@
+import type { Limits } from '../protocol/messages.ts';
 import { UsageError } from './errors.ts';
 
 const SIZE_UNITS: Record<string, number> = {
@@ -34,4 +35,17 @@ export function parseDuration(text: string, flag: string): number {
   if (!Number.isSafeInteger(value) || value <= 0)
     throw new UsageError(`Cannot use ${flag} ${text}: out of range`);
   return value;
+}
+
+/** The workload limits of --memory, --timeout and --max-output; a usage error names a flag it cannot read. */
+export function limitsFrom(values: {
+  memory?: string | undefined;
+  timeout?: string | undefined;
+  'max-output'?: string | undefined;
+}): Limits {
+  const limits: Limits = {};
+  if (values.memory) limits.memoryBytes = parseSize(values.memory, '--memory');
+  if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
+  if (values['max-output']) limits.outputBytes = parseSize(values['max-output'], '--max-output');
+  return limits;
 }

@@ -84,6 +84,12 @@ export interface RunOptions extends StreamOptions, WorkloadOptions {
    * workload). Default: fresh random bytes. Called before the workload is sent, so the caller can keep it.
    */
   onSecret?: (keepId: string, secret: Uint8Array) => void;
+  /**
+   * A Keep already asked of `host` for this run, with this `backend`, `limits` and `publish`: a caller that
+   * knows them before it has read the workload asks early, so that the Keep starts while it reads. Default: the
+   * Keep is created here, once the module has been checked.
+   */
+  keep?: Promise<KeepInfo>;
 }
 
 export interface RunResult {
@@ -222,7 +228,8 @@ function stream(
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   // A module the Keep would refuse is refused here, before a Keep is made and attested for nothing.
   checkWorkloadModule(options.wasm);
-  const keep = await options.host.createKeep(options.backend, options.limits, options.publish);
+  const keep = await (options.keep ??
+    options.host.createKeep(options.backend, options.limits, options.publish));
   options.onEvent?.({ type: 'keep-created', keep });
   let stopped = false;
   const stopKeep = (): void => {

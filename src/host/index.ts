@@ -44,6 +44,7 @@ export {
   platformInfo,
 } from './platform.ts';
 export {
+  existingSimRootPath,
   loadOrCreateSimRoot,
   loadOrCreateSimSgxRoot,
   type StoredSimRoot,

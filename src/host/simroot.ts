@@ -1,4 +1,4 @@
-import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createSimIntelPlatform,
@@ -65,6 +65,12 @@ async function loadOrCreate<T>(
  * Loads this host's simulated ARK → ASK → VCEK chain and chip key, making it on first use. Making it takes
  * seconds (two RSA-4096 keys), so it happens once per state directory.
  */
+/** The path of the simulated root kept in `dir`, if there is one (nothing is read or checked). */
+export function existingSimRootPath(dir: string): string | undefined {
+  const path = join(dir, FILE);
+  return existsSync(path) ? path : undefined;
+}
+
 export async function loadOrCreateSimRoot(dir: string, onCreate?: () => void): Promise<StoredSimRoot> {
   const { path, value } = await loadOrCreate(
     dir,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parsePublish } from '../../src/cli/run.ts';
+import { parsePublish } from '../../src/cli/workload.ts';
 import { parseEnarxToml } from '../../src/client/index.ts';
 
 const config = parseEnarxToml(`

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AttestationError } from '../../src/attestation/errors.ts';
-import { loadOrCreateSimSgxRoot } from '../../src/host/simroot.ts';
+import { existingSimRootPath, loadOrCreateSimRoot, loadOrCreateSimSgxRoot } from '../../src/host/simroot.ts';
+import { testHome } from '../helpers.ts';
 
 describe('loadOrCreateSimSgxRoot()', () => {
   test('makes the simulated Intel platform once, readable by its owner only, and loads it afterwards', async () => {
@@ -31,5 +32,13 @@ describe('loadOrCreateSimSgxRoot()', () => {
       assert.equal(e.code, 'ERR_SIM_ROOT_INVALID');
       return true;
     });
+  });
+});
+
+describe('existingSimRootPath()', () => {
+  test('names the simulated root kept in a folder, and nothing when there is none', async () => {
+    const root = await loadOrCreateSimRoot(testHome);
+    assert.equal(existingSimRootPath(testHome), root.path);
+    assert.equal(existingSimRootPath(mkdtempSync(join(tmpdir(), 'djsr-'))), undefined);
   });
 });

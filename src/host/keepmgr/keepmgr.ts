@@ -69,8 +69,10 @@ export interface KeepManagerOptions {
   /**
    * How detached Keep Loaders are started: as children in their own session (default), or as transient systemd
    * services through `systemd-run`, so an operator sees and limits each Keep with systemd's own tools.
+   * `in-process`: the Keep Manager embedded in one `donjon run` plays the Keep Loader's role itself (see
+   * inprocess-launcher.ts); each Keep is still a process of its own.
    */
-  launcher?: 'child' | 'systemd';
+  launcher?: 'child' | 'systemd' | 'in-process';
   /** Serve HTTPS with this identity; plain HTTP without it. */
   tls?: { keyPem: string; certPem: string };
   /** Pre-started Keeps per backend, ready for a tenant's nonce. */

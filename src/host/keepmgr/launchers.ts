@@ -3,6 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { reasonOf } from '../../lib/errors.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
+import { inProcessLauncher } from './inprocess-launcher.ts';
 
 /** Room given to a systemd unit above the workload's memory ceiling: the Keep Loader and the Keep's runtime. */
 const SYSTEMD_MEMORY_HEADROOM = 512 * 1024 * 1024;
@@ -37,12 +38,18 @@ function follow(child: ChildProcess, spec: LaunchSpec): ChildProcess {
 }
 
 /**
- * One way to start a Keep Loader process. `launch` resolves with the process when this process is its
- * parent, with nothing when another (systemd) is; it throws with the reason when the start itself failed.
+ * What a launcher started and this process answers for: a child process, or a Keep Loader running inside this
+ * process (no pid of its own: nothing to signal, its end is told through `onEnd`).
+ */
+export type Launched = Pick<ChildProcess, 'pid'>;
+
+/**
+ * One way to start a Keep Loader. `launch` resolves with what it started when this process answers for it,
+ * with nothing when another (systemd) does; it throws with the reason when the start itself failed.
  */
 export interface Launcher {
   readonly kind: 'attached' | 'detached' | 'systemd';
-  launch(spec: LaunchSpec): Promise<ChildProcess | undefined>;
+  launch(spec: LaunchSpec): Promise<Launched | undefined>;
 }
 
 /** The path of a detached Keep Loader's log (its stderr). */
@@ -133,7 +140,11 @@ export const systemdLauncher: Launcher = {
 };
 
 /** The launcher for the Keep Manager's options. */
-export function launcherFor(options: { detachKeeps?: boolean; launcher?: 'child' | 'systemd' }): Launcher {
+export function launcherFor(options: {
+  detachKeeps?: boolean;
+  launcher?: 'child' | 'systemd' | 'in-process';
+}): Launcher {
   if (options.launcher === 'systemd') return systemdLauncher;
+  if (options.launcher === 'in-process') return inProcessLauncher;
   return options.detachKeeps ? detachedLauncher : attachedLauncher;
 }

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { encodeFrame } from '../../protocol/frames.ts';
 import { readFrames } from '../../protocol/stream.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
 import type { TimeoutName } from '../timeouts.ts';
-import { type Launcher, logPath } from './launchers.ts';
+import { type Launched, type Launcher, logPath } from './launchers.ts';
 import type { KeepRecords, LogEntry } from './records.ts';
 import { isTerminal, type KeepRecord } from './store.ts';
 
@@ -17,7 +16,7 @@ export type Timeouts = { readonly [K in TimeoutName]: number };
 /** What the Supervisor holds for one Keep Loader it watches. */
 interface Supervised {
   /** The process, when this process started it (attached and detached launchers, until a restart). */
-  child?: ChildProcess;
+  child?: Launched;
   /** The watch socket: the Keep Loader reports every state of its Keep on it. */
   watch?: Socket;
   /** Set once this process saw the Keep Loader's process end (or fail to start). */
@@ -256,7 +255,8 @@ export class Supervisor {
       socket.end(encodeFrame({ v: 1, type: 'ldr-stop' }));
     });
     const s = this.#supervised.get(id);
-    const pid = () => s?.child?.pid ?? this.#records.get(id)?.keepldrPid ?? r.keepldrPid;
+    // One this process answers for has its own pid, or none (in this process): never the one it reported.
+    const pid = () => (s?.child ? s.child.pid : (this.#records.get(id)?.keepldrPid ?? r.keepldrPid));
     if (!asked) signal(pid(), 'SIGTERM');
     const deadline = Date.now() + this.#timeouts.keepldrKillAfter;
     while (!this.#gone(id) && Date.now() < deadline) await sleep(this.#timeouts.exitPoll);
