@@ -3,7 +3,6 @@
 // Keep checks digests and signatures itself), with probes, and a drain on SIGTERM. Everything it is given is
 // public (reference, Enarx.toml, verifying keys, the simulated root of a development cluster); what it logs
 // and keeps in its state folder is public too: lifecycle events, and the Keep Loader's socket.
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isDonjonError, reasonOf } from '../../lib/errors.ts';
@@ -11,7 +10,7 @@ import type { FileSpec, MessageOf, SecretSpec } from '../../protocol/messages.ts
 import type { Credentials } from '../../registry/index.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
 import { deliverDeploy, pulledDeployMessage } from '../keepmgr/host-deploy.ts';
-import { attachedLauncher } from '../keepmgr/launchers.ts';
+import { attachedLauncher, type Launched } from '../keepmgr/launchers.ts';
 import { type PulledArtifact, pullArtifact } from '../keepmgr/puller.ts';
 import { TIMEOUTS } from '../timeouts.ts';
 import { KeepPodError } from './errors.ts';
@@ -89,7 +88,9 @@ export class KeepPod {
   readonly #health: HealthServer;
   readonly #socketPath: string;
   #state: PodState = 'starting';
-  #child: ChildProcess | undefined;
+  #child: Launched | undefined;
+  /** The Keep Loader's process has ended (told by the launcher's `onEnd`). */
+  #loaderGone = false;
   #loaderEnded: Promise<void> | undefined;
   #keepPid: number | undefined;
   #ports: { name: string; port: number }[] = [];
@@ -231,6 +232,7 @@ export class KeepPod {
         o.log({ event: 'keepldr-log', line });
       },
       onEnd: ({ code, signal, error }) => {
+        this.#loaderGone = true;
         ended();
         if (this.#state === 'draining' || this.#state === 'stopped') return;
         const how = error ? reasonOf(error) : signal ? `signal ${signal}` : `status ${code}`;
@@ -317,8 +319,12 @@ export class KeepPod {
   async #stop(deadline: number): Promise<void> {
     const child = this.#child;
     if (!child || !this.#loaderEnded) return;
-    if (child.exitCode === null && child.signalCode === null) {
-      if (!(await stopLoader(this.#socketPath))) child.kill('SIGTERM');
+    if (!this.#loaderGone && !(await stopLoader(this.#socketPath)) && child.pid !== undefined) {
+      try {
+        process.kill(child.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
     }
     const gone = await Promise.race([
       this.#loaderEnded.then(() => true),
