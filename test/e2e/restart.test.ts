@@ -2,16 +2,15 @@
 // `--restart always` serves again after `kill -9` of its Keep, and after `kill -9` of the Keep Manager and a
 // restart on the same state, with no client command in between. docker-registry runs on loopback.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { KeepManagerClient } from '../../src/client/index.ts';
-import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { example, freePort, repoRoot, runCli, startDaemon, testHome } from '../helpers.ts';
+import type { KeepManagerClient } from '../../src/client/index.ts';
+import { example, repoRoot, runCli } from '../helpers.ts';
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import { startTestHost, type TestHost } from '../test-host.ts';
 
 const absent = missing('docker-registry');
 
@@ -41,16 +40,10 @@ function echo(port: number, text: string): Promise<string> {
 describe('deploy REF --restart always (docker-registry, donjon host)', { skip: absent }, () => {
   let registry: LocalRegistry;
   let dir: string;
-  let state: string;
-  let port: number;
-  let daemon: ChildProcess | undefined;
-  let fingerprint = '';
-  let simFingerprint = '';
-  let token = '';
+  let host: TestHost | undefined;
   let env: Record<string, string>;
 
-  const client = (): KeepManagerClient =>
-    new KeepManagerClient(`https://127.0.0.1:${port}`, { token, trust: { fingerprint } });
+  const client = (): KeepManagerClient => host!.client();
 
   /** The host port of the deployment's current Keep once it runs, and that Keep. */
   async function serving(
@@ -70,39 +63,16 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
   before(async () => {
     registry = await startRegistry();
     dir = mkdtempSync(join(tmpdir(), 'donjon-restart-'));
-    state = mkdtempSync(join(tmpdir(), 'djr-'));
-    const root = await loadOrCreateSimRoot(testHome);
-    mkdirSync(state, { recursive: true });
-    copyFileSync(root.path, join(state, 'sim-root.cbor'));
     env = { DOCKER_CONFIG: join(dir, 'docker'), COSIGN_PASSWORD: 'pw', DONJON_HOME: dir };
     const k = await runCli(['keygen', '--output-key-prefix', join(dir, 'cosign')], { env });
     assert.equal(k.code, 0, k.stderr);
-    port = await freePort();
-    const info = JSON.parse((await runCli(['host', 'info', '--state', state, '--json'])).stdout) as {
-      fingerprint: string;
-      simRootFingerprint: string;
-    };
-    fingerprint = info.fingerprint;
-    simFingerprint = info.simRootFingerprint;
-    token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
-    daemon = await startDaemon(port, state);
+    host = await startTestHost();
   });
 
   after(async () => {
-    const keeps = await client()
-      .listKeeps()
-      .catch(() => []);
-    for (const k of keeps) {
-      for (const pid of [k.keepldrPid, k.keepPid]) {
-        try {
-          if (pid !== undefined) process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
-    }
-    daemon?.kill('SIGKILL');
+    await host?.stop();
     await registry?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (state) rmSync(state, { recursive: true, force: true });
   });
 
   test('serves again after kill -9 of its Keep and of the Keep Manager, with no client command between', async () => {
@@ -120,13 +90,13 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
       [
         'deploy',
         '--host',
-        `https://127.0.0.1:${port}`,
+        `https://127.0.0.1:${host!.port}`,
         '--token',
-        token,
+        host!.token,
         '--host-fingerprint',
-        fingerprint,
+        host!.fingerprint,
         '--trust-sim-root',
-        simFingerprint,
+        host!.simRootFingerprint,
         '--verify-key',
         join(dir, 'cosign.pub'),
         '--restart',
@@ -162,10 +132,10 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
     assert.equal((await client().getKeep(second.keepId)).deployment?.restarts, 1);
 
     // kill -9 of the Keep Manager, and of the Keep while it is away: the restarted one recreates it.
-    daemon!.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 200));
-    process.kill(second.keepPid, 'SIGKILL');
-    daemon = await startDaemon(port, state);
+    await host!.restart(async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      process.kill(second.keepPid, 'SIGKILL');
+    });
     const third = await serving(out.deployment, second.keepId);
     assert.equal(await echo(third.port, 'three'), 'three');
     assert.equal((await client().getDeployment(out.deployment)).restarts, 2);
@@ -186,11 +156,11 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
       [
         'deploy',
         '--host',
-        `https://127.0.0.1:${port}`,
+        `https://127.0.0.1:${host!.port}`,
         '--token',
-        token,
+        host!.token,
         '--host-fingerprint',
-        fingerprint,
+        host!.fingerprint,
         '--verify-key',
         join(dir, 'cosign.pub'),
         '--restart',
@@ -206,7 +176,7 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
     const out = JSON.parse(d.stdout) as { deployment: string; id: string };
     const first = await serving(out.deployment);
     const inspect = await runCli(
-      ['attest', 'inspect', `127.0.0.1:${first.port}`, '--trust-sim-root', simFingerprint],
+      ['attest', 'inspect', `127.0.0.1:${first.port}`, '--trust-sim-root', host!.simRootFingerprint],
       {
         env,
       },

@@ -5,16 +5,16 @@
 // refuses it: the rollout recipe of docs/services.md.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Policy } from '../../src/attestation/index.ts';
-import { connectService, KeepManagerClient, measureRuntime, signerDigest } from '../../src/client/index.ts';
-import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { example, freePort, repoRoot, runCli, startDaemon, testHome } from '../helpers.ts';
+import { connectService, measureRuntime, signerDigest } from '../../src/client/index.ts';
+import { example, repoRoot, runCli } from '../helpers.ts';
 import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import { startTestHost, type TestHost } from '../test-host.ts';
 
 const absent = missing('docker-registry');
 
@@ -35,18 +35,12 @@ function get(port: number): Promise<string> {
 describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () => {
   let registry: LocalRegistry;
   let dir: string;
-  let state: string;
-  let port: number;
-  let daemon: ChildProcess | undefined;
-  let fingerprint = '';
-  let token = '';
+  let host: TestHost | undefined;
   let policy: Policy;
   let env: Record<string, string>;
   const ports: number[] = [];
   const configDigests: string[] = [];
 
-  const client = (): KeepManagerClient =>
-    new KeepManagerClient(`https://127.0.0.1:${port}`, { token, trust: { fingerprint } });
   const key = (name: string): string => join(dir, `${name}.pub`);
 
   /** Pushes the http example with `config`, signed by alice, and deploys it; resolves with its host port. */
@@ -59,8 +53,8 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
     assert.equal(p.code, 0, p.stderr);
     const d = await runCli(
       [
-        ...['deploy', '--host', `https://127.0.0.1:${port}`, '--token', token],
-        ...['--host-fingerprint', fingerprint, '--verify-key', key('alice')],
+        ...['deploy', '--host', `https://127.0.0.1:${host!.port}`, '--token', host!.token],
+        ...['--host-fingerprint', host!.fingerprint, '--verify-key', key('alice')],
         ...['--restart', 'on-failure', '--json', ref],
       ],
       { env },
@@ -69,7 +63,8 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
     const { id } = JSON.parse(d.stdout) as { id: string };
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const k = await client()
+      const k = await host!
+        .client()
         .getKeep(id)
         .catch(() => undefined);
       const hostPort = k?.ports?.[0]?.port;
@@ -82,24 +77,13 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
   before(async () => {
     registry = await startRegistry();
     dir = mkdtempSync(join(tmpdir(), 'donjon-signer-'));
-    state = mkdtempSync(join(tmpdir(), 'djs-'));
-    const root = await loadOrCreateSimRoot(testHome);
-    mkdirSync(state, { recursive: true });
-    copyFileSync(root.path, join(state, 'sim-root.cbor'));
     env = { DOCKER_CONFIG: join(dir, 'docker'), COSIGN_PASSWORD: 'pw', DONJON_HOME: dir };
     for (const name of ['alice', 'bob']) {
       const k = await runCli(['keygen', '--output-key-prefix', join(dir, name)], { env });
       assert.equal(k.code, 0, k.stderr);
     }
-    port = await freePort();
-    const info = JSON.parse((await runCli(['host', 'info', '--state', state, '--json'])).stdout) as {
-      fingerprint: string;
-      simRootFingerprint: string;
-    };
-    fingerprint = info.fingerprint;
-    policy = { measurements: [measureRuntime()], trustSimulatedRoots: [info.simRootFingerprint] };
-    token = (await runCli(['host', 'token', 'create', '--state', state])).stdout.trim();
-    daemon = await startDaemon(port, state);
+    host = await startTestHost();
+    policy = { measurements: [measureRuntime()], trustSimulatedRoots: [host.simRootFingerprint] };
     // v1 as the example ships; v2 the same module under another configuration (another listen port), so
     // another manifest and another config digest, signed by the same key.
     const v2 = join(dir, 'Enarx.toml');
@@ -115,20 +99,9 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
   });
 
   after(async () => {
-    const keeps = await client()
-      .listKeeps()
-      .catch(() => []);
-    for (const k of keeps) {
-      for (const pid of [k.keepldrPid, k.keepPid]) {
-        try {
-          if (pid !== undefined) process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
-    }
-    daemon?.kill('SIGKILL');
+    await host?.stop();
     await registry?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (state) rmSync(state, { recursive: true, force: true });
   });
 
   test('connectService() accepts the service under its signing key and refuses it under another', async () => {

@@ -28,13 +28,17 @@ import {
 } from '../../src/client/index.ts';
 import { configDigest } from '../../src/protocol/workload.ts';
 import { example, freePort, runCli } from '../helpers.ts';
-import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import {
+  keyPair,
+  type LocalRegistry,
+  missing,
+  pushSigned,
+  startRegistry,
+} from '../registry/registry-server.ts';
 import {
   httpConfig,
   httpGet,
-  keyPair,
   podCommand,
-  pushSigned,
   Replica,
   type ReplicaSpec,
   RoundRobinProxy,

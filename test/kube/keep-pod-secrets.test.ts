@@ -13,8 +13,14 @@ import { BrokerServer } from '../../src/broker/server.ts';
 import { BrokerStore } from '../../src/broker/store.ts';
 import { connectService, measureRuntime } from '../../src/client/index.ts';
 import { example, freePort } from '../helpers.ts';
-import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
-import { httpConfig, httpGet, keyPair, pushSigned, Replica, sharedSimRoot, sleep } from './support.ts';
+import {
+  keyPair,
+  type LocalRegistry,
+  missing,
+  pushSigned,
+  startRegistry,
+} from '../registry/registry-server.ts';
+import { httpConfig, httpGet, Replica, sharedSimRoot, sleep } from './support.ts';
 
 const absent = missing('docker-registry');
 // Distinctive, so that any copy of it (or of its base64) anywhere is found.

@@ -14,13 +14,17 @@ import type { Policy } from '../../src/attestation/index.ts';
 import { connectService, measureRuntime, parseEnarxToml } from '../../src/client/index.ts';
 import { configDigest } from '../../src/protocol/workload.ts';
 import { example, freePort, runCli } from '../helpers.ts';
-import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import {
+  keyPair,
+  type LocalRegistry,
+  missing,
+  pushSigned,
+  startRegistry,
+} from '../registry/registry-server.ts';
 import {
   httpConfig,
   httpGet,
   httpStatus,
-  keyPair,
-  pushSigned,
   Replica,
   type ReplicaSpec,
   sharedSimRoot,

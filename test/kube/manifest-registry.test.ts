@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from '../../src/kube/index.ts';
 import { example, repoRoot, runCli } from '../helpers.ts';
-import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import {
+  keyPair,
+  type LocalRegistry,
+  missing,
+  pushSigned,
+  startRegistry,
+} from '../registry/registry-server.ts';
 import { unknownFieldErrors, validateObject } from './manifest-validate.ts';
 
 const absent = missing('docker-registry');
@@ -18,25 +24,14 @@ const IMAGE = `registry.example/donjon@sha256:${'ab'.repeat(32)}`;
 describe('donjon kube manifest REF for a signed artifact in a loopback registry', { skip: absent }, () => {
   let registry: LocalRegistry;
   let dir: string;
-  let env: Record<string, string>;
   let reference = '';
 
   before(async () => {
     registry = await startRegistry();
     dir = mkdtempSync(join(tmpdir(), 'donjon-kube-registry-'));
-    env = { DOCKER_CONFIG: join(dir, 'docker'), COSIGN_PASSWORD: 'correct horse' };
-    const k = await runCli(['keygen', '--output-key-prefix', join(dir, 'cosign')], { env });
-    assert.equal(k.code, 0, k.stderr);
-    const ref = `${registry.host}/http:1.0`;
+    const keys = await keyPair(dir, 'cosign');
     const config = join(repoRoot, 'examples', 'http', 'Enarx.toml');
-    const p = await runCli(
-      ['push', example('http'), ref, '--config', config, '--sign-key', join(dir, 'cosign.key')],
-      {
-        env,
-      },
-    );
-    assert.equal(p.code, 0, p.stderr);
-    reference = `${ref}@${p.stdout.trim()}`;
+    reference = await pushSigned(dir, example('http'), `${registry.host}/http:1.0`, config, keys.key);
   });
 
   after(async () => {
@@ -62,8 +57,8 @@ describe('donjon kube manifest REF for a signed artifact in a loopback registry'
       '--json',
     ];
     // No --sim-root: the user's own simulated root (the test run's data directory) is shared.
-    const first = await runCli(args, { env });
-    const second = await runCli(args, { env });
+    const first = await runCli(args);
+    const second = await runCli(args);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(second.code, 0, second.stderr);
     assert.equal(second.stdout, first.stdout);

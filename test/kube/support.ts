@@ -9,7 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateSimRoot } from '../../src/host/simroot.ts';
-import { cliPath, example, processGroupMembers, repoRoot, runCli, testHome } from '../helpers.ts';
+import { cliPath, example, processGroupMembers, repoRoot, testHome } from '../helpers.ts';
 
 /** How a replica runs: the Pod spec's container command, with what Kubernetes mounts and sets. */
 export interface ReplicaSpec {
@@ -324,32 +324,6 @@ export function rebuiltHttp(dir: string, label: string): string {
   const path = join(dir, `http-${label}.wasm`);
   writeFileSync(path, Buffer.concat([wasm, Buffer.from([0, body.length]), body]));
   return path;
-}
-
-/** A cosign key pair made by `donjon keygen` (passphrase `pw`): the private key's and the public key's paths. */
-export async function keyPair(dir: string, prefix: string): Promise<{ key: string; pub: string }> {
-  const k = await runCli(['keygen', '--output-key-prefix', join(dir, prefix)], {
-    env: { COSIGN_PASSWORD: 'pw', DONJON_HOME: dir },
-  });
-  assert.equal(k.code, 0, k.stderr);
-  return { key: join(dir, `${prefix}.key`), pub: join(dir, `${prefix}.pub`) };
-}
-
-/** Pushes a module with its Enarx.toml and signs it (`donjon push --sign-key`); resolves to REPO@DIGEST. */
-export async function pushSigned(
-  dir: string,
-  wasm: string,
-  repoTag: string,
-  config: string,
-  key: string,
-): Promise<string> {
-  const p = await runCli(['push', wasm, repoTag, '--config', config, '--sign-key', key], {
-    env: { COSIGN_PASSWORD: 'pw', DONJON_HOME: dir, DOCKER_CONFIG: join(dir, 'docker') },
-  });
-  assert.equal(p.code, 0, p.stderr);
-  const digest = p.stdout.trim();
-  assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-  return `${repoTag.replace(/:[^:/]+$/, '')}@${digest}`;
 }
 
 /**

@@ -2,11 +2,13 @@
 // one: a temporary config (filesystem storage in a temporary directory, http on 127.0.0.1 and a free
 // port), started per test file and stopped after. Where the binary is missing the tests are skipped with
 // a message, except under CI=true, where a missing registry is a failure: CI installs it.
+
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers.ts';
+import { freePort, runCli } from '../helpers.ts';
 
 /** A running registry: `host` is `127.0.0.1:PORT`. */
 export interface LocalRegistry {
@@ -92,4 +94,33 @@ export async function startRegistry(): Promise<LocalRegistry> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A cosign key pair made by `donjon keygen` (passphrase `pw`): the private key's and the public key's paths. */
+export async function keyPair(dir: string, prefix: string): Promise<{ key: string; pub: string }> {
+  const k = await runCli(['keygen', '--output-key-prefix', join(dir, prefix)], {
+    env: { COSIGN_PASSWORD: 'pw', DONJON_HOME: dir },
+  });
+  assert.equal(k.code, 0, k.stderr);
+  return { key: join(dir, `${prefix}.key`), pub: join(dir, `${prefix}.pub`) };
+}
+
+/**
+ * Pushes a module with its Enarx.toml and signs it (`donjon push --sign-key`, a key of {@link keyPair});
+ * resolves to REPO@DIGEST.
+ */
+export async function pushSigned(
+  dir: string,
+  wasm: string,
+  repoTag: string,
+  config: string,
+  key: string,
+): Promise<string> {
+  const p = await runCli(['push', wasm, repoTag, '--config', config, '--sign-key', key], {
+    env: { COSIGN_PASSWORD: 'pw', DONJON_HOME: dir, DOCKER_CONFIG: join(dir, 'docker') },
+  });
+  assert.equal(p.code, 0, p.stderr);
+  const digest = p.stdout.trim();
+  assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+  return `${repoTag.replace(/:[^:/]+$/, '')}@${digest}`;
 }
