@@ -5,8 +5,8 @@ import { KeepLifecycle } from '../protocol/lifecycle.ts';
 import type { KeepState, Message, MessageOf } from '../protocol/messages.ts';
 import { MUX_ACCEPT, MUX_OPEN, MuxSession, type MuxStream } from '../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../protocol/stream.ts';
-import { startWasiWorker, type WasiResult, type WasiStandbyWorker } from '../wasi/index.ts';
-import { channelCertificate, type KeepKey, makeKeepKey, NO_ROOTS } from './certificates.ts';
+import { startWasiWorker, type WasiResult, type WasiStandbyWorker, warmWasiHost } from '../wasi/index.ts';
+import { channelCertificate, type KeepKey, makeKeepKey, NO_ROOTS, warmCertificates } from './certificates.ts';
 import { Control, endStream } from './control.ts';
 import type { KeepErrorCode } from './errors.ts';
 import { type EvidenceSource, GramineEvidence } from './gramine.ts';
@@ -124,9 +124,19 @@ export class Keep {
     return this.#lifecycle.state;
   }
 
-  /** Tells the Keep Loader that the Keep is ready for a channel. */
+  /**
+   * Tells the Keep Loader that the Keep is ready for a channel, then, while it waits for one, runs once what
+   * a channel and a deploy will need (certificate, TLS context, module compilation), so that they do not pay
+   * for V8 compiling that code on first use.
+   */
   start(): void {
-    if (this.#lifecycle.to('ready')) this.#control.event('ready');
+    if (!this.#lifecycle.to('ready')) return;
+    this.#control.event('ready');
+    setImmediate(() => {
+      if (this.#session !== undefined || this.#lifecycle.state !== 'ready') return;
+      warmCertificates(this.#key);
+      void warmWasiHost().catch(() => {});
+    });
   }
 
   /**
