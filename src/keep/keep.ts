@@ -134,7 +134,10 @@ export class Keep {
     this.#control.event('ready');
     setImmediate(() => {
       if (this.#session !== undefined || this.#lifecycle.state !== 'ready') return;
-      warmCertificates(this.#key);
+      // Only a head start: whatever fails here fails again, and is reported, when a channel needs it.
+      try {
+        warmCertificates(this.#key);
+      } catch {}
       void warmWasiHost().catch(() => {});
     });
   }
