@@ -68,7 +68,12 @@ export class Keep {
   readonly #evidence: EvidenceSource;
   readonly #mux: MuxSession;
   readonly #key: KeepKey;
-  /** The workload's thread, started while the Keep waits for a channel and a workload, not after them. */
+  /**
+   * The workload's thread, started while the Keep waits for a channel and a workload, not after them. It is
+   * most of an idle Keep's own memory (a second V8 isolate, about 10 MiB), but started when a channel opens
+   * instead, its start-up lands on the first byte's path and, with the other processes of a run competing for
+   * the cores, more than doubled that time when measured.
+   */
   readonly #standby: WasiStandbyWorker;
   /** Output and result kept while no client is attached. */
   readonly #output = new OutputBuffer();
