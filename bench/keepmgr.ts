@@ -20,12 +20,15 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
-function rssOf(pid: number): number {
+/** RSS and PSS of a process in bytes, from smaps_rollup (PSS counts a page shared by n processes as 1/n). */
+function memoryOf(pid: number): { rss: number; pss: number } {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (name: string): number =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return { rss: kb('Rss') * 1024, pss: kb('Pss') * 1024 };
   } catch {
-    return 0;
+    return { rss: 0, pss: 0 };
   }
 }
 
@@ -110,9 +113,15 @@ export async function benchKeepmgr(): Promise<string> {
     one.push(performance.now() - t0);
   }
   let rss = 0;
+  let pss = 0;
   for (const id of ids) {
     const k = await host.getKeep(id);
-    rss += (k.keepldrPid ? rssOf(k.keepldrPid) : 0) + (k.keepPid ? rssOf(k.keepPid) : 0);
+    for (const pid of [k.keepldrPid, k.keepPid]) {
+      if (pid === undefined) continue;
+      const m = memoryOf(pid);
+      rss += m.rss;
+      pss += m.pss;
+    }
   }
   await idle.m.close();
 
@@ -137,7 +146,7 @@ With ${IDLE_KEEPS} idle Keeps (ready, no workload):
 | \`GET /v1/keeps\` | ${f(quantile(list, 0.5))} | ${f(quantile(list, 0.99))} |
 | \`GET /v1/keeps/{id}\` | ${f(quantile(one, 0.5))} | ${f(quantile(one, 0.99))} |
 
-Memory per idle Keep (Keep Loader + Keep processes, RSS): ${(rss / ids.length / 2 ** 20).toFixed(1)} MiB.
+Memory per idle Keep (Keep Loader + Keep processes): PSS ${(pss / ids.length / 2 ** 20).toFixed(1)} MiB, RSS ${(rss / ids.length / 2 ** 20).toFixed(1)} MiB.
 `;
 }
 

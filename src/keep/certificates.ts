@@ -2,15 +2,9 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { writePem } from '../lib/pem.ts';
 import type { MessageOf } from '../protocol/messages.ts';
-import {
-  BINDING_DOMAIN,
-  type CarriedEvidence,
-  makeKeepCertificate,
-  makeServiceCertificate,
-  reportDataFor,
-  SERVICE_BINDING_DOMAIN,
-  spkiOf,
-} from '../ratls/index.ts';
+// Not the library's index, which carries the verifier too: the Keep makes certificates, it never verifies one.
+import { makeKeepCertificate, makeServiceCertificate, reportDataFor, spkiOf } from '../ratls/certificate.ts';
+import { BINDING_DOMAIN, type CarriedEvidence, SERVICE_BINDING_DOMAIN } from '../ratls/cmw.ts';
 import type { EvidenceSource } from './gramine.ts';
 import type { ServiceTls } from './sockets.ts';
 
@@ -130,4 +124,14 @@ export async function serviceCertificate(
     tls: { context: () => current.context, key: key.keyPem, cert: () => current.cert },
     stop: () => clearInterval(timer),
   };
+}
+
+/**
+ * Makes a throwaway certificate and TLS context with the Keep's key and discards them. The Keep does this while
+ * it waits for its first channel, so that the channel's certificate and handshake do not wait for V8 and
+ * OpenSSL to set up this code; nothing of it is ever served.
+ */
+export function warmCertificates(key: KeepKey): void {
+  const der = makeKeepCertificate({ privateKey: key.privateKey, nonce: new Uint8Array(32), now: new Date() });
+  createSecureContext({ key: key.keyPem, cert: writePem(der), ca: NO_ROOTS, minVersion: 'TLSv1.3' });
 }

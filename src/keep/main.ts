@@ -1,50 +1,16 @@
 // Entry point of the Keep runtime bundle (dist/keep.js). The same file is the WASI worker's script, so the
 // measured bytes are all the code that runs inside the Keep.
-import { Socket } from 'node:net';
+//
+// Each thread evaluates only its own part of the file: the imports below are dynamic, which the bundler turns
+// into functions of the same file that run on first use (nothing is split into other files, so the measurement
+// still covers every byte). The worker thread never evaluates the Keep's TLS, attestation and protocol code,
+// and the Keep's thread never the preview1 host.
 import { isMainThread, workerData } from 'node:worker_threads';
-import { decodeIpcJson, type KeepConfig, keepConfigSchema } from '../protocol/ipc.ts';
-import { isWasiWorker, wasiWorkerMain } from '../wasi/index.ts';
-import { Keep } from './keep.ts';
-
-/** Ends the Keep before it started, with a one-line reason. */
-function refuseToStart(reason: string, code: number): never {
-  process.stderr.write(`donjon keep: ${reason}\n`);
-  process.exit(code);
-}
-
-/**
- * Reads the Keep's configuration from argv[2]: JSON from the Keep Loader, which is not trusted, so it is
- * decoded against its schema before anything of it is used. A missing or malformed one ends the Keep with
- * status 2.
- */
-function readConfig(raw: string | undefined): KeepConfig {
-  if (raw === undefined) refuseToStart('Cannot start: expected its configuration as the first argument', 2);
-  try {
-    return decodeIpcJson(keepConfigSchema, raw, 'keep-config');
-  } catch (error) {
-    return refuseToStart(error instanceof Error ? error.message : String(error), 2);
-  }
-}
 
 if (!isMainThread) {
+  const { isWasiWorker, wasiWorkerMain } = await import('../wasi/worker.ts');
   if (isWasiWorker(workerData)) wasiWorkerMain();
 } else {
-  const config = readConfig(process.argv[2]);
-  try {
-    const keep = new Keep(config, {
-      control: new Socket({ fd: 3, readable: true, writable: true }),
-      pipe: new Socket({ fd: 4, readable: true, writable: true }),
-      workerUrl: new URL(import.meta.url),
-      exit: (code) => process.exit(code),
-    });
-    // fd 5, when the Keep Loader opened it, is the IPC channel it hands the connections of listen files over on.
-    if (process.channel) {
-      process.on('message', (m: unknown, handle: unknown) => keep.handOff(m, handle));
-      // It does not keep the Keep alive.
-      process.channel.unref();
-    }
-    keep.start();
-  } catch (error) {
-    refuseToStart(error instanceof Error ? error.message : String(error), 1);
-  }
+  const { startKeep } = await import('./start.ts');
+  startKeep(new URL(import.meta.url));
 }

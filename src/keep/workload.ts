@@ -17,12 +17,10 @@ import {
   type WasiStandbyWorker,
   type WasiTree,
 } from '../wasi/index.ts';
-import { checkArtifact } from './artifact.ts';
 import { type KeepKey, type ServiceCertificate, serviceCertificate } from './certificates.ts';
 import { preopensOf } from './dirs.ts';
 import { KeepError } from './errors.ts';
 import type { EvidenceSource } from './gramine.ts';
-import { planSecrets } from './secrets.ts';
 import type { KeepSockets } from './sockets.ts';
 
 /** The workload's memory limit when neither host nor tenant sets one. */
@@ -109,8 +107,9 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
       'Cannot run the workload: its digest does not match its bytes',
     );
   }
-  // Before anything is set up: a module the pinned artifact does not name never gets a descriptor.
-  const artifact = checkArtifact(m);
+  // Before anything is set up: a module the pinned artifact does not name never gets a descriptor. The registry
+  // code (like the broker client below) is evaluated only for a deploy that needs it: an idle Keep holds none.
+  const artifact = m.artifact && (await import('./artifact.ts')).checkArtifact(m);
   const limits = workloadLimits(config.limits, m.limits);
   let table: NormalizedFile[];
   try {
@@ -119,7 +118,9 @@ export async function startWorkload(m: MessageOf<'deploy'>, ctx: WorkloadContext
     throw new KeepError('ERR_DEPLOY_CONFIG_INVALID', (error as Error).message, { cause: error });
   }
   const preopens: Record<string, WasiTree> = m.dirs ? preopensOf(m.dirs) : {};
-  const secrets = m.secrets?.length ? planSecrets(m.secrets, preopens, m.env) : undefined;
+  const secrets = m.secrets?.length
+    ? (await import('./secrets.ts')).planSecrets(m.secrets, preopens, m.env)
+    : undefined;
   const fixed = table.length + Object.keys(preopens).length + (secrets?.dirs.length ?? 0);
   if (fixed > limits.maxFds) {
     throw new KeepError(

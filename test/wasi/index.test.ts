@@ -15,9 +15,10 @@ import {
   startWasiWorker,
   type WasiOptions,
   type WasiRun,
+  warmWasiHost,
 } from '../../src/wasi/index.ts';
 import { wasm } from '../../src/wasi/wasm.ts';
-import { buildModule, op, startFunc, wasiImport } from './wasm-builder.ts';
+import { buildModule, op, startFunc, uleb, wasiImport } from './wasm-builder.ts';
 
 // End-to-end runs through startWasi: a real worker thread, the shared rings and the example workloads.
 
@@ -412,6 +413,42 @@ test('startWasi() refuses a well-framed module the engine cannot compile, with t
     startWasi({ module, args: [], env: {}, stdin: 'null', onStdout() {}, onStderr() {}, workerUrl }),
     (e: unknown) => isWasiError(e, 'ERR_WASM_INVALID') && e.cause instanceof wasm.CompileError,
   );
+});
+
+/** `module` with a custom section of `bytes` zeros appended: the same code, in a file of any size. */
+function padded(module: Uint8Array, bytes: number): Uint8Array {
+  const name = [3, 0x70, 0x61, 0x64]; // "pad"
+  const header = Uint8Array.from([0x00, ...uleb(name.length + bytes), ...name]);
+  const out = new Uint8Array(module.length + header.length + bytes);
+  out.set(module);
+  out.set(header, module.length);
+  return out;
+}
+
+test('a module too large to compile on the calling thread runs, or is refused, as a small one is', async () => {
+  // Small modules are compiled synchronously, large ones asynchronously: both paths give the same answers.
+  const exits = buildModule({ imports: [PROC_EXIT], funcs: [startFunc([...op.i32Const(3), ...op.call(0)])] });
+  const large = await start(padded(exits, 5 << 20));
+  assert.deepEqual(await large.run.result, { kind: 'exit', code: 3 });
+  await assert.rejects(
+    startWasi({
+      module: padded(buildModule({ funcs: [startFunc(op.i32Add)] }), 5 << 20),
+      args: [],
+      env: {},
+      stdin: 'null',
+      onStdout() {},
+      onStderr() {},
+      workerUrl,
+    }),
+    (e: unknown) => isWasiError(e, 'ERR_WASM_INVALID') && e.cause instanceof wasm.CompileError,
+  );
+});
+
+test('warmWasiHost() takes its own module through the checks and compilation; runs after it are unchanged', async () => {
+  await warmWasiHost();
+  const c = await start(example('hello'), { args: ['hello', 'again'] });
+  assert.deepEqual(await c.run.result, { kind: 'exit', code: 0 });
+  assert.equal(c.stdout(), 'Hello, again!\n');
 });
 
 test('startWasi() rejects bad options with TypeError or RangeError', async () => {

@@ -1,0 +1,34 @@
+// The Keep's measurement is the SHA-384 of dist/keep.js alone, so that file must hold every byte of code the
+// Keep can run: it may load Node's built-in modules, and nothing else (no chunk beside it, no package). Its
+// parts are evaluated on first use (each thread only its own), but they are all in the one measured file.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { builtFile } from '../../src/paths.ts';
+
+const source = readFileSync(builtFile('keep.js'), 'utf8');
+
+/** Every module specifier the bundle names: static imports and re-exports, dynamic import() and require(). */
+function specifiers(js: string): string[] {
+  const found: string[] = [];
+  const patterns = [
+    /^\s*(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']/gm,
+    /^\s*import\s*["']([^"']+)["']/gm,
+    /\bimport\(\s*["'`]([^"'`]+)["'`]\s*\)/g,
+    /\brequire\(\s*["'`]([^"'`]+)["'`]\s*\)/g,
+  ];
+  for (const p of patterns) for (const m of js.matchAll(p)) found.push(m[1]!);
+  return found;
+}
+
+test('the Keep bundle loads only Node built-ins: the measured file is all of its code', () => {
+  const named = specifiers(source);
+  assert.ok(named.includes('node:worker_threads'), 'the scan finds the imports it looks for');
+  const outside = named.filter((s) => !s.startsWith('node:'));
+  assert.deepEqual(outside, []);
+});
+
+test('no import() in the bundle leaves the file: each names a part of the same file, evaluated when first used', () => {
+  // A computed import() could load a file the measurement does not cover.
+  assert.doesNotMatch(source, /\bimport\(\s*[^"'`\s)]/);
+});
