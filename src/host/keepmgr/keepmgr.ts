@@ -19,12 +19,23 @@ import { Pool } from './pool.ts';
 import { KeepRecords, type LogEntry } from './records.ts';
 import { openChannel } from './relay.ts';
 import { API_ROUTES, type KeepApi } from './routes.ts';
-import { isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
+import { type DeploymentRecord, isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
 import { Supervisor, type Timeouts } from './supervisor.ts';
 
 export type { Quotas } from './admission.ts';
 export { keepmgrChannel } from './records.ts';
 export { API_ROUTES } from './routes.ts';
+
+/** A deployment as the `keep` message of its current Keep shows it. */
+function keepDeployment(d: DeploymentRecord): NonNullable<MessageOf<'keep'>['deployment']> {
+  return {
+    id: d.id,
+    reference: d.spec.reference,
+    restart: d.spec.restart,
+    restarts: d.restarts,
+    ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
+  };
+}
 
 /** Default largest request body, bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -244,15 +255,10 @@ export class KeepManager {
       maxBodyBytes: this.#options.maxBodyBytes ?? MAX_BODY_BYTES,
       deploymentOf: (keepId) => {
         const d = this.#deployments.ofKeep(keepId);
-        if (!d) return undefined;
-        return {
-          id: d.id,
-          reference: d.spec.reference,
-          restart: d.spec.restart,
-          restarts: d.restarts,
-          ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
-        };
+        return d && keepDeployment(d);
       },
+      deploymentsByKeep: () =>
+        new Map([...this.#deployments.byKeep()].map(([keepId, d]) => [keepId, keepDeployment(d)])),
       createDeployment: async (tenant, request) => {
         if (this.#closing)
           throw new ApiError(

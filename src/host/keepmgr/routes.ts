@@ -32,6 +32,8 @@ export interface KeepApi {
   metrics(): string;
   /** The deployment a Keep is the current Keep of, as its `keep` message shows it. */
   deploymentOf(keepId: string): MessageOf<'keep'>['deployment'];
+  /** The same for every Keep that is the current Keep of a deployment, by Keep id: one read for a whole list. */
+  deploymentsByKeep(): ReadonlyMap<string, NonNullable<MessageOf<'keep'>['deployment']>>;
   /** Stores a deployment and makes its first Keep; resolves once it runs. */
   createDeployment(tenant: string, request: MessageOf<'create-deployment'>): Promise<MessageOf<'deployment'>>;
   listDeployments(tenant: string): MessageOf<'deployment'>[];
@@ -160,9 +162,14 @@ export const API_ROUTES: readonly Route[] = [
     summary: "list the caller's Keeps (answer: keep-list)",
     tenant: true,
     async handle(api, call) {
+      const deployments = api.deploymentsByKeep();
       return {
         status: 200,
-        message: { v: 1, type: 'keep-list', keeps: api.list(call.tenant).map((r) => shown(api, r)) },
+        message: {
+          v: 1,
+          type: 'keep-list',
+          keeps: api.list(call.tenant).map((r) => keepMessage(r, deployments.get(r.id))),
+        },
       };
     },
   },

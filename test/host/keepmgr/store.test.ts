@@ -80,6 +80,73 @@ describe('SqliteStore', () => {
     store.close();
   });
 
+  test('a row changed by another connection after it was read is read again', () => {
+    const { path, store, damaged } = freshStore();
+    store.insert(record);
+    store.insert({ ...record, id: 'fedcba9876543210' });
+    assert.equal(store.list().length, 2);
+    assert.equal(store.get(record.id)?.state, 'running');
+    tamper(path, `UPDATE keeps SET state = 'exited', exit_code = 3 WHERE id = '${record.id}'`);
+    assert.equal(store.get(record.id)?.state, 'exited');
+    assert.equal(store.get(record.id)?.exitCode, 3);
+    tamper(path, `DELETE FROM keeps WHERE id = 'fedcba9876543210'`);
+    assert.deepEqual(
+      store.list().map((r) => r.id),
+      [record.id],
+    );
+    tamper(path, `UPDATE keeps SET state = 'exploded' WHERE id = '${record.id}'`);
+    assert.deepEqual(store.list(), []);
+    assert.equal(damaged.length, 1);
+    store.close();
+  });
+
+  test('its own changes are seen at once, and what it hands out is a copy', () => {
+    const { store } = freshStore();
+    store.insert(record);
+    store.list();
+    store.update(record.id, { state: 'stopped', ports: [{ name: 'web', port: 8080 }] });
+    const got = store.get(record.id)!;
+    assert.equal(got.state, 'stopped');
+    got.state = 'failed';
+    got.limits.memoryBytes = 1;
+    got.ports![0]!.port = 1;
+    assert.deepEqual(store.get(record.id), {
+      ...record,
+      state: 'stopped',
+      ports: [{ name: 'web', port: 8080 }],
+    });
+    store.remove(record.id);
+    assert.equal(store.get(record.id), undefined);
+    assert.deepEqual(store.list(), []);
+    store.close();
+  });
+
+  test('list() keeps the order of created_at, then insertion, and filters by owner', () => {
+    const { path, store } = freshStore();
+    store.insert({ ...record, id: 'b', createdAt: 2000 });
+    store.insert({ ...record, id: 'c', createdAt: 2000, owner: 'other' });
+    store.list();
+    // Inserted after the others were read, but created before them (a Keep adopted from the pool keeps its time).
+    store.insert({ ...record, id: 'a', createdAt: 1500 });
+    store.insert({ ...record, id: 'd', createdAt: 2000 });
+    assert.deepEqual(
+      store.list().map((r) => r.id),
+      ['a', 'b', 'c', 'd'],
+    );
+    assert.deepEqual(
+      store.list('tenant').map((r) => r.id),
+      ['a', 'b', 'd'],
+    );
+    // The same order as a store that reads every row afresh.
+    const reopened = new SqliteStore(path);
+    assert.deepEqual(
+      reopened.list().map((r) => r.id),
+      ['a', 'b', 'c', 'd'],
+    );
+    reopened.close();
+    store.close();
+  });
+
   test('decodeKeepRow() refuses unknown limit keys, negative pids and wrong types', () => {
     const row = {
       id: 'a',
