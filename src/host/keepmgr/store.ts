@@ -373,7 +373,11 @@ type CachedKeep =
 
 /**
  * Records in SQLite, in the daemon's state directory: they survive the Keep Manager's crashes, so a restarted
- * Keep Manager finds the Keeps it was running. Every change is one synchronous transaction.
+ * Keep Manager finds the Keeps it was running. Every change is one transaction in WAL mode, so a Keep Manager
+ * killed with SIGKILL restarts on exactly what it had written. Tokens and deployments (what an operator or a
+ * tenant asked for) are also flushed to the disk before they are acknowledged (synchronous=FULL); Keep
+ * records and their events are not: they describe processes, which a power cut ends anyway, and an fsync for
+ * each change of state held the daemon's event loop for milliseconds each (the channels it relays included).
  *
  * Keep rows are read and decoded once and kept decoded: listing hundreds of Keeps would otherwise query and
  * decode every row on every request. The copy stays exact: this store's own writes re-read the row they
@@ -400,7 +404,7 @@ export class SqliteStore implements KeepStore {
     const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
     this.#db = new Sqlite(path);
     this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS keeps (
@@ -419,6 +423,16 @@ export class SqliteStore implements KeepStore {
     // State directories made before port forwarding existed lack the column.
     const columns = this.#sql('PRAGMA table_info(keeps)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'ports')) this.#db.exec('ALTER TABLE keeps ADD COLUMN ports TEXT');
+  }
+
+  /** Runs a change that is flushed to the disk before it returns (tokens, deployments). */
+  #durably<T>(f: () => T): T {
+    this.#db.pragma('synchronous = FULL');
+    try {
+      return f();
+    } finally {
+      this.#db.pragma('synchronous = NORMAL');
+    }
   }
 
   /** A statement prepared once: preparing costs more than running most of these. */
@@ -530,11 +544,13 @@ export class SqliteStore implements KeepStore {
 
   createToken(name: string): { id: string; token: string } {
     const t = newToken();
-    this.#sql('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(
-      t.id,
-      name,
-      hashToken(t.token),
-      Date.now(),
+    this.#durably(() =>
+      this.#sql('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(
+        t.id,
+        name,
+        hashToken(t.token),
+        Date.now(),
+      ),
     );
     return t;
   }
@@ -547,19 +563,22 @@ export class SqliteStore implements KeepStore {
   }
 
   insertDeployment(d: DeploymentRecord): void {
-    this.#sql(
+    const insert = this.#sql(
       `INSERT INTO deployments (id, owner, state, created_at, updated_at, keep_id, restarts, last_failure, spec)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      d.id,
-      d.owner,
-      d.state,
-      d.createdAt,
-      d.updatedAt,
-      d.keepId ?? null,
-      d.restarts,
-      d.lastFailure ?? null,
-      JSON.stringify(d.spec),
+    );
+    this.#durably(() =>
+      insert.run(
+        d.id,
+        d.owner,
+        d.state,
+        d.createdAt,
+        d.updatedAt,
+        d.keepId ?? null,
+        d.restarts,
+        d.lastFailure ?? null,
+        JSON.stringify(d.spec),
+      ),
     );
   }
 
@@ -568,7 +587,7 @@ export class SqliteStore implements KeepStore {
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${DEPLOYMENT_COLUMNS[k]} = ?`).join(', ');
     const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
-    this.#sql(`UPDATE deployments SET ${sets} WHERE id = ?`).run(...values, id);
+    this.#durably(() => this.#sql(`UPDATE deployments SET ${sets} WHERE id = ?`).run(...values, id));
   }
 
   getDeployment(id: string): DeploymentRecord | undefined {
@@ -597,7 +616,7 @@ export class SqliteStore implements KeepStore {
   }
 
   removeDeployment(id: string): void {
-    this.#sql('DELETE FROM deployments WHERE id = ?').run(id);
+    this.#durably(() => this.#sql('DELETE FROM deployments WHERE id = ?').run(id));
   }
 
   close(): void {

@@ -147,6 +147,49 @@ describe('SqliteStore', () => {
     store.close();
   });
 
+  test('flushes tokens and deployments to the disk before they are acknowledged, not each Keep change', () => {
+    // Every write as SQLite runs it, with the connection's `synchronous` at that moment (1 NORMAL, 2 FULL).
+    const probe = new Sqlite(':memory:');
+    const Statement = Object.getPrototypeOf(probe.prepare('SELECT 1'));
+    probe.close();
+    const run = Statement.run;
+    const writes: [string, number][] = [];
+    Statement.run = function (this: import('better-sqlite3').Statement, ...args: unknown[]) {
+      const sync = this.database.pragma('synchronous', { simple: true }) as number;
+      writes.push([this.source.trim().split(' ').slice(0, 3).join(' '), sync]);
+      return run.apply(this, args);
+    };
+    try {
+      const { store } = freshStore();
+      store.insert(record);
+      store.update(record.id, { state: 'exited' });
+      store.addEvent(record.id, { at: 1, state: 'exited' });
+      store.createToken('ops');
+      const spec = { reference: 'r@sha256:00', backend: 'sim' as const, restart: 'always' as const };
+      const d = { id: 'd1', owner: 't', state: 'active' as const, createdAt: 1, updatedAt: 1, restarts: 0 };
+      store.insertDeployment({ ...d, spec: { ...spec, args: [], env: {}, keys: [] } });
+      store.updateDeployment('d1', { restarts: 1 });
+      store.removeDeployment('d1');
+      store.remove(record.id);
+      store.close();
+    } finally {
+      Statement.run = run;
+    }
+    assert.deepEqual(writes, [
+      ['INSERT INTO keeps', 1],
+      ['UPDATE keeps SET', 1],
+      ['INSERT INTO events', 1],
+      ['INSERT INTO tokens', 2],
+      ['INSERT INTO deployments', 2],
+      ['UPDATE deployments SET', 2],
+      ['DELETE FROM deployments', 2],
+      ['BEGIN', 1],
+      ['DELETE FROM events', 1],
+      ['DELETE FROM keeps', 1],
+      ['COMMIT', 1],
+    ]);
+  });
+
   test('decodeKeepRow() refuses unknown limit keys, negative pids and wrong types', () => {
     const row = {
       id: 'a',
