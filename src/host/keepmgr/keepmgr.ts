@@ -318,11 +318,16 @@ export class KeepManager {
       id = pooled;
       this.#records.patch(id, { owner: tenant });
       this.#records.event(id, 'ready', 'assigned from the pool');
+      // Its replacement starts once it runs (or ends), or after `poolRefill`: a Keep Loader and a Keep starting
+      // meanwhile would take the cores from this Keep on its way to the tenant's first byte.
+      void this.#records
+        .waitFor(id, (r) => r.state !== 'ready', this.#timeouts.poolRefill, { background: true })
+        .then(() => this.#fillPool());
     } else {
       id = await this.#launch(tenant, backend, limits, publish);
+      this.#fillPool();
     }
     this.#metrics.created();
-    this.#fillPool();
     const record = this.#records.get(id);
     if (!record) throw new ApiError('ERR_KEEP_START_FAILED', 'Cannot start the Keep: its record was removed');
     return record;
