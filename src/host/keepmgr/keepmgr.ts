@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { reasonOf } from '../../lib/errors.ts';
 import { lowerLimits } from '../../lib/limits.ts';
 import type { Limits, MessageOf } from '../../protocol/messages.ts';
+import { encodeMessage } from '../../protocol/messages.ts';
 import { BACKENDS, type BackendName, isBackendName } from '../backends/index.ts';
 import { ApiError } from '../errors.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
@@ -18,7 +19,7 @@ import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
 import { KeepRecords, type LogEntry } from './records.ts';
 import { openChannel } from './relay.ts';
-import { API_ROUTES, type KeepApi } from './routes.ts';
+import { API_ROUTES, type KeepApi, keepMessage } from './routes.ts';
 import { type DeploymentRecord, isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
 import { Supervisor, type Timeouts } from './supervisor.ts';
 
@@ -36,6 +37,9 @@ function keepDeployment(d: DeploymentRecord): NonNullable<MessageOf<'keep'>['dep
     ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
   };
 }
+
+/** Tenants whose last `keep-list` answer is kept. */
+const LISTS_KEPT = 64;
 
 /** Default largest request body, bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -114,6 +118,11 @@ export class KeepManager {
   readonly #deployments: Deployments;
   #closing = false;
   #adopting = false;
+  /** The last `keep-list` answer of each tenant, with the store's generation it was made at. */
+  readonly #lists = new Map<
+    string,
+    { generation: number; answer: { message: MessageOf<'keep-list'>; encoded: Uint8Array } }
+  >();
 
   constructor(options: KeepManagerOptions) {
     this.#options = options;
@@ -235,7 +244,7 @@ export class KeepManager {
   #api(): KeepApi {
     return {
       ownKeep: (tenant, id) => this.#admission.ownKeep(tenant, id),
-      list: (tenant) => this.#records.store.list(tenant),
+      keepList: (tenant) => this.#keepList(tenant),
       create: (tenant, request) => this.#create(tenant, request),
       stop: async (record) => {
         await this.#supervisor.stop(record.id);
@@ -257,8 +266,7 @@ export class KeepManager {
         const d = this.#deployments.ofKeep(keepId);
         return d && keepDeployment(d);
       },
-      deploymentsByKeep: () =>
-        new Map([...this.#deployments.byKeep()].map(([keepId, d]) => [keepId, keepDeployment(d)])),
+
       createDeployment: async (tenant, request) => {
         if (this.#closing)
           throw new ApiError(
@@ -276,6 +284,27 @@ export class KeepManager {
       removeDeployment: async (tenant, id) =>
         deploymentMessage(await this.#deployments.remove(this.#deployments.own(tenant, id))),
     };
+  }
+
+  /** A tenant's `keep-list` answer and its encoding, made again only once the store's generation moved. */
+  #keepList(tenant: string): { message: MessageOf<'keep-list'>; encoded: Uint8Array } {
+    const generation = this.#records.store.generation;
+    const kept = this.#lists.get(tenant);
+    if (kept !== undefined && kept.generation === generation) return kept.answer;
+    const deployments = this.#deployments.byKeep();
+    const message: MessageOf<'keep-list'> = {
+      v: 1,
+      type: 'keep-list',
+      keeps: this.#records.store.list(tenant).map((r) => {
+        const d = deployments.get(r.id);
+        return keepMessage(r, d && keepDeployment(d));
+      }),
+    };
+    const answer = { message, encoded: encodeMessage(message) };
+    // One answer per tenant; a host with more tenants than this listing at once only makes some again.
+    if (this.#lists.size >= LISTS_KEPT) this.#lists.clear();
+    this.#lists.set(tenant, { generation, answer });
+    return answer;
   }
 
   /** The backend if this host offers it, else ERR_API_BACKEND_UNAVAILABLE. */

@@ -125,6 +125,11 @@ export interface KeepStore {
   /** Every deployment, or those of one owner, oldest first. */
   listDeployments(owner?: string): DeploymentRecord[];
   removeDeployment(id: string): void;
+  /**
+   * A number that changes whenever a Keep record or a deployment may have changed (written here or, for a
+   * store on disk, by another program): what was read from the store at one value still holds while it stays.
+   */
+  readonly generation: number;
   close(): void;
 }
 
@@ -167,11 +172,18 @@ export class MemoryStore implements KeepStore {
   readonly #events = new Map<string, KeepEventRecord[]>();
   readonly #tokens = new Map<string, string>();
   readonly #deployments = new Map<string, DeploymentRecord>();
+  #generation = 0;
+
+  get generation(): number {
+    return this.#generation;
+  }
 
   insert(record: KeepRecord): void {
+    this.#generation++;
     this.#keeps.set(record.id, { ...record });
   }
   update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void {
+    this.#generation++;
     const r = this.#keeps.get(id);
     if (r) Object.assign(r, patch);
   }
@@ -185,6 +197,7 @@ export class MemoryStore implements KeepStore {
       .map((r) => ({ ...r }));
   }
   remove(id: string): void {
+    this.#generation++;
     this.#keeps.delete(id);
     this.#events.delete(id);
   }
@@ -203,9 +216,11 @@ export class MemoryStore implements KeepStore {
     return this.#tokens.get(hashToken(token));
   }
   insertDeployment(record: DeploymentRecord): void {
+    this.#generation++;
     this.#deployments.set(record.id, structuredClone(record));
   }
   updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    this.#generation++;
     const d = this.#deployments.get(id);
     if (d) Object.assign(d, patch);
   }
@@ -219,6 +234,7 @@ export class MemoryStore implements KeepStore {
       .map((d) => structuredClone(d));
   }
   removeDeployment(id: string): void {
+    this.#generation++;
     this.#deployments.delete(id);
   }
   close(): void {}
@@ -392,6 +408,7 @@ export class SqliteStore implements KeepStore {
   #keeps: Map<string, CachedKeep> | undefined;
   /** `data_version` when {@link #keeps} was read. */
   #version = -1;
+  #generation = 0;
 
   /** `onDamaged` hears of each row `list` leaves out because it does not decode (default: a line on stderr). */
   constructor(path: string, options: { onDamaged?: (error: KeepManagerError) => void } = {}) {
@@ -454,12 +471,20 @@ export class SqliteStore implements KeepStore {
       ).all() as Record<string, unknown>[];
       this.#keeps = new Map(rows.map((row) => [String(row['id']), cached(row)]));
       this.#version = version;
+      this.#generation++;
     }
     return this.#keeps;
   }
 
+  get generation(): number {
+    // Another connection's commit (a row changed behind this store's back) moves it too.
+    this.#cache();
+    return this.#generation;
+  }
+
   /** Reads one row again after this store wrote it (its own writes do not move `data_version`). */
   #reread(id: string): void {
+    this.#generation++;
     const keeps = this.#cache();
     const row = this.#sql('SELECT rowid AS _rowid, * FROM keeps WHERE id = ?').get(id) as
       | Record<string, unknown>
@@ -563,6 +588,7 @@ export class SqliteStore implements KeepStore {
   }
 
   insertDeployment(d: DeploymentRecord): void {
+    this.#generation++;
     const insert = this.#sql(
       `INSERT INTO deployments (id, owner, state, created_at, updated_at, keep_id, restarts, last_failure, spec)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -583,6 +609,7 @@ export class SqliteStore implements KeepStore {
   }
 
   updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    this.#generation++;
     const keys = Object.keys(patch).filter((k) => DEPLOYMENT_COLUMNS[k] !== undefined);
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${DEPLOYMENT_COLUMNS[k]} = ?`).join(', ');
@@ -616,6 +643,7 @@ export class SqliteStore implements KeepStore {
   }
 
   removeDeployment(id: string): void {
+    this.#generation++;
     this.#durably(() => this.#sql('DELETE FROM deployments WHERE id = ?').run(id));
   }
 

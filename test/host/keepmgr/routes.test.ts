@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { KeepManager } from '../../../src/host/keepmgr/keepmgr.ts';
 import { API_ROUTES, type KeepApi } from '../../../src/host/keepmgr/routes.ts';
-import type { KeepRecord } from '../../../src/host/keepmgr/store.ts';
+import { type DeploymentRecord, type KeepRecord, MemoryStore } from '../../../src/host/keepmgr/store.ts';
+import { builtFile } from '../../../src/paths.ts';
+import { decodeMessageAs, decodeMessageBytes } from '../../../src/protocol/messages.ts';
 
 function record(i: number): KeepRecord {
   return {
     id: i.toString(16).padStart(16, '0'),
-    owner: 'tenant',
+    owner: 'local',
     backend: 'sim',
     state: 'ready',
     createdAt: 1000 + i,
@@ -17,63 +23,96 @@ function record(i: number): KeepRecord {
   };
 }
 
-const route = (method: string, path: string) => {
-  const r = API_ROUTES.find((x) => x.method === method && x.path === path);
-  if (!r) throw new Error(`no route ${method} ${path}`);
-  return r;
-};
-
-const call = (params: Record<string, string> = {}) => ({
-  req: {} as IncomingMessage,
-  url: new URL('http://h/v1/keeps'),
-  params,
-  tenant: 'tenant',
-});
-
-/** A KeepApi whose every method counts its calls; `list` gives `n` Keeps, the second of which a deployment owns. */
-function countingApi(n: number): { api: KeepApi; calls: Map<string, number> } {
-  const calls = new Map<string, number>();
-  const deployment = { id: 'd00', reference: 'r@sha256:00', restart: 'always' as const, restarts: 2 };
-  const base: Partial<KeepApi> = {
-    list: () => Array.from({ length: n }, (_, i) => record(i)),
-    ownKeep: (_t, id) => record(Number.parseInt(id, 16)),
-    deploymentOf: (id) => (id === record(1).id ? deployment : undefined),
-    deploymentsByKeep: () => new Map([[record(1).id, deployment]]),
-  };
-  const api = new Proxy(base as KeepApi, {
-    get(target, key: string) {
-      const f = (target as unknown as Record<string, unknown>)[key];
-      if (typeof f !== 'function') throw new Error(`unexpected use of ${key}`);
-      return (...args: unknown[]) => {
-        calls.set(key, (calls.get(key) ?? 0) + 1);
-        return (f as (...a: unknown[]) => unknown)(...args);
-      };
-    },
-  });
-  return { api, calls };
+/** A store that counts the reads a list makes. */
+class CountingStore extends MemoryStore {
+  lists = 0;
+  deploymentLists = 0;
+  override list(owner?: string): KeepRecord[] {
+    this.lists++;
+    return super.list(owner);
+  }
+  override listDeployments(owner?: string): DeploymentRecord[] {
+    this.deploymentLists++;
+    return super.listDeployments(owner);
+  }
 }
 
 describe('API routes', () => {
-  test('GET /v1/keeps reads the deployments once for the whole list, not once per Keep', async () => {
-    const { api, calls } = countingApi(300);
-    const answer = await route('GET', '/v1/keeps').handle(api, call());
-    assert.ok('message' in answer && answer.message.type === 'keep-list');
-    const keeps = answer.message.keeps;
-    assert.equal(keeps.length, 300);
-    assert.deepEqual(keeps[1]!.deployment, {
-      id: 'd00',
-      reference: 'r@sha256:00',
-      restart: 'always',
-      restarts: 2,
+  test('GET /v1/keeps reads the store once for a whole list, and not again until something changes', async () => {
+    const store = new CountingStore();
+    for (let i = 0; i < 300; i++) store.insert(record(i));
+    const m = new KeepManager({
+      runtimePath: builtFile('keep.js'),
+      keepldrPath: builtFile('keepldr.js'),
+      runDir: mkdtempSync(join(tmpdir(), 'donjon-t-')),
+      store,
     });
-    assert.equal(keeps[0]!.deployment, undefined);
-    assert.deepEqual(Object.fromEntries(calls), { list: 1, deploymentsByKeep: 1 });
+    const url = await m.listen();
+    const list = async () => {
+      const res = await fetch(`${url}/v1/keeps`);
+      assert.equal(res.status, 200);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return { bytes, keeps: decodeMessageAs(decodeMessageBytes(bytes), 'keep-list').keeps };
+    };
+    try {
+      const first = await list();
+      assert.equal(first.keeps.length, 300);
+      assert.deepEqual([store.lists, store.deploymentLists], [1, 1]);
+      const again = await list();
+      assert.deepEqual(again.bytes, first.bytes);
+      assert.deepEqual([store.lists, store.deploymentLists], [1, 1]);
+
+      // A Keep's change is seen by the next list.
+      store.update(record(0).id, { state: 'stopped' });
+      assert.equal((await list()).keeps[0]!.state, 'stopped');
+      assert.equal(store.lists, 2);
+
+      // So is a deployment's.
+      store.insertDeployment({
+        id: 'd01',
+        owner: 'local',
+        state: 'active',
+        createdAt: 1,
+        updatedAt: 1,
+        keepId: record(1).id,
+        restarts: 3,
+        spec: {
+          reference: 'r@sha256:00',
+          backend: 'sim',
+          restart: 'always',
+          args: [],
+          env: {},
+          keys: [],
+        },
+      });
+      const shown = await list();
+      assert.deepEqual(shown.keeps[1]!.deployment, {
+        id: 'd01',
+        reference: 'r@sha256:00',
+        restart: 'always',
+        restarts: 3,
+      });
+      assert.equal(shown.keeps[0]!.deployment, undefined);
+      assert.deepEqual([store.lists, store.deploymentLists], [3, 3]);
+    } finally {
+      await m.close();
+    }
   });
 
   test('GET /v1/keeps/{id} shows the deployment of its one Keep', async () => {
-    const { api } = countingApi(3);
-    const answer = await route('GET', '/v1/keeps/{id}').handle(api, call({ id: record(1).id }));
+    const deployment = { id: 'd00', reference: 'r@sha256:00', restart: 'always' as const, restarts: 2 };
+    const api = {
+      ownKeep: (_tenant: string, id: string) => record(Number.parseInt(id, 16)),
+      deploymentOf: (id: string) => (id === record(1).id ? deployment : undefined),
+    } as unknown as KeepApi;
+    const route = API_ROUTES.find((r) => r.method === 'GET' && r.path === '/v1/keeps/{id}')!;
+    const answer = await route.handle(api, {
+      req: {} as IncomingMessage,
+      url: new URL(`http://h/v1/keeps/${record(1).id}`),
+      params: { id: record(1).id },
+      tenant: 'local',
+    });
     assert.ok('message' in answer && answer.message.type === 'keep');
-    assert.equal(answer.message.deployment?.id, 'd00');
+    assert.deepEqual(answer.message.deployment, deployment);
   });
 });

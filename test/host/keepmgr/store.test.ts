@@ -190,6 +190,43 @@ describe('SqliteStore', () => {
     ]);
   });
 
+  test("generation moves with every write of a Keep or a deployment, its own or another connection's", () => {
+    const { path, store } = freshStore();
+    const seen = [store.generation];
+    const moved = (): void => {
+      assert.notEqual(store.generation, seen.at(-1));
+      seen.push(store.generation);
+    };
+    store.insert(record);
+    moved();
+    store.list();
+    assert.equal(store.generation, seen.at(-1));
+    store.update(record.id, { state: 'exited' });
+    moved();
+    tamper(path, `UPDATE keeps SET exit_code = 1 WHERE id = '${record.id}'`);
+    moved();
+    const spec = { reference: 'r@sha256:00', backend: 'sim' as const, restart: 'always' as const };
+    store.insertDeployment({
+      id: 'd1',
+      owner: 't',
+      state: 'active',
+      createdAt: 1,
+      updatedAt: 1,
+      restarts: 0,
+      spec: { ...spec, args: [], env: {}, keys: [] },
+    });
+    moved();
+    store.updateDeployment('d1', { keepId: record.id });
+    moved();
+    tamper(path, `UPDATE deployments SET restarts = 4 WHERE id = 'd1'`);
+    moved();
+    store.removeDeployment('d1');
+    moved();
+    store.remove(record.id);
+    moved();
+    store.close();
+  });
+
   test('decodeKeepRow() refuses unknown limit keys, negative pids and wrong types', () => {
     const row = {
       id: 'a',
