@@ -5,7 +5,6 @@ import type { Duplex } from 'node:stream';
 import { reasonOf } from '../../lib/errors.ts';
 import { lowerLimits } from '../../lib/limits.ts';
 import type { Limits, MessageOf } from '../../protocol/messages.ts';
-import { encodeMessage } from '../../protocol/messages.ts';
 import { BACKENDS, type BackendName, isBackendName } from '../backends/index.ts';
 import { ApiError } from '../errors.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
@@ -14,32 +13,19 @@ import { Admission, type Quotas } from './admission.ts';
 import { ApiServer } from './api-server.ts';
 import { BlobCache } from './blob-cache.ts';
 import { Deployments, deploymentMessage } from './deployments.ts';
+import { KeepLists, keepDeployment } from './keep-lists.ts';
 import { launcherFor } from './launchers.ts';
 import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
 import { KeepRecords, type LogEntry } from './records.ts';
 import { openChannel } from './relay.ts';
-import { API_ROUTES, type KeepApi, keepMessage } from './routes.ts';
-import { type DeploymentRecord, isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
+import { API_ROUTES, type KeepApi } from './routes.ts';
+import { isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
 import { Supervisor, type Timeouts } from './supervisor.ts';
 
 export type { Quotas } from './admission.ts';
 export { keepmgrChannel } from './records.ts';
 export { API_ROUTES } from './routes.ts';
-
-/** A deployment as the `keep` message of its current Keep shows it. */
-function keepDeployment(d: DeploymentRecord): NonNullable<MessageOf<'keep'>['deployment']> {
-  return {
-    id: d.id,
-    reference: d.spec.reference,
-    restart: d.spec.restart,
-    restarts: d.restarts,
-    ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
-  };
-}
-
-/** Tenants whose last `keep-list` answer is kept. */
-const LISTS_KEPT = 64;
 
 /** Default largest request body, bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -118,11 +104,7 @@ export class KeepManager {
   readonly #deployments: Deployments;
   #closing = false;
   #adopting = false;
-  /** The last `keep-list` answer of each tenant, with the store's generation it was made at. */
-  readonly #lists = new Map<
-    string,
-    { generation: number; answer: { message: MessageOf<'keep-list'>; encoded: Uint8Array } }
-  >();
+  readonly #lists: KeepLists;
 
   constructor(options: KeepManagerOptions) {
     this.#options = options;
@@ -157,6 +139,7 @@ export class KeepManager {
       timeouts: this.#timeouts,
       log,
     });
+    this.#lists = new KeepLists(store, () => this.#deployments.byKeep());
     this.#server = new ApiServer<KeepApi>({
       routes: API_ROUTES,
       api: this.#api(),
@@ -244,7 +227,7 @@ export class KeepManager {
   #api(): KeepApi {
     return {
       ownKeep: (tenant, id) => this.#admission.ownKeep(tenant, id),
-      keepList: (tenant) => this.#keepList(tenant),
+      keepList: (tenant) => this.#lists.of(tenant),
       create: (tenant, request) => this.#create(tenant, request),
       stop: async (record) => {
         await this.#supervisor.stop(record.id);
@@ -284,27 +267,6 @@ export class KeepManager {
       removeDeployment: async (tenant, id) =>
         deploymentMessage(await this.#deployments.remove(this.#deployments.own(tenant, id))),
     };
-  }
-
-  /** A tenant's `keep-list` answer and its encoding, made again only once the store's generation moved. */
-  #keepList(tenant: string): { message: MessageOf<'keep-list'>; encoded: Uint8Array } {
-    const generation = this.#records.store.generation;
-    const kept = this.#lists.get(tenant);
-    if (kept !== undefined && kept.generation === generation) return kept.answer;
-    const deployments = this.#deployments.byKeep();
-    const message: MessageOf<'keep-list'> = {
-      v: 1,
-      type: 'keep-list',
-      keeps: this.#records.store.list(tenant).map((r) => {
-        const d = deployments.get(r.id);
-        return keepMessage(r, d && keepDeployment(d));
-      }),
-    };
-    const answer = { message, encoded: encodeMessage(message) };
-    // One answer per tenant; a host with more tenants than this listing at once only makes some again.
-    if (this.#lists.size >= LISTS_KEPT) this.#lists.clear();
-    this.#lists.set(tenant, { generation, answer });
-    return answer;
   }
 
   /** The backend if this host offers it, else ERR_API_BACKEND_UNAVAILABLE. */
