@@ -108,6 +108,28 @@ function memAvailable(): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Waits until processes are idle: V8's memory reducer runs its first garbage collections about 8 s after a
+ * process goes quiet, and gives back the pages start-up used (about 3 MiB of a Keep Loader). Measuring
+ * before that measures start-up, not an idle Keep: this waits until the PSS of `pids` has not fallen for
+ * 3 s, 30 s at most, and returns how long it waited (s).
+ */
+async function settle(pids: () => number[]): Promise<number> {
+  const t0 = performance.now();
+  let low = Number.POSITIVE_INFINITY;
+  let lowAt = t0;
+  while (performance.now() - t0 < 30_000) {
+    const pss = pids().reduce((sum, pid) => sum + memoryOf(pid).pss, 0);
+    // A fall of less than 0.5% is noise (shared pages moving between processes), not a collection.
+    if (pss < low * 0.995) {
+      low = pss;
+      lowAt = performance.now();
+    } else if (performance.now() - lowAt >= 3_000 && performance.now() - t0 >= 10_000) break;
+    await sleep(500);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
 interface Host {
   url: string;
   token: string;
@@ -284,10 +306,10 @@ Goal (at most 1 bare start): ${verdict(ratio <= 1)}.
   }
 }
 
-/** PSS and RSS of an idle bare Node process, 2 s after its start (the floor of any Node process). */
+/** PSS and RSS of an idle bare Node process, once idle as the Keeps are (the floor of any Node process). */
 async function idleBareNode(): Promise<{ rss: number; pss: number }> {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { env, stdio: 'ignore' });
-  await sleep(2000);
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { env, stdio: 'ignore' });
+  await settle(() => [child.pid!]);
   const m = memoryOf(child.pid!);
   child.kill();
   return m;
@@ -298,7 +320,8 @@ export async function benchMemory(): Promise<string> {
   const host = await startHost(['--pool', String(POOL)]);
   try {
     await waitFor('the pool is not ready', 120_000, () => host.ready() >= POOL);
-    await sleep(3000); // let start-up garbage be collected, as an idle Keep's would be
+    // Let start-up garbage be collected, as an idle Keep's would be.
+    const settled = await settle(() => descendants(host.child.pid!));
     const loaders = readFileSync(`/proc/${host.child.pid}/task/${host.child.pid}/children`, 'utf8')
       .split(' ')
       .filter(Boolean)
@@ -323,7 +346,8 @@ export async function benchMemory(): Promise<string> {
     const rss = (ldr.rss + keep.rss) / keeps;
     return `## Memory of an idle Keep (issue goal: at most 16 MiB PSS)
 
-The ${keeps} pooled Keeps of \`donjon host --pool ${POOL}\`, 3 s after the pool was full; per Keep, from
+The ${keeps} pooled Keeps of \`donjon host --pool ${POOL}\`, once idle (${f(settled)} s after the pool was full, when their
+memory had stopped falling: V8 gives back start-up's pages about 8 s after a process goes quiet); per Keep, from
 /proc/PID/smaps_rollup. PSS counts a page shared by n processes as 1/n to each (Node's own code is shared by
 every Node process on the machine); RSS counts it whole in each.
 
@@ -373,7 +397,8 @@ export async function benchDensity(): Promise<string> {
       made++;
     }
     const startSeconds = (performance.now() - started) / 1000;
-    await sleep(3000);
+    // The last Keeps made are still settling (their first idle collections); measure once they all idle.
+    const settled = await settle(() => descendants(host.child.pid!));
     const list: number[] = [];
     for (let i = 0; i < 200; i++) {
       const t0 = performance.now();
@@ -420,7 +445,7 @@ export async function benchDensity(): Promise<string> {
     return `## ${made} idle Keeps on one host (issue goal: 300; \`GET /v1/keeps\` p99 under 20 ms, a new Keep's first byte under 2 bare starts)
 
 One \`donjon host --pool 1\` on loopback; ${made} Keeps created through the API one after the other (${f(startSeconds)} s)
-and left idle${stoppedBy ? ` (${stoppedBy})` : ''}. Then 200 \`GET /v1/keeps\` from the SDK, and 10 runs of
+and left idle${stoppedBy ? ` (${stoppedBy})` : ''} until their memory stopped falling (${f(settled)} s). Then 200 \`GET /v1/keeps\` from the SDK, and 10 runs of
 hello.wasm through the SDK (this process, no CLI start) timed to the first stdout byte, each beside a bare
 Node start's first byte. All Keep Loaders and Keeps together: PSS ${mib(pss)} MiB, RSS ${mib(rss)} MiB
 (${mib(pss / Math.max(1, made))} MiB PSS a Keep).

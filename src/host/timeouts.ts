@@ -33,6 +33,11 @@ export const TIMEOUTS = {
   exitPoll: 50,
   /** After a pool fill failed: how long before the next attempt. */
   poolRetry: 1_000,
+  /**
+   * After a Keep is handed out from the pool: how long its replacement waits for it to run (or end) before it
+   * starts anyway. Starting at once would compete for the cores with the Keep the tenant is waiting on.
+   */
+  poolRefill: 2_000,
   /** How long an API connection may take to finish its TLS handshake (a socket that never sends a ClientHello). */
   handshake: 10_000,
   /** How long an API connection may take to send a whole request head (or an upgrade) after it opened. */

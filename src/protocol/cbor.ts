@@ -440,11 +440,7 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: Set<obje
     if (Object.getOwnPropertySymbols(value).length > 0) {
       throw new TypeError(`Cannot encode CBOR: ${describe(path)} has symbol keys`);
     }
-    const entries = Object.keys(value).map((key) => {
-      const k = new Writer();
-      encodeInto(k, key, '', ancestors);
-      return { key, encoded: k.result() };
-    });
+    const entries = Object.keys(value).map((key) => ({ key, encoded: encodedKey(key) }));
     entries.sort((a, b) => compareBytes(a.encoded, b.encoded));
     w.head(5, entries.length);
     for (const { key, encoded } of entries) {
@@ -456,6 +452,21 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: Set<obje
     }
   }
   ancestors.delete(value);
+}
+
+/** Encoded map keys: messages use a few dozen names over and over. Bounded, so that odd keys only miss. */
+const keyCache = new Map<string, Uint8Array>();
+const KEY_CACHE_MAX = 1024;
+
+function encodedKey(key: string): Uint8Array {
+  let encoded = keyCache.get(key);
+  if (encoded === undefined) {
+    const w = new Writer();
+    encodeInto(w, key, '', new Set());
+    encoded = w.result();
+    if (keyCache.size < KEY_CACHE_MAX) keyCache.set(key, encoded);
+  }
+  return encoded;
 }
 
 /**

@@ -177,8 +177,11 @@ function readOwn(ctx: CheckContext, path: string, map: object, key: string): unk
 }
 
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty rather than assignment, so a key named `__proto__` stays an ordinary key.
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  // defineProperty rather than assignment for `__proto__`, so that it stays an ordinary key; assignment
+  // otherwise, which makes the same own data property several times faster.
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 function join(path: string, key: string): string {

@@ -165,6 +165,8 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
       simRootPath: root.path,
       runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
       pool: { sim: 1 },
+      // The Keep handed out never runs here: its replacement starts after this.
+      timeouts: { poolRefill: 300 },
     });
     const base = await pooled.listen();
     try {
@@ -182,6 +184,40 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
         await new Promise((r) => setTimeout(r, 25));
       }
       assert.equal(pooled.store.list('').filter((k) => k.state === 'ready').length, 1);
+    } finally {
+      await pooled.close();
+    }
+  });
+
+  test("starts a pooled Keep's replacement once the Keep handed out has run or ended, not while it starts", async () => {
+    const root = await loadOrCreateSimRoot(testHome);
+    const pooled = new KeepManager({
+      runtimePath: builtFile('keep.js'),
+      keepldrPath: builtFile('keepldr.js'),
+      simRootPath: root.path,
+      runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
+      pool: { sim: 1 },
+      timeouts: { poolRefill: 60_000 },
+    });
+    const base = await pooled.listen();
+    const unowned = () => pooled.store.list('');
+    try {
+      const client = new KeepManagerClient(base);
+      for (let i = 0; i < 400 && unowned().filter((k) => k.state === 'ready').length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const keep = await client.createKeep('sim');
+      assert.equal((await client.keepEvents(keep.id)).events.at(-1)?.message, 'assigned from the pool');
+      // Still ready (no workload yet): no Keep Loader is started beside it.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(unowned(), []);
+      assert.equal(pooled.store.list().length, 1);
+      // Ended (as it would be once run): the replacement starts.
+      await client.stopKeep(keep.id);
+      for (let i = 0; i < 400 && unowned().filter((k) => k.state === 'ready').length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(unowned().filter((k) => k.state === 'ready').length, 1);
     } finally {
       await pooled.close();
     }

@@ -131,6 +131,17 @@ describe('encode()', () => {
     assert.throws(() => encode(cyclic), /cyclic/);
   });
 
+  test('encode() gives the same bytes for keys seen often, rarely, and past what it remembers of keys', () => {
+    const many = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`key${i}`, i]));
+    const first = encode(many);
+    assert.deepEqual(encode(many), first);
+    assert.deepEqual({ ...(decode(first, { maxItems: 10_000 }) as object) }, many);
+    assert.equal(hex(encode({ key2999: 0, b: 1 })), 'a2616201676b65793239393900');
+    // A key that cannot be encoded is refused each time, not remembered.
+    assert.throws(() => encode({ '\ud800': 1 }), /lone surrogate/);
+    assert.throws(() => encode({ '\ud800': 1 }), /lone surrogate/);
+  });
+
   test('encode() accepts a value shared by two branches that is not a cycle', () => {
     const shared = [1];
     assert.equal(hex(encode([shared, shared])), '82810181' + '01');

@@ -63,3 +63,17 @@ test('checkValue() names the path of the first bad field', () => {
     );
   }
 });
+
+test('checkValue() copies keys named __proto__ and constructor as ordinary keys, leaving prototypes alone', () => {
+  // As the CBOR decoder gives maps: null prototype, every key an own data property.
+  const env = Object.assign(
+    Object.create(null),
+    JSON.parse('{"__proto__":"a","constructor":"b","PATH":"/bin"}'),
+  );
+  const out = checkValue(ctx, '', env, textMap) as Record<string, string>;
+  assert.equal(Object.getPrototypeOf(out), Object.prototype);
+  assert.deepEqual(Object.keys(out), ['__proto__', 'constructor', 'PATH']);
+  assert.equal(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, 'a');
+  assert.equal(Object.getOwnPropertyDescriptor(out, 'constructor')?.value, 'b');
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+});

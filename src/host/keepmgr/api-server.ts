@@ -247,7 +247,10 @@ export class ApiServer<A> {
   }
 
   #answer(res: ServerResponse, answer: Answer): void {
-    const body = 'message' in answer ? Buffer.from(encodeMessage(answer.message)) : Buffer.from(answer.text);
+    const body =
+      'message' in answer
+        ? Buffer.from(answer.encoded ?? encodeMessage(answer.message))
+        : Buffer.from(answer.text);
     const type = 'message' in answer ? 'application/cbor' : answer.contentType;
     res.writeHead(answer.status, { 'content-type': type, 'content-length': body.length });
     res.end(body);

@@ -84,6 +84,15 @@ export class Deployments {
     return this.#store.listDeployments().find((d) => d.keepId === keepId);
   }
 
+  /** Every deployment that has a current Keep, by that Keep's id (one read of the store). */
+  byKeep(): Map<string, DeploymentRecord> {
+    const out = new Map<string, DeploymentRecord>();
+    for (const d of this.#store.listDeployments()) {
+      if (d.keepId !== undefined && !out.has(d.keepId)) out.set(d.keepId, d);
+    }
+    return out;
+  }
+
   /**
    * Stores a deployment and makes its first Keep at once, so that a tenant hears of a refused artifact (a
    * signature that does not verify, a digest that does not match) from its own command. A first Keep that

@@ -13,6 +13,7 @@ import { Admission, type Quotas } from './admission.ts';
 import { ApiServer } from './api-server.ts';
 import { BlobCache } from './blob-cache.ts';
 import { Deployments, deploymentMessage } from './deployments.ts';
+import { KeepLists, keepDeployment } from './keep-lists.ts';
 import { launcherFor } from './launchers.ts';
 import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
@@ -105,6 +106,7 @@ export class KeepManager {
   readonly #deployments: Deployments;
   #closing = false;
   #adopting = false;
+  readonly #lists: KeepLists;
 
   constructor(options: KeepManagerOptions) {
     this.#options = options;
@@ -139,6 +141,7 @@ export class KeepManager {
       timeouts: this.#timeouts,
       log,
     });
+    this.#lists = new KeepLists(store, () => this.#deployments.byKeep());
     this.#server = new ApiServer<KeepApi>({
       routes: API_ROUTES,
       api: this.#api(),
@@ -226,7 +229,7 @@ export class KeepManager {
   #api(): KeepApi {
     return {
       ownKeep: (tenant, id) => this.#admission.ownKeep(tenant, id),
-      list: (tenant) => this.#records.store.list(tenant),
+      keepList: (tenant) => this.#lists.of(tenant),
       create: (tenant, request) => this.#create(tenant, request),
       stop: async (record) => {
         await this.#supervisor.stop(record.id);
@@ -246,15 +249,9 @@ export class KeepManager {
       maxBodyBytes: this.#options.maxBodyBytes ?? MAX_BODY_BYTES,
       deploymentOf: (keepId) => {
         const d = this.#deployments.ofKeep(keepId);
-        if (!d) return undefined;
-        return {
-          id: d.id,
-          reference: d.spec.reference,
-          restart: d.spec.restart,
-          restarts: d.restarts,
-          ...(d.lastFailure === undefined ? {} : { lastFailure: d.lastFailure }),
-        };
+        return d && keepDeployment(d);
       },
+
       createDeployment: async (tenant, request) => {
         if (this.#closing)
           throw new ApiError(
@@ -314,11 +311,16 @@ export class KeepManager {
       id = pooled;
       this.#records.patch(id, { owner: tenant });
       this.#records.event(id, 'ready', 'assigned from the pool');
+      // Its replacement starts once it runs (or ends), or after `poolRefill`: a Keep Loader and a Keep starting
+      // meanwhile would take the cores from this Keep on its way to the tenant's first byte.
+      void this.#records
+        .waitFor(id, (r) => r.state !== 'ready', this.#timeouts.poolRefill, { background: true })
+        .then(() => this.#fillPool());
     } else {
       id = await this.#launch(tenant, backend, limits, publish);
+      this.#fillPool();
     }
     this.#metrics.created();
-    this.#fillPool();
     const record = this.#records.get(id);
     if (!record) throw new ApiError('ERR_KEEP_START_FAILED', 'Cannot start the Keep: its record was removed');
     return record;

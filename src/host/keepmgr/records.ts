@@ -100,9 +100,15 @@ export class KeepRecords {
 
   /**
    * Resolves with the record once `done(record)` holds (checked now and on each change), or with the record as
-   * it is after `timeoutMs`. Resolves with undefined when the record is removed.
+   * it is after `timeoutMs`. Resolves with undefined when the record is removed. With `background`, the wait
+   * does not keep the process alive by itself (nobody awaits it; a closing process need not stay for it).
    */
-  waitFor(id: string, done: (r: KeepRecord) => boolean, timeoutMs: number): Promise<KeepRecord | undefined> {
+  waitFor(
+    id: string,
+    done: (r: KeepRecord) => boolean,
+    timeoutMs: number,
+    { background = false }: { background?: boolean } = {},
+  ): Promise<KeepRecord | undefined> {
     return new Promise((resolve) => {
       let listeners = this.#listeners.get(id);
       if (!listeners) {
@@ -121,6 +127,7 @@ export class KeepRecords {
         if (!r || done(r)) finish();
       };
       const timer = setTimeout(finish, timeoutMs);
+      if (background) timer.unref();
       set.add(check);
       check();
     });

@@ -17,8 +17,11 @@ const CBOR = 'application/cbor';
 export interface KeepApi {
   /** The tenant's own Keep, or ERR_KEEP_NOT_FOUND (another tenant's Keep is reported as missing). */
   ownKeep(tenant: string, id: string): KeepRecord;
-  /** Every Keep of a tenant. */
-  list(tenant: string): KeepRecord[];
+  /**
+   * Every Keep of a tenant as its `keep-list` answer, with that answer's encoding (kept until a record or a
+   * deployment changes: listing idle Keeps again costs no store read and no encoding).
+   */
+  keepList(tenant: string): { readonly message: MessageOf<'keep-list'>; readonly encoded: Uint8Array };
   /** Admits and creates a Keep (from the pool or started); resolves once it is ready. */
   create(tenant: string, request: MessageOf<'create-keep'>): Promise<KeepRecord>;
   /** Stops a Keep; resolves with its record once it ended or after a while. */
@@ -58,9 +61,9 @@ export interface UpgradeCall extends Call {
   readonly head: Buffer;
 }
 
-/** A route's answer: a protocol message (CBOR), or text. */
+/** A route's answer: a protocol message (CBOR, with its encoding when the route has it already), or text. */
 export type Answer =
-  | { readonly status: number; readonly message: Message }
+  | { readonly status: number; readonly message: Message; readonly encoded?: Uint8Array }
   | { readonly status: number; readonly text: string; readonly contentType: string };
 
 /** One route of the API: what docs/api.md documents and what the server dispatches, in one declaration. */
@@ -160,10 +163,8 @@ export const API_ROUTES: readonly Route[] = [
     summary: "list the caller's Keeps (answer: keep-list)",
     tenant: true,
     async handle(api, call) {
-      return {
-        status: 200,
-        message: { v: 1, type: 'keep-list', keeps: api.list(call.tenant).map((r) => shown(api, r)) },
-      };
+      const { message, encoded } = api.keepList(call.tenant);
+      return { status: 200, message, encoded };
     },
   },
   {

@@ -125,6 +125,11 @@ export interface KeepStore {
   /** Every deployment, or those of one owner, oldest first. */
   listDeployments(owner?: string): DeploymentRecord[];
   removeDeployment(id: string): void;
+  /**
+   * A number that changes whenever a Keep record or a deployment may have changed (written here or, for a
+   * store on disk, by another program): what was read from the store at one value still holds while it stays.
+   */
+  readonly generation: number;
   close(): void;
 }
 
@@ -167,11 +172,18 @@ export class MemoryStore implements KeepStore {
   readonly #events = new Map<string, KeepEventRecord[]>();
   readonly #tokens = new Map<string, string>();
   readonly #deployments = new Map<string, DeploymentRecord>();
+  #generation = 0;
+
+  get generation(): number {
+    return this.#generation;
+  }
 
   insert(record: KeepRecord): void {
+    this.#generation++;
     this.#keeps.set(record.id, { ...record });
   }
   update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void {
+    this.#generation++;
     const r = this.#keeps.get(id);
     if (r) Object.assign(r, patch);
   }
@@ -185,6 +197,7 @@ export class MemoryStore implements KeepStore {
       .map((r) => ({ ...r }));
   }
   remove(id: string): void {
+    this.#generation++;
     this.#keeps.delete(id);
     this.#events.delete(id);
   }
@@ -203,9 +216,11 @@ export class MemoryStore implements KeepStore {
     return this.#tokens.get(hashToken(token));
   }
   insertDeployment(record: DeploymentRecord): void {
+    this.#generation++;
     this.#deployments.set(record.id, structuredClone(record));
   }
   updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    this.#generation++;
     const d = this.#deployments.get(id);
     if (d) Object.assign(d, patch);
   }
@@ -219,6 +234,7 @@ export class MemoryStore implements KeepStore {
       .map((d) => structuredClone(d));
   }
   removeDeployment(id: string): void {
+    this.#generation++;
     this.#deployments.delete(id);
   }
   close(): void {}
@@ -342,15 +358,57 @@ function toColumn(key: string, value: unknown): unknown {
   return value === undefined ? null : value;
 }
 
+/** A row as the store keeps it: decoded, or the reason it does not decode. */
+function cached(row: Record<string, unknown>): CachedKeep {
+  const rowid = Number(row['_rowid']);
+  try {
+    return { rowid, record: decodeKeepRow(row) };
+  } catch (error) {
+    return { rowid, damaged: error as KeepManagerError };
+  }
+}
+
+function createdAt(c: CachedKeep): number {
+  return 'record' in c ? c.record.createdAt : 0;
+}
+
+/** A record callers may change: its own object, and its own `limits` and `ports`. */
+function copyRecord(r: KeepRecord): KeepRecord {
+  const copy = { ...r, limits: { ...r.limits } };
+  if (r.ports !== undefined) copy.ports = r.ports.map((p) => ({ ...p }));
+  return copy;
+}
+
 type Database = import('better-sqlite3').Database;
+type Statement = import('better-sqlite3').Statement;
+
+/** A Keep row as last read: its record, or why it does not decode; `rowid` keeps SQLite's order among equal times. */
+type CachedKeep =
+  | { readonly rowid: number; readonly record: KeepRecord }
+  | { readonly rowid: number; readonly damaged: KeepManagerError };
 
 /**
  * Records in SQLite, in the daemon's state directory: they survive the Keep Manager's crashes, so a restarted
- * Keep Manager finds the Keeps it was running. Every change is one synchronous transaction.
+ * Keep Manager finds the Keeps it was running. Every change is one transaction in WAL mode, so a Keep Manager
+ * killed with SIGKILL restarts on exactly what it had written. Tokens and deployments (what an operator or a
+ * tenant asked for) are also flushed to the disk before they are acknowledged (synchronous=FULL); Keep
+ * records and their events are not: they describe processes, which a power cut ends anyway, and an fsync for
+ * each change of state held the daemon's event loop for milliseconds each (the channels it relays included).
+ *
+ * Keep rows are read and decoded once and kept decoded: listing hundreds of Keeps would otherwise query and
+ * decode every row on every request. The copy stays exact: this store's own writes re-read the row they
+ * wrote, and a change committed by any other connection (another program, or someone editing the file)
+ * moves SQLite's `data_version`, which every read checks first, so the rows are read and decoded again.
  */
 export class SqliteStore implements KeepStore {
   readonly #db: Database;
   readonly #onDamaged: (error: KeepManagerError) => void;
+  readonly #statements = new Map<string, Statement>();
+  /** The Keep rows as last read, in `created_at, rowid` order once sorted; undefined until first read. */
+  #keeps: Map<string, CachedKeep> | undefined;
+  /** `data_version` when {@link #keeps} was read. */
+  #version = -1;
+  #generation = 0;
 
   /** `onDamaged` hears of each row `list` leaves out because it does not decode (default: a line on stderr). */
   constructor(path: string, options: { onDamaged?: (error: KeepManagerError) => void } = {}) {
@@ -363,7 +421,7 @@ export class SqliteStore implements KeepStore {
     const Sqlite = require('better-sqlite3') as typeof import('better-sqlite3');
     this.#db = new Sqlite(path);
     this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS keeps (
@@ -380,30 +438,80 @@ export class SqliteStore implements KeepStore {
         last_failure TEXT, spec TEXT NOT NULL);
     `);
     // State directories made before port forwarding existed lack the column.
-    const columns = this.#db.prepare('PRAGMA table_info(keeps)').all() as { name: string }[];
+    const columns = this.#sql('PRAGMA table_info(keeps)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'ports')) this.#db.exec('ALTER TABLE keeps ADD COLUMN ports TEXT');
   }
 
+  /** Runs a change that is flushed to the disk before it returns (tokens, deployments). */
+  #durably<T>(f: () => T): T {
+    this.#db.pragma('synchronous = FULL');
+    try {
+      return f();
+    } finally {
+      this.#db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** A statement prepared once: preparing costs more than running most of these. */
+  #sql(text: string): Statement {
+    let st = this.#statements.get(text);
+    if (st === undefined) {
+      st = this.#db.prepare(text);
+      this.#statements.set(text, st);
+    }
+    return st;
+  }
+
+  /** The Keep rows, read again when another connection has committed since they were last read. */
+  #cache(): Map<string, CachedKeep> {
+    const version = this.#sql('PRAGMA data_version').pluck().get() as number;
+    if (this.#keeps === undefined || version !== this.#version) {
+      const rows = this.#sql(
+        'SELECT rowid AS _rowid, * FROM keeps ORDER BY created_at, rowid',
+      ).all() as Record<string, unknown>[];
+      this.#keeps = new Map(rows.map((row) => [String(row['id']), cached(row)]));
+      this.#version = version;
+      this.#generation++;
+    }
+    return this.#keeps;
+  }
+
+  get generation(): number {
+    // Another connection's commit (a row changed behind this store's back) moves it too.
+    this.#cache();
+    return this.#generation;
+  }
+
+  /** Reads one row again after this store wrote it (its own writes do not move `data_version`). */
+  #reread(id: string): void {
+    this.#generation++;
+    const keeps = this.#cache();
+    const row = this.#sql('SELECT rowid AS _rowid, * FROM keeps WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    if (row === undefined) keeps.delete(id);
+    else keeps.set(id, cached(row));
+  }
+
   insert(r: KeepRecord): void {
-    this.#db
-      .prepare(
-        `INSERT INTO keeps (id, owner, backend, state, created_at, updated_at, exit_code, error, keepldr_pid,
+    this.#sql(
+      `INSERT INTO keeps (id, owner, backend, state, created_at, updated_at, exit_code, error, keepldr_pid,
           keep_pid, socket_path, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        r.id,
-        r.owner,
-        r.backend,
-        r.state,
-        r.createdAt,
-        r.updatedAt,
-        r.exitCode ?? null,
-        r.error ?? null,
-        r.keepldrPid ?? null,
-        r.keepPid ?? null,
-        r.socketPath,
-        JSON.stringify(r.limits),
-      );
+    ).run(
+      r.id,
+      r.owner,
+      r.backend,
+      r.state,
+      r.createdAt,
+      r.updatedAt,
+      r.exitCode ?? null,
+      r.error ?? null,
+      r.keepldrPid ?? null,
+      r.keepPid ?? null,
+      r.socketPath,
+      JSON.stringify(r.limits),
+    );
+    this.#reread(r.id);
   }
 
   update(id: string, patch: Partial<Omit<KeepRecord, 'id'>>): void {
@@ -411,76 +519,82 @@ export class SqliteStore implements KeepStore {
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${COLUMNS[k]} = ?`).join(', ');
     const values = keys.map((k) => toColumn(k, (patch as Record<string, unknown>)[k]));
-    this.#db.prepare(`UPDATE keeps SET ${sets} WHERE id = ?`).run(...values, id);
+    this.#sql(`UPDATE keeps SET ${sets} WHERE id = ?`).run(...values, id);
+    this.#reread(id);
   }
 
   get(id: string): KeepRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM keeps WHERE id = ?').get(id) as
-      | Record<string, unknown>
-      | undefined;
-    return row && decodeKeepRow(row);
+    const c = this.#cache().get(id);
+    if (c === undefined) return undefined;
+    if ('damaged' in c) throw c.damaged;
+    return copyRecord(c.record);
   }
 
   /** Every record that decodes; a damaged row is reported to `onDamaged` and left out, so one bad row does not stop the rest. */
   list(owner?: string): KeepRecord[] {
-    const rows = (
-      owner === undefined
-        ? this.#db.prepare('SELECT * FROM keeps ORDER BY created_at, rowid').all()
-        : this.#db.prepare('SELECT * FROM keeps WHERE owner = ? ORDER BY created_at, rowid').all(owner)
-    ) as Record<string, unknown>[];
+    const all = [...this.#cache().values()];
+    // Rows inserted since the last full read are at the end; the order is SQLite's `created_at, rowid`.
+    all.sort((a, b) => createdAt(a) - createdAt(b) || a.rowid - b.rowid);
     const out: KeepRecord[] = [];
-    for (const row of rows) {
-      try {
-        out.push(decodeKeepRow(row));
-      } catch (error) {
-        this.#onDamaged(error as KeepManagerError);
-      }
+    for (const c of all) {
+      if ('damaged' in c) this.#onDamaged(c.damaged);
+      else if (owner === undefined || c.record.owner === owner) out.push(copyRecord(c.record));
     }
     return out;
   }
 
   remove(id: string): void {
     this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM events WHERE keep_id = ?').run(id);
-      this.#db.prepare('DELETE FROM keeps WHERE id = ?').run(id);
+      this.#sql('DELETE FROM events WHERE keep_id = ?').run(id);
+      this.#sql('DELETE FROM keeps WHERE id = ?').run(id);
     })();
+    this.#reread(id);
   }
 
   addEvent(id: string, event: KeepEventRecord): void {
-    this.#db
-      .prepare('INSERT INTO events (keep_id, at, state, message) VALUES (?, ?, ?, ?)')
-      .run(id, event.at, event.state, event.message ?? null);
+    this.#sql('INSERT INTO events (keep_id, at, state, message) VALUES (?, ?, ?, ?)').run(
+      id,
+      event.at,
+      event.state,
+      event.message ?? null,
+    );
   }
 
   events(id: string): KeepEventRecord[] {
-    const rows = this.#db
-      .prepare('SELECT at, state, message FROM events WHERE keep_id = ? ORDER BY at, rowid')
-      .all(id) as Record<string, unknown>[];
+    const rows = this.#sql('SELECT at, state, message FROM events WHERE keep_id = ? ORDER BY at, rowid').all(
+      id,
+    ) as Record<string, unknown>[];
     return rows.map((row) => decodeEventRow(id, row));
   }
 
   createToken(name: string): { id: string; token: string } {
     const t = newToken();
-    this.#db
-      .prepare('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)')
-      .run(t.id, name, hashToken(t.token), Date.now());
+    this.#durably(() =>
+      this.#sql('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(
+        t.id,
+        name,
+        hashToken(t.token),
+        Date.now(),
+      ),
+    );
     return t;
   }
 
   tenantOf(token: string): string | undefined {
-    const row = this.#db.prepare('SELECT id FROM tokens WHERE hash = ?').get(hashToken(token)) as
+    const row = this.#sql('SELECT id FROM tokens WHERE hash = ?').get(hashToken(token)) as
       | { id: string }
       | undefined;
     return row?.id;
   }
 
   insertDeployment(d: DeploymentRecord): void {
-    this.#db
-      .prepare(
-        `INSERT INTO deployments (id, owner, state, created_at, updated_at, keep_id, restarts, last_failure, spec)
+    this.#generation++;
+    const insert = this.#sql(
+      `INSERT INTO deployments (id, owner, state, created_at, updated_at, keep_id, restarts, last_failure, spec)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
+    );
+    this.#durably(() =>
+      insert.run(
         d.id,
         d.owner,
         d.state,
@@ -490,19 +604,21 @@ export class SqliteStore implements KeepStore {
         d.restarts,
         d.lastFailure ?? null,
         JSON.stringify(d.spec),
-      );
+      ),
+    );
   }
 
   updateDeployment(id: string, patch: Partial<Omit<DeploymentRecord, 'id' | 'spec'>>): void {
+    this.#generation++;
     const keys = Object.keys(patch).filter((k) => DEPLOYMENT_COLUMNS[k] !== undefined);
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${DEPLOYMENT_COLUMNS[k]} = ?`).join(', ');
     const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
-    this.#db.prepare(`UPDATE deployments SET ${sets} WHERE id = ?`).run(...values, id);
+    this.#durably(() => this.#sql(`UPDATE deployments SET ${sets} WHERE id = ?`).run(...values, id));
   }
 
   getDeployment(id: string): DeploymentRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
+    const row = this.#sql('SELECT * FROM deployments WHERE id = ?').get(id) as
       | Record<string, unknown>
       | undefined;
     return row && decodeDeploymentRow(row);
@@ -512,8 +628,8 @@ export class SqliteStore implements KeepStore {
   listDeployments(owner?: string): DeploymentRecord[] {
     const rows = (
       owner === undefined
-        ? this.#db.prepare('SELECT * FROM deployments ORDER BY created_at, rowid').all()
-        : this.#db.prepare('SELECT * FROM deployments WHERE owner = ? ORDER BY created_at, rowid').all(owner)
+        ? this.#sql('SELECT * FROM deployments ORDER BY created_at, rowid').all()
+        : this.#sql('SELECT * FROM deployments WHERE owner = ? ORDER BY created_at, rowid').all(owner)
     ) as Record<string, unknown>[];
     const out: DeploymentRecord[] = [];
     for (const row of rows) {
@@ -527,7 +643,8 @@ export class SqliteStore implements KeepStore {
   }
 
   removeDeployment(id: string): void {
-    this.#db.prepare('DELETE FROM deployments WHERE id = ?').run(id);
+    this.#generation++;
+    this.#durably(() => this.#sql('DELETE FROM deployments WHERE id = ?').run(id));
   }
 
   close(): void {
