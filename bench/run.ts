@@ -126,8 +126,8 @@ Medians of ${ROUNDS} rounds, the two commands interleaved so that both see the s
 
 ## Where the time goes
 
-A run starts three Node processes one after the other (CLI, Keep Loader, Keep) and the WASI worker thread,
-then does the cryptography of steps 4–7 and compiles the module.
+A run starts two Node processes (the CLI, whose embedded host plays the Keep Loader, and the Keep) and the WASI
+worker thread, then does the cryptography of steps 4–7 and compiles the module.
 
 | piece | median ms |
 |---|---|

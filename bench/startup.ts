@@ -239,8 +239,8 @@ export async function benchStartup(): Promise<string> {
   const ratio = median(cold) / median(bare);
   return `## Start-up: \`donjon run\`, cold (issue goal: at most 4 bare Node starts)
 
-No daemon running, data directory warm; the CLI starts an embedded Keep Manager, which starts a Keep Loader,
-which starts the Keep. Medians of ${ROUNDS} rounds, the commands interleaved.
+No daemon running, data directory warm; the CLI starts an embedded Keep Manager, whose Keep Loader runs in the
+CLI's process and starts the Keep. Medians of ${ROUNDS} rounds, the commands interleaved.
 
 | what | median ms | min ms |
 |---|---|---|

@@ -274,7 +274,7 @@ async function benchIn(tmp: string, rounds: number): Promise<string> {
     '- **node:wasi**: `node bench/wasi/node-wasi.mjs K.wasm`, Node’s built-in WASI with default V8 flags, on the main thread.',
   );
   lines.push(
-    '- **donjon run, first run**: `donjon run -q --backend nil --insecure --wasm-tier default K.wasm`: the CLI, an embedded Keep Manager, a Keep Loader and a Keep process, the TLS channel, the deploy message, compilation, and the WASI worker thread with default V8 flags. No attestation (nil backend). This is what `donjon run` does the first time it sees a module.',
+    '- **donjon run, first run**: `donjon run -q --backend nil --insecure --wasm-tier default K.wasm`: the CLI with an embedded Keep Manager and Keep Loader, a Keep process, the TLS channel, the deploy message, compilation, and the WASI worker thread with default V8 flags. No attestation (nil backend). This is what `donjon run` does the first time it sees a module.',
   );
   lines.push(
     '- **donjon run, learned**: the same without `--wasm-tier`, so with `auto`, its default, in a data directory where each kernel already ran twice: the tier comes from those runs (the tier column; see src/client/tiers.ts). The goals are checked on this column, what `donjon run` does from then on.',
