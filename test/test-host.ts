@@ -22,6 +22,8 @@ export interface TestHost {
   readonly daemon: ChildProcess;
   /** An SDK client of the tenant. */
   client(): KeepManagerClient;
+  /** The flags that point a CLI command at it: `--host`, `--token`, `--host-fingerprint`. */
+  cliArgs(): string[];
   /** kill -9 of the daemon, then `meanwhile`, then a new daemon on the same state and port. */
   restart(meanwhile?: () => Promise<void> | void): Promise<void>;
   /** Kills every Keep it lists (Keep Loaders and Keeps outlive their daemon), then the daemon; removes its state. */
@@ -55,6 +57,10 @@ export async function startTestHost(): Promise<TestHost> {
       return daemon;
     },
     client,
+    cliArgs: () => [
+      ...['--host', `https://127.0.0.1:${port}`, '--token', token],
+      ...['--host-fingerprint', info.fingerprint],
+    ],
     async restart(meanwhile) {
       daemon.kill('SIGKILL');
       await meanwhile?.();

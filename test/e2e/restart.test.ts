@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KeepManagerClient } from '../../src/client/index.ts';
 import { example, repoRoot, runCli } from '../helpers.ts';
-import { type LocalRegistry, missing, startRegistry } from '../registry/registry-server.ts';
+import { type LocalRegistry, missing, pushSigned, startRegistry } from '../registry/registry-server.ts';
 import { startTestHost, type TestHost } from '../test-host.ts';
 
 const absent = missing('docker-registry');
@@ -78,23 +78,12 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
   test('serves again after kill -9 of its Keep and of the Keep Manager, with no client command between', async () => {
     const ref = `${registry.host}/echo:1.0`;
     const config = join(repoRoot, 'examples', 'echo', 'Enarx.toml');
-    const p = await runCli(
-      ['push', example('echo'), ref, '--config', config, '--sign-key', join(dir, 'cosign.key')],
-      {
-        env,
-      },
-    );
-    assert.equal(p.code, 0, p.stderr);
-    const digest = p.stdout.trim();
+    const pinned = await pushSigned(dir, example('echo'), ref, config, join(dir, 'cosign.key'));
+    const digest = pinned.slice(pinned.indexOf('@') + 1);
     const d = await runCli(
       [
         'deploy',
-        '--host',
-        `https://127.0.0.1:${host!.port}`,
-        '--token',
-        host!.token,
-        '--host-fingerprint',
-        host!.fingerprint,
+        ...host!.cliArgs(),
         '--trust-sim-root',
         host!.simRootFingerprint,
         '--verify-key',
@@ -144,23 +133,12 @@ describe('deploy REF --restart always (docker-registry, donjon host)', { skip: a
   test('a recreated service names its registry manifest in its evidence (attest inspect), beside the module', async () => {
     const ref = `${registry.host}/http:1.0`;
     const config = join(repoRoot, 'examples', 'http', 'Enarx.toml');
-    const p = await runCli(
-      ['push', example('http'), ref, '--config', config, '--sign-key', join(dir, 'cosign.key')],
-      {
-        env,
-      },
-    );
-    assert.equal(p.code, 0, p.stderr);
-    const digest = p.stdout.trim();
+    const pinned = await pushSigned(dir, example('http'), ref, config, join(dir, 'cosign.key'));
+    const digest = pinned.slice(pinned.indexOf('@') + 1);
     const d = await runCli(
       [
         'deploy',
-        '--host',
-        `https://127.0.0.1:${host!.port}`,
-        '--token',
-        host!.token,
-        '--host-fingerprint',
-        host!.fingerprint,
+        ...host!.cliArgs(),
         '--verify-key',
         join(dir, 'cosign.pub'),
         '--restart',

@@ -53,8 +53,7 @@ describe('signer pinning (docker-registry, donjon host)', { skip: absent }, () =
     assert.equal(p.code, 0, p.stderr);
     const d = await runCli(
       [
-        ...['deploy', '--host', `https://127.0.0.1:${host!.port}`, '--token', host!.token],
-        ...['--host-fingerprint', host!.fingerprint, '--verify-key', key('alice')],
+        ...['deploy', ...host!.cliArgs(), '--verify-key', key('alice')],
         ...['--restart', 'on-failure', '--json', ref],
       ],
       { env },
