@@ -157,7 +157,8 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
     assert.equal((await call('GET', '/v1/keeps')).status, 200);
   });
 
-  test('hands out pre-started Keeps from the pool and refills it', async () => {
+  /** A Keep Manager with a pool of one sim Keep, its replacement started after `poolRefill` ms at the latest. */
+  async function pooledKeepManager(poolRefill: number): Promise<{ pooled: KeepManager; base: string }> {
     const root = await loadOrCreateSimRoot(testHome);
     const pooled = new KeepManager({
       runtimePath: builtFile('keep.js'),
@@ -165,47 +166,41 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
       simRootPath: root.path,
       runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
       pool: { sim: 1 },
-      // The Keep handed out never runs here: its replacement starts after this.
-      timeouts: { poolRefill: 300 },
+      timeouts: { poolRefill },
     });
-    const base = await pooled.listen();
+    return { pooled, base: await pooled.listen() };
+  }
+
+  /** The pool's ready Keeps (owned by nobody), once there is one or after 10 s. */
+  async function poolReady(pooled: KeepManager): Promise<number> {
+    const ready = () => pooled.store.list('').filter((k) => k.state === 'ready').length;
+    for (let i = 0; i < 400 && ready() < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    return ready();
+  }
+
+  test('hands out pre-started Keeps from the pool and refills it', async () => {
+    // The Keep handed out never runs here: its replacement starts after 300 ms.
+    const { pooled, base } = await pooledKeepManager(300);
     try {
       const client = new KeepManagerClient(base);
-      // Wait for the pool to fill.
-      for (let i = 0; i < 200 && pooled.store.list('').filter((k) => k.state === 'ready').length < 1; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await poolReady(pooled);
       const keep = await client.createKeep('sim');
       const events = (await client.keepEvents(keep.id)).events;
       assert.equal(events.at(-1)?.message, 'assigned from the pool');
       assert.equal(keep.state, 'ready');
       // The pool refills in the background.
-      for (let i = 0; i < 200 && pooled.store.list('').filter((k) => k.state === 'ready').length < 1; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.equal(pooled.store.list('').filter((k) => k.state === 'ready').length, 1);
+      assert.equal(await poolReady(pooled), 1);
     } finally {
       await pooled.close();
     }
   });
 
   test("starts a pooled Keep's replacement once the Keep handed out has run or ended, not while it starts", async () => {
-    const root = await loadOrCreateSimRoot(testHome);
-    const pooled = new KeepManager({
-      runtimePath: builtFile('keep.js'),
-      keepldrPath: builtFile('keepldr.js'),
-      simRootPath: root.path,
-      runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
-      pool: { sim: 1 },
-      timeouts: { poolRefill: 60_000 },
-    });
-    const base = await pooled.listen();
+    const { pooled, base } = await pooledKeepManager(60_000);
     const unowned = () => pooled.store.list('');
     try {
       const client = new KeepManagerClient(base);
-      for (let i = 0; i < 400 && unowned().filter((k) => k.state === 'ready').length < 1; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await poolReady(pooled);
       const keep = await client.createKeep('sim');
       assert.equal((await client.keepEvents(keep.id)).events.at(-1)?.message, 'assigned from the pool');
       // Still ready (no workload yet): no Keep Loader is started beside it.
@@ -214,10 +209,7 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
       assert.equal(pooled.store.list().length, 1);
       // Ended (as it would be once run): the replacement starts.
       await client.stopKeep(keep.id);
-      for (let i = 0; i < 400 && unowned().filter((k) => k.state === 'ready').length < 1; i++) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.equal(unowned().filter((k) => k.state === 'ready').length, 1);
+      assert.equal(await poolReady(pooled), 1);
     } finally {
       await pooled.close();
     }
