@@ -2,7 +2,8 @@
 // points; their declarations come from scripts/build-types.mjs. The Keep runtime is one self-contained file
 // on purpose: its SHA-384 is the measurement a simulated Keep reports and `donjon measure` prints, so the
 // build must be deterministic.
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const common = {
@@ -27,11 +28,9 @@ rmSync('dist', { recursive: true, force: true });
 await Promise.all([
   build({ ...common, entryPoints: { keep: 'src/keep/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { keepldr: 'src/host/keepldr/main.ts' }, outdir: 'dist' }),
-  // The CLI and the SDK entry points share chunks; each CLI command is its own chunk, loaded when it runs.
   build({
     ...common,
     entryPoints: {
-      cli: 'src/cli/main.ts',
       client: 'src/client/index.ts',
       attestation: 'src/attestation/index.ts',
       // The simulator signs evidence: an entry of its own, so the verifier's entry never carries it.
@@ -42,3 +41,24 @@ await Promise.all([
     chunkNames: 'chunks/[name]-[hash]',
   }),
 ]);
+
+// The CLI is one CommonJS script (dist/cli.cjs), each command's code evaluated when it runs, so that V8 can
+// cache what it compiles for a command as one piece; dist/cli.js loads it through that cache (see
+// src/cli/loader.ts), knowing the bundle by its SHA-256.
+await build({
+  ...common,
+  format: 'cjs',
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outExtension: { '.js': '.cjs' },
+  outdir: 'dist',
+  // Strict, as the ES modules it is made of; import.meta.url is the bundle's own URL.
+  banner: { js: "'use strict'; const __donjonUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__donjonUrl' },
+});
+const bundleSha256 = createHash('sha256').update(readFileSync('dist/cli.cjs')).digest('hex');
+await build({
+  ...common,
+  entryPoints: { cli: 'src/cli/loader.ts' },
+  outdir: 'dist',
+  define: { DONJON_CLI_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -23,6 +24,24 @@ export interface StoredSimSgxRoot {
   path: string;
   platform: SimIntelPlatform;
   fingerprint: string;
+}
+
+/** Material already checked in this process, by the SHA-256 of its bytes. */
+const checked = new Map<string, SimRootMaterial>();
+
+/**
+ * {@link parseSimRoot}, once per content in this process: an embedded host reads its root twice (its
+ * fingerprint for the client, the Keep Loader's backend), and each check verifies a certificate chain and
+ * re-derives a key. The same bytes give the same material.
+ */
+export function parseSimRootOnce(bytes: Uint8Array): SimRootMaterial {
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  let material = checked.get(digest);
+  if (material === undefined) {
+    material = parseSimRoot(bytes);
+    checked.set(digest, material);
+  }
+  return material;
 }
 
 const FILE = 'sim-root.cbor';
@@ -75,7 +94,7 @@ export async function loadOrCreateSimRoot(dir: string, onCreate?: () => void): P
   const { path, value } = await loadOrCreate(
     dir,
     FILE,
-    parseSimRoot,
+    parseSimRootOnce,
     async () => serializeSimRoot(await createSimRoot()),
     onCreate,
   );

@@ -42,6 +42,7 @@ test("the Containerfile's COPY takes the tarball npm pack makes, which holds the
   for (const f of [
     pkg.bin['donjon']!.replace(/^\.\//, ''),
     'dist/cli.js',
+    'dist/cli.cjs',
     'dist/keep.js',
     'dist/keepldr.js',
   ]) {

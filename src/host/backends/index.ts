@@ -4,8 +4,9 @@
 // (src/protocol/messages.ts, the schema of `create-keep` and `keep`); a test holds the two together.
 import { readFileSync } from 'node:fs';
 import type { DcapCollateral } from '../../attestation/index.ts';
-import { parseSimRoot, signSimReport } from '../../attestation/sim/index.ts';
+import { signSimReport } from '../../attestation/sim/index.ts';
 import { CollateralClient } from '../collateral/index.ts';
+import { parseSimRootOnce } from '../simroot.ts';
 import { type CvmBackendOptions, cvmBackend, cvmCollateralOptions } from './cvm.ts';
 import { sgxSimBackend } from './sgx-sim.ts';
 
@@ -74,7 +75,7 @@ export function nilBackend(): Backend {
  * simulated VCEK.
  */
 export function simBackend(simRootPath: string, measurement: Uint8Array): Backend {
-  const root = parseSimRoot(new Uint8Array(readFileSync(simRootPath)));
+  const root = parseSimRootOnce(new Uint8Array(readFileSync(simRootPath)));
   const certs = [root.vcekDer, root.askDer, root.arkDer];
   return {
     name: 'sim',

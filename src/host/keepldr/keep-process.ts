@@ -1,7 +1,7 @@
 // The Keep as a process of the Keep Loader: started with its configuration and nothing of the host's
 // environment, answered on its control pipe (evidence for the report_data it supplies, its lifecycle events),
 // joined on its channel pipe by a mux, sent accepted connections on its IPC channel, and ended gracefully.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { reasonOf } from '../../lib/errors.ts';
@@ -11,6 +11,7 @@ import { type MuxIncoming, MuxSession } from '../../protocol/mux.ts';
 import { readFrames, writeFrame } from '../../protocol/stream.ts';
 import { encodeDcapCollateral } from '../../ratls/cmw.ts';
 import type { Backend, BackendEvidence } from '../backends/index.ts';
+import { adoptEarlyKeep, spawnKeep } from './spawn-keep.ts';
 import { encodeIpc } from './wire.ts';
 
 /** The `evidence` answer to the Keep for what the backend gave. */
@@ -68,12 +69,10 @@ export class KeepProcess {
   constructor(options: KeepProcessOptions) {
     this.#killAfterMs = options.killAfterMs;
     const config = encodeIpc(keepConfigSchema, options.config, 'Keep configuration');
-    const child = spawn(process.execPath, [options.runtimePath, JSON.stringify(config)], {
-      // fd 3: control pipe; fd 4: channel pipe; fd 5: the channel accepted connections are handed over on.
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'ipc'],
-      // The Keep gets nothing of the host's environment.
-      env: {},
-    });
+    const configJson = JSON.stringify(config);
+    // One started ahead for this very configuration (by `donjon run`) is used; otherwise a new one.
+    const child =
+      adoptEarlyKeep(options.runtimePath, configJson) ?? spawnKeep(options.runtimePath, configJson);
     this.#child = child;
     child.on('message', (m: unknown) => options.onMessage(m));
     child.stderr?.on('data', (chunk: Buffer) => {
