@@ -25,8 +25,23 @@ const common = {
 // Chunk names carry content hashes: start from an empty folder so that old chunks do not pile up.
 rmSync('dist', { recursive: true, force: true });
 
+// The WASI worker's code, one CommonJS script the Keep bundle carries as text (see src/keep/main.ts).
+const wasiWorker = await build({
+  ...common,
+  format: 'cjs',
+  entryPoints: ['src/wasi/worker-entry.ts'],
+  write: false,
+  banner: { js: "'use strict';" },
+});
+const wasiWorkerSource = wasiWorker.outputFiles[0].text;
+
 await Promise.all([
-  build({ ...common, entryPoints: { keep: 'src/keep/main.ts' }, outdir: 'dist' }),
+  build({
+    ...common,
+    entryPoints: { keep: 'src/keep/main.ts' },
+    outdir: 'dist',
+    define: { DONJON_WASI_WORKER_SOURCE: JSON.stringify(wasiWorkerSource) },
+  }),
   build({ ...common, entryPoints: { keepldr: 'src/host/keepldr/main.ts' }, outdir: 'dist' }),
   build({
     ...common,

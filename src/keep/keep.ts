@@ -5,7 +5,13 @@ import { KeepLifecycle } from '../protocol/lifecycle.ts';
 import type { KeepState, Message, MessageOf } from '../protocol/messages.ts';
 import { MUX_ACCEPT, MUX_OPEN, MuxSession, type MuxStream } from '../protocol/mux.ts';
 import { readFirstFrame, readFrames, writeFrame } from '../protocol/stream.ts';
-import { startWasiWorker, type WasiResult, type WasiStandbyWorker, warmWasiHost } from '../wasi/index.ts';
+import {
+  startWasiWorker,
+  type WasiResult,
+  type WasiStandbyWorker,
+  type WasiWorkerScript,
+  warmWasiHost,
+} from '../wasi/index.ts';
 import { channelCertificate, type KeepKey, makeKeepKey, NO_ROOTS, warmCertificates } from './certificates.ts';
 import { Control, endStream } from './control.ts';
 import type { KeepErrorCode } from './errors.ts';
@@ -26,8 +32,8 @@ export interface KeepIo {
   readonly control: Duplex;
   /** The channel pipe (fd 4), on which channels and the workload's sockets are multiplexed. */
   readonly pipe: Duplex;
-  /** The Keep's own script, which is also the WASI worker's. */
-  readonly workerUrl: URL;
+  /** The WASI worker's code: carried in the Keep's own bundle, so covered by its measurement. */
+  readonly workerUrl: WasiWorkerScript;
   /** Ends the Keep with a status: 0 once the workload's result was delivered or given up on, 1 otherwise. */
   exit(code: number): void;
   /** Where the Keep reports a bug of its own (a lifecycle step not in the table). Default: stderr. */

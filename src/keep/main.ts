@@ -1,16 +1,20 @@
-// Entry point of the Keep runtime bundle (dist/keep.js). The same file is the WASI worker's script, so the
-// measured bytes are all the code that runs inside the Keep.
+// Entry point of the Keep runtime bundle (dist/keep.js), whose bytes are the Keep's measurement: it holds every
+// byte of code that runs inside the Keep.
 //
-// Each thread evaluates only its own part of the file: the imports below are dynamic, which the bundler turns
-// into functions of the same file that run on first use (nothing is split into other files, so the measurement
-// still covers every byte). The worker thread never evaluates the Keep's TLS, attestation and protocol code,
-// and the Keep's thread never the preview1 host.
-import { isMainThread, workerData } from 'node:worker_threads';
+// The WASI worker's code is in this file as text (the build puts the worker's own bundle in the string
+// DONJON_WASI_WORKER_SOURCE), and the worker thread is started from that text: the Keep's thread never parses
+// the preview1 host, the worker thread never parses the Keep's TLS, attestation and protocol code, and both
+// are still in the one measured file. The Keep's own parts are evaluated on first use.
+import { isMainThread } from 'node:worker_threads';
 
-if (!isMainThread) {
-  const { isWasiWorker, wasiWorkerMain } = await import('../wasi/worker.ts');
-  if (isWasiWorker(workerData)) wasiWorkerMain();
-} else {
+/** The WASI worker's bundle, as text; absent when this file runs unbundled (from source, in tests). */
+declare const DONJON_WASI_WORKER_SOURCE: string;
+
+if (isMainThread) {
   const { startKeep } = await import('./start.ts');
-  startKeep(new URL(import.meta.url));
+  startKeep(
+    typeof DONJON_WASI_WORKER_SOURCE === 'string'
+      ? { source: DONJON_WASI_WORKER_SOURCE }
+      : new URL('../wasi/worker-entry.ts', import.meta.url),
+  );
 }

@@ -1,6 +1,7 @@
 // The Keep's thread of dist/keep.js: reads the configuration and starts the Keep on the Keep Loader's pipes.
 import { Socket } from 'node:net';
 import { decodeIpcJson, type KeepConfig, keepConfigSchema } from '../protocol/ipc.ts';
+import type { WasiWorkerScript } from '../wasi/index.ts';
 import { Keep } from './keep.ts';
 
 /** Ends the Keep before it started, with a one-line reason. */
@@ -23,8 +24,8 @@ function readConfig(raw: string | undefined): KeepConfig {
   }
 }
 
-/** Starts the Keep of this process; `workerUrl` is the bundle itself, which is also the WASI worker's script. */
-export function startKeep(workerUrl: URL): void {
+/** Starts the Keep of this process; `workerUrl` is the WASI worker's code, which the bundle carries. */
+export function startKeep(workerUrl: WasiWorkerScript): void {
   const config = readConfig(process.argv[2]);
   try {
     const keep = new Keep(config, {

@@ -16,6 +16,7 @@ import {
   type WasiRun,
   type WasiStandbyWorker,
   type WasiTree,
+  type WasiWorkerScript,
 } from '../wasi/index.ts';
 import { type KeepKey, type ServiceCertificate, serviceCertificate } from './certificates.ts';
 import { preopensOf } from './dirs.ts';
@@ -57,8 +58,8 @@ export interface WorkloadContext {
   readonly control: EvidenceSource;
   /** The workload's sockets; the Keep routes connections that arrive during the set-up to it already. */
   readonly sockets: KeepSockets;
-  /** The Keep's own script, which is also the WASI worker's. */
-  readonly workerUrl: URL;
+  /** The WASI worker's code (see KeepIo). */
+  readonly workerUrl: WasiWorkerScript;
   /** The worker thread started while the Keep waited for a workload. */
   readonly standby: WasiStandbyWorker;
   onStdout(data: Uint8Array): void;

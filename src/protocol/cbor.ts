@@ -374,7 +374,8 @@ class Writer {
 }
 
 const utf8 = new TextEncoder();
-const loneSurrogate = /\p{Cs}/u;
+/** Whether `s` has no surrogate without its pair (ES2024's String.prototype.isWellFormed, in Node 20). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 function describe(path: string): string {
   return path === '' ? 'the value' : `the value at ${path}`;
@@ -405,7 +406,7 @@ function encodeInto(w: Writer, value: unknown, path: string, ancestors: Set<obje
       else w.head(1, -1n - value);
       return;
     case 'string': {
-      if (loneSurrogate.test(value)) {
+      if (!wellFormed(value)) {
         throw new TypeError(`Cannot encode CBOR: ${describe(path)} holds a lone surrogate`);
       }
       const b = utf8.encode(value);

@@ -1,6 +1,6 @@
 // Over 400 lines: the Keep thread's side of a run (worker, rings, stdin, sockets, limits) in one place.
 import type { Duplex } from 'node:stream';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker, type WorkerOptions } from 'node:worker_threads';
 import { PREVIEW1_MODULE, PREVIEW1_SIGNATURES } from './abi.ts';
 import { WasiError } from './errors.ts';
 import { MAX_NODES, measureTree, type WasiTree } from './fs.ts';
@@ -78,9 +78,19 @@ export interface WasiOptions {
   standby?: WasiStandbyWorker;
   /**
    * The script the worker thread runs; it must call wasiWorkerMain() when isWasiWorker(workerData) is
-   * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL.
+   * true. Default: this folder's worker-entry.ts. A program bundled into one file passes its own URL, or
+   * carries the worker's code as text and passes `{ source }` (evaluated as a CommonJS script).
    */
-  workerUrl?: URL;
+  workerUrl?: WasiWorkerScript;
+}
+
+/** Where a WASI worker thread's code comes from: a script file, or the code itself. */
+export type WasiWorkerScript = URL | { readonly source: string };
+
+function newWorker(script: WasiWorkerScript | undefined, options: WorkerOptions): Worker {
+  if (script !== undefined && !(script instanceof URL))
+    return new Worker(script.source, { ...options, eval: true });
+  return new Worker(script ?? new URL('./worker-entry.ts', import.meta.url), options);
 }
 
 /** How a run ended. */
@@ -159,8 +169,13 @@ function checkOptions(options: WasiOptions): Checked {
   if (typeof options.onStdout !== 'function' || typeof options.onStderr !== 'function') {
     throw new TypeError('Cannot start WASI: onStdout and onStderr must be functions');
   }
-  if (options.workerUrl !== undefined && !(options.workerUrl instanceof URL)) {
-    throw new TypeError('Cannot start WASI: workerUrl must be a URL');
+  const script = options.workerUrl;
+  if (
+    script !== undefined &&
+    !(script instanceof URL) &&
+    (typeof script !== 'object' || script === null || typeof script.source !== 'string')
+  ) {
+    throw new TypeError('Cannot start WASI: workerUrl must be a URL or { source }');
   }
   const limits = options.limits ?? {};
   if (typeof limits !== 'object' || limits === null)
@@ -314,8 +329,8 @@ export interface WasiStandbyWorker {
  * it waits for its workload, so a deploy does not wait for a thread to start. The thread does not keep the
  * process alive while it waits.
  */
-export function startWasiWorker(workerUrl?: URL): WasiStandbyWorker {
-  const worker = new Worker(workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
+export function startWasiWorker(workerUrl?: WasiWorkerScript): WasiStandbyWorker {
+  const worker = newWorker(workerUrl, {
     name: 'donjon-wasi',
     env: {},
     workerData: makeStandbyData(),
@@ -392,7 +407,7 @@ export async function startWasi(options: WasiOptions): Promise<WasiRun> {
       worker.ref();
       worker.postMessage({ type: 'start', data } satisfies StartMessage, transferList);
     } else {
-      worker = new Worker(options.workerUrl ?? new URL('./worker-entry.ts', import.meta.url), {
+      worker = newWorker(options.workerUrl, {
         name: 'donjon-wasi',
         env: {},
         transferList,

@@ -1,12 +1,23 @@
 // The Keep's measurement is the SHA-384 of dist/keep.js alone, so that file must hold every byte of code the
-// Keep can run: it may load Node's built-in modules, and nothing else (no chunk beside it, no package). Its
-// parts are evaluated on first use (each thread only its own), but they are all in the one measured file.
+// Keep can run: it may load Node's built-in modules, and nothing else (no chunk beside it, no package). The
+// WASI worker's code is in it as text, from which the worker thread starts; the Keep's own parts are
+// evaluated on first use. All of it is in the one measured file.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { Script } from 'node:vm';
 import { builtFile } from '../../src/paths.ts';
 
 const source = readFileSync(builtFile('keep.js'), 'utf8');
+
+/** The WASI worker's code, as the bundle carries it: the string literal of `{ source: … }`. */
+function workerSource(): string {
+  const literal = /\{ source: ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") \}/.exec(source)?.[1];
+  assert.ok(literal, 'the bundle carries the worker as a string literal');
+  const text: unknown = new Script(`(${literal})`).runInNewContext({});
+  assert.equal(typeof text, 'string');
+  return text as string;
+}
 
 /** Every module specifier the bundle names: static imports and re-exports, dynamic import() and require(). */
 function specifiers(js: string): string[] {
@@ -26,6 +37,21 @@ test('the Keep bundle loads only Node built-ins: the measured file is all of its
   assert.ok(named.includes('node:worker_threads'), 'the scan finds the imports it looks for');
   const outside = named.filter((s) => !s.startsWith('node:'));
   assert.deepEqual(outside, []);
+});
+
+test("the WASI worker's code is carried as text and loads only Node built-ins", () => {
+  const worker = workerSource();
+  const named = specifiers(worker);
+  assert.ok(named.includes('node:worker_threads'), 'the scan finds the requires it looks for');
+  assert.deepEqual(
+    named.filter((s) => !s.startsWith('node:')),
+    [],
+  );
+  assert.doesNotMatch(worker, /\bimport\(/);
+  // The preview1 host is in the worker's text, not in the code the Keep's thread parses.
+  assert.match(worker, /function wasiWorkerMain\(/);
+  const outsideText = source.replace(/\{ source: ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") \}/, '');
+  assert.doesNotMatch(outsideText, /function wasiWorkerMain\(/);
 });
 
 test('no import() in the bundle leaves the file: each names a part of the same file, evaluated when first used', () => {
