@@ -57,6 +57,9 @@ function normalizeFingerprint(fp: string): string {
   return fp.toLowerCase().replace(/:/g, '');
 }
 
+/** How long a connection opened ahead stays open unused. */
+const SPARE_CONNECTION_MS = 5_000;
+
 /**
  * A client of one Keep Manager's HTTP API (`/v1`). The host is untrusted: its answers are decoded strictly, and
  * for https its certificate must match a pinned fingerprint before any request byte (or token) is sent.
@@ -65,6 +68,11 @@ export class KeepManagerClient {
   readonly #base: URL;
   readonly #token: string | undefined;
   readonly #trust: HostTrust;
+  /**
+   * A pinned connection opened ahead, beside a request whose answer is followed at once by another (a new Keep,
+   * then its channel): the next request uses it instead of waiting for a handshake of its own.
+   */
+  #spare: Promise<TLSSocket> | undefined;
 
   constructor(baseUrl: string, options: KeepManagerClientOptions = {}) {
     let url: URL;
@@ -130,6 +138,8 @@ export class KeepManagerClient {
       // Chain validation is replaced by the fingerprint check below: the host's certificate is self-signed. No
       // root store is consulted, so none is loaded (`ca: []`; about 40 ms the first time in a process).
       const socket = tlsConnect({ host, port, rejectUnauthorized: false, ca: [], servername: '' });
+      // The channel's own TLS handshake and its first frames are small writes: send each at once (no Nagle).
+      socket.setNoDelay(true);
       socket.once('secureConnect', () => {
         const fp = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
         const pinned = this.#trust.fingerprint;
@@ -152,15 +162,50 @@ export class KeepManagerClient {
     });
   }
 
+  /** Opens the connection the next https request will use, unless one is open already. */
+  #openSpare(): void {
+    if (this.#base.protocol !== 'https:' || this.#spare !== undefined) return;
+    const spare = this.#connectPinned().then((socket) => {
+      // Unused, it keeps nothing alive, and is closed before the host would time it out.
+      socket.unref();
+      const timer = setTimeout(() => {
+        if (this.#spare === spare) this.#spare = undefined;
+        socket.destroy();
+      }, SPARE_CONNECTION_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+      return socket;
+    });
+    // Whoever takes it hears how it failed (and connects again); untaken, its failure concerns nobody.
+    spare.catch(() => {});
+    this.#spare = spare;
+  }
+
+  /** A pinned connection: the spare one if there is one still open, else a new one. */
+  async #pinnedSocket(): Promise<TLSSocket> {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined) {
+      const socket = await spare.catch(() => undefined);
+      if (socket !== undefined && !socket.destroyed) {
+        socket.ref();
+        return socket;
+      }
+    }
+    return this.#connectPinned();
+  }
+
   async #request(method: string, path: string, extraHeaders: Record<string, string> = {}) {
     const url = new URL(path, this.#base);
     const headers: Record<string, string> = { accept: CBOR, host: this.#base.host, ...extraHeaders };
     if (this.#token !== undefined) headers['authorization'] = `Bearer ${this.#token}`;
     if (url.protocol === 'https:') {
-      const socket = await this.#connectPinned();
+      const socket = await this.#pinnedSocket();
       return httpRequest({ method, path: url.pathname, headers, createConnection: () => socket });
     }
-    return httpRequest(url, { method, headers });
+    const req = httpRequest(url, { method, headers });
+    req.setNoDelay(true);
+    return req;
   }
 
   async #call(method: string, path: string, body?: Message): Promise<Message> {
@@ -209,7 +254,10 @@ export class KeepManagerClient {
     const body: MessageOf<'create-keep'> = { v: 1, type: 'create-keep', backend };
     if (limits !== undefined) body.limits = limits;
     if (publish !== undefined && publish.length > 0) body.publish = [...publish];
-    return decodeMessageAs(await this.#call('POST', '/v1/keeps', body), 'keep');
+    const call = this.#call('POST', '/v1/keeps', body);
+    // The Keep's channel is asked for next: its connection's handshake happens while this request is served.
+    this.#openSpare();
+    return decodeMessageAs(await call, 'keep');
   }
 
   async getKeep(id: string): Promise<KeepInfo> {

@@ -38,6 +38,11 @@ export const TIMEOUTS = {
    * starts anyway. Starting at once would compete for the cores with the Keep the tenant is waiting on.
    */
   poolRefill: 2_000,
+  /**
+   * After a Keep handed out from the pool started its workload: how long its replacement waits for it to end
+   * before it starts anyway (within `poolRefill`). A workload's first output comes right after its start.
+   */
+  poolRefillRunning: 250,
   /** How long an API connection may take to finish its TLS handshake (a socket that never sends a ClientHello). */
   handshake: 10_000,
   /** How long an API connection may take to send a whole request head (or an upgrade) after it opened. */

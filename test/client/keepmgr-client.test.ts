@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientError } from '../../src/client/errors.ts';
 import { KeepManagerClient, refusalCategory } from '../../src/client/keepmgr-client.ts';
+import { loadOrCreateHostIdentity } from '../../src/host/keepmgr/identity.ts';
 import { encodeMessage } from '../../src/protocol/messages.ts';
 
 // A stand-in Keep Manager that refuses everything with the code the path names, as the real one answers.
@@ -70,5 +75,54 @@ describe('KeepManagerClient refusals', () => {
     assert.equal(refusalCategory('ERR_HOST_INTERNAL'), 'host');
     assert.equal(refusalCategory('toString'), 'host');
     assert.equal(refusalCategory(undefined), 'host');
+  });
+});
+
+describe('KeepManagerClient connections', () => {
+  test('a new Keep and its channel take two pinned connections, the second opened during the first request', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'donjon-client-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const identity = loadOrCreateHostIdentity(dir);
+    const handshakes: number[] = [];
+    const requests: string[] = [];
+    const keep = encodeMessage({
+      v: 1,
+      type: 'keep',
+      id: '0123456789abcdef',
+      backend: 'nil',
+      state: 'ready',
+      createdAt: 0,
+    });
+    const tlsServer = createHttpsServer({ key: identity.keyPem, cert: identity.certPem }, (req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      // The create answer waits: the spare connection is opened meanwhile, not after it.
+      setTimeout(() => res.end(keep), 200);
+    });
+    tlsServer.on('secureConnection', () => handshakes.push(Date.now()));
+    tlsServer.on('upgrade', (req, socket) => {
+      requests.push(`${req.method} ${req.url} upgrade`);
+      socket.end(
+        'HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: donjon-channel/1\r\n\r\n',
+      );
+    });
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    t.after(() => tlsServer.close());
+    const port = (tlsServer.address() as { port: number }).port;
+    const client = new KeepManagerClient(`https://127.0.0.1:${port}`, {
+      trust: { fingerprint: identity.fingerprint },
+    });
+    const before = Date.now();
+    const info = await client.createKeep('nil');
+    const created = Date.now();
+    assert.equal(info.id, '0123456789abcdef');
+    assert.equal(handshakes.length, 2, 'the spare connection is open by the time the Keep is created');
+    assert.ok(handshakes.every((h) => h - before < created - before));
+    const channel = await client.openChannel(info.id);
+    channel.destroy();
+    assert.equal(handshakes.length, 2, 'the channel went over the spare connection');
+    assert.deepEqual(requests, ['POST /v1/keeps', 'GET /v1/keeps/0123456789abcdef/channel upgrade']);
+    // Another request has no spare to take: it connects again.
+    assert.equal((await client.getKeep(info.id)).id, info.id);
+    assert.equal(handshakes.length, 3);
   });
 });

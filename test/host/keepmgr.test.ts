@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { KeepManagerClient } from '../../src/client/index.ts';
+import { KeepManagerClient, measureRuntime, runWorkload } from '../../src/client/index.ts';
 import { API_ERRORS, API_ROUTES, KeepManager, loadOrCreateSimRoot } from '../../src/host/index.ts';
 import { builtFile } from '../../src/paths.ts';
 import { encode } from '../../src/protocol/cbor.ts';
 import { decodeMessageBytes, encodeMessage } from '../../src/protocol/messages.ts';
-import { testHome } from '../helpers.ts';
+import { example, testHome } from '../helpers.ts';
 
 let manager: KeepManager;
 let url: string;
@@ -158,7 +159,10 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
   });
 
   /** A Keep Manager with a pool of one sim Keep, its replacement started after `poolRefill` ms at the latest. */
-  async function pooledKeepManager(poolRefill: number): Promise<{ pooled: KeepManager; base: string }> {
+  async function pooledKeepManager(
+    poolRefill: number,
+    poolRefillRunning?: number,
+  ): Promise<{ pooled: KeepManager; base: string }> {
     const root = await loadOrCreateSimRoot(testHome);
     const pooled = new KeepManager({
       runtimePath: builtFile('keep.js'),
@@ -166,7 +170,7 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
       simRootPath: root.path,
       runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
       pool: { sim: 1 },
-      timeouts: { poolRefill },
+      timeouts: { poolRefill, ...(poolRefillRunning === undefined ? {} : { poolRefillRunning }) },
     });
     return { pooled, base: await pooled.listen() };
   }
@@ -211,6 +215,45 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
       await client.stopKeep(keep.id);
       assert.equal(await poolReady(pooled), 1);
     } finally {
+      await pooled.close();
+    }
+  });
+
+  test("starts a running pooled Keep's replacement after poolRefillRunning, not as its workload starts", async () => {
+    const { pooled, base } = await pooledKeepManager(60_000, 1_500);
+    const unowned = () => pooled.store.list('');
+    const root = await loadOrCreateSimRoot(testHome);
+    const stdin = new PassThrough();
+    try {
+      const client = new KeepManagerClient(base);
+      await poolReady(pooled);
+      const keep = client.createKeep('sim');
+      // cat waits on its stdin: the Keep runs until stdin ends.
+      const run = runWorkload({
+        host: client,
+        keep,
+        backend: 'sim',
+        wasm: new Uint8Array(readFileSync(example('cat'))),
+        args: ['cat'],
+        env: {},
+        stdin,
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+        policy: { measurements: [measureRuntime()], trustSimulatedRoots: [root.fingerprint] },
+      });
+      const id = (await keep).id;
+      for (let i = 0; i < 400 && pooled.store.get(id)?.state !== 'running'; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      assert.equal(pooled.store.get(id)?.state, 'running');
+      const running = Date.now();
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(unowned(), [], 'no replacement while the workload has just started');
+      assert.equal(await poolReady(pooled), 1);
+      assert.ok(Date.now() - running >= 1_400, 'the replacement waited for poolRefillRunning');
+      stdin.end();
+      assert.deepEqual((await run).outcome, { kind: 'exit', code: 0 });
+    } finally {
+      stdin.destroy();
       await pooled.close();
     }
   });

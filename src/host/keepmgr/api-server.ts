@@ -121,6 +121,9 @@ export class ApiServer<A> {
     );
     server.on('clientError', (_error, socket: Duplex) => socket.destroy());
     server.on('connection', (socket: Socket) => {
+      // A channel relays a TLS handshake in several small writes; with Nagle's algorithm each waits for the
+      // client's delayed ACK (about 40 ms on Linux) before it leaves.
+      socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
       // Over TLS the request head is awaited once the handshake is done (the handshake has its own timeout).

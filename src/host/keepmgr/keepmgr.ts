@@ -311,10 +311,23 @@ export class KeepManager {
       id = pooled;
       this.#records.patch(id, { owner: tenant });
       this.#records.event(id, 'ready', 'assigned from the pool');
-      // Its replacement starts once it runs (or ends), or after `poolRefill`: a Keep Loader and a Keep starting
-      // meanwhile would take the cores from this Keep on its way to the tenant's first byte.
+      // Its replacement starts once it ended, or has run for `poolRefillRunning`, or after `poolRefill`: a Keep
+      // Loader and a Keep starting meanwhile would take the cores from this Keep on its way to the tenant's
+      // first bytes (its start, then its first output).
+      const assigned = Date.now();
+      const t = this.#timeouts;
       void this.#records
-        .waitFor(id, (r) => r.state !== 'ready', this.#timeouts.poolRefill, { background: true })
+        .waitFor(id, (r) => r.state !== 'ready', t.poolRefill, { background: true })
+        .then((r) =>
+          r?.state === 'running'
+            ? this.#records.waitFor(
+                id,
+                (x) => x.state !== 'running',
+                Math.max(0, Math.min(t.poolRefillRunning, assigned + t.poolRefill - Date.now())),
+                { background: true },
+              )
+            : r,
+        )
         .then(() => this.#fillPool());
     } else {
       id = await this.#launch(tenant, backend, limits, publish);
