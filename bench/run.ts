@@ -14,7 +14,7 @@ import { BINDING_DOMAIN, makeKeepCertificate, reportDataFor, spkiOf } from '../s
 import { repoRoot, testHome } from '../test/helpers.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 15);
-const cli = join(repoRoot, 'bin', 'donjon.js');
+const cli = join(repoRoot, 'bin', 'donjon.cjs');
 const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
 const env = { PATH: process.env['PATH'] ?? '', DONJON_HOME: testHome };
 

@@ -57,23 +57,27 @@ await Promise.all([
   }),
 ]);
 
-// The CLI is one CommonJS script (dist/cli.cjs), each command's code evaluated when it runs, so that V8 can
-// cache what it compiles for a command as one piece; dist/cli.js loads it through that cache (see
-// src/cli/loader.ts), knowing the bundle by its SHA-256.
-await build({
-  ...common,
+// The CLI is one CommonJS script (dist/cli-bundle.cjs), each command's code evaluated when it runs, so that V8
+// can cache what it compiles for a command as one piece; the command's entry, dist/cli.cjs (also CommonJS:
+// no ES module loader to start), loads it through that cache (see src/cli/loader.ts), knowing the bundle by
+// its SHA-256.
+const cjs = {
   format: 'cjs',
-  entryPoints: { cli: 'src/cli/main.ts' },
   outExtension: { '.js': '.cjs' },
   outdir: 'dist',
   // Strict, as the ES modules it is made of; import.meta.url is the bundle's own URL.
   banner: { js: "'use strict'; const __donjonUrl = require('node:url').pathToFileURL(__filename).href;" },
-  define: { 'import.meta.url': '__donjonUrl' },
-});
-const bundleSha256 = createHash('sha256').update(readFileSync('dist/cli.cjs')).digest('hex');
+};
 await build({
   ...common,
+  ...cjs,
+  entryPoints: { 'cli-bundle': 'src/cli/main.ts' },
+  define: { 'import.meta.url': '__donjonUrl' },
+});
+const bundleSha256 = createHash('sha256').update(readFileSync('dist/cli-bundle.cjs')).digest('hex');
+await build({
+  ...common,
+  ...cjs,
   entryPoints: { cli: 'src/cli/loader.ts' },
-  outdir: 'dist',
-  define: { DONJON_CLI_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+  define: { 'import.meta.url': '__donjonUrl', DONJON_CLI_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
 });

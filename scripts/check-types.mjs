@@ -32,7 +32,7 @@ const run = (cmd, args, options = {}) => {
   return r;
 };
 
-if (!existsSync(join(root, 'dist', 'cli.js'))) run(process.execPath, ['scripts/build.mjs']);
+if (!existsSync(join(root, 'dist', 'cli.cjs'))) run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['scripts/build-types.mjs']);
 
 const dir = mkdtempSync(join(tmpdir(), 'donjon-types-'));

@@ -1,4 +1,4 @@
-// The `donjon` command's entry (dist/cli.js): loads the CLI bundle (dist/cli.cjs, one script) through V8's
+// The `donjon` command's entry (dist/cli.cjs): loads the CLI bundle (dist/cli-bundle.cjs, one script) through V8's
 // code cache. A command's first run compiles the bundle as usual and, as it exits, saves what V8 compiled
 // for it in the user's data directory; later runs of that command start from that code instead of parsing
 // and compiling the bundle again. Node 20 has no compile cache for modules of its own (it came in Node 22).
@@ -16,13 +16,13 @@ import { Script } from 'node:vm';
 import { startKeepAhead } from './keep-ahead.ts';
 import { dataDir } from './paths.ts';
 
-/** The SHA-256 (hex) of dist/cli.cjs, set by the build. */
+/** The SHA-256 (hex) of dist/cli-bundle.cjs, set by the build. */
 declare const DONJON_CLI_BUNDLE_SHA256: string;
 
 // A run's Keep starts now, on another core, while this process loads and starts the CLI.
 if (process.argv[2] === 'run') startKeepAhead(process.argv.slice(3));
 
-const bundle = join(dirname(fileURLToPath(import.meta.url)), 'cli.cjs');
+const bundle = join(dirname(fileURLToPath(import.meta.url)), 'cli-bundle.cjs');
 const source = readFileSync(bundle, 'utf8');
 const useCache = process.env['NODE_DISABLE_COMPILE_CACHE'] === undefined;
 const command = /^[a-z][a-z-]{0,31}$/.test(process.argv[2] ?? '') ? process.argv[2]! : 'other';

@@ -41,8 +41,8 @@ test("the Containerfile's COPY takes the tarball npm pack makes, which holds the
   const files = new Set(packed[0]!.files.map((f) => f.path));
   for (const f of [
     pkg.bin['donjon']!.replace(/^\.\//, ''),
-    'dist/cli.js',
     'dist/cli.cjs',
+    'dist/cli-bundle.cjs',
     'dist/keep.js',
     'dist/keepldr.js',
   ]) {

@@ -21,7 +21,7 @@ interface EarlyKeep {
   child: ChildProcess;
 }
 
-// The `donjon` command's entry (dist/cli.js) starts the Keep and the CLI bundle it then loads (dist/cli.cjs)
+// The `donjon` command's entry (dist/cli.cjs) starts the Keep and the CLI bundle it then loads (dist/cli-bundle.cjs)
 // adopts it: two copies of this module, one process. They meet on a registered symbol.
 const EARLY = Symbol.for('donjon.early-keep');
 const slot = globalThis as { [EARLY]?: { keep?: EarlyKeep | undefined; hooked?: boolean } };
