@@ -5,12 +5,15 @@ import { dirname } from 'node:path';
 // Choosing V8's compiler tier for a workload from how its earlier runs went. V8 starts a module in Liftoff
 // (its baseline compiler) and moves a function to TurboFan once it is hot, but only for the function's next
 // call: a hot loop in a function called once (a compute kernel in `main`) stays in Liftoff to the end, up to
-// 2.8x slower (bench/RESULTS.md). Compiling everything with TurboFan first fixes that but costs start-up:
-// about +40 ms for a small module, +290 ms to the first output of the 29 MiB Yosys. Nothing in a module says
-// beforehand which kind of workload it is, so the choice is made from measurements: a module's first run
-// uses the default tier; a run long enough that the optimizing tier could save several times what it costs
-// is tried with it next time; once both tiers have been timed, the faster one is used. Times run from the
-// module's hand-over to the workload's end, so they include what each tier spends compiling.
+// 2.8x slower (bench/RESULTS.md). Compiling with TurboFan only fixes that but costs start-up: V8 compiles
+// each function on its first call, with TurboFan then, which adds tens of ms to a hello world and about
+// +290 ms to the first output of the 29 MiB Yosys. Nothing in a module says beforehand which kind of
+// workload it is (hello and the benchmark's kernels are all 70-110 KiB), and V8 has no on-stack replacement
+// for wasm, so a default-tier run cannot move a running loop to TurboFan: the choice is made from
+// measurements. A module's first run uses the default tier, which keeps short runs fast; a run long enough
+// that the optimizing tier could save several times what it costs is tried with it next time; once both
+// tiers have been timed, the faster one is used. Times run from the module's hand-over to the workload's
+// end, so they include what each tier spends compiling.
 
 /** The compiler tiers a Keep offers. */
 export type Tier = 'default' | 'optimizing';
