@@ -53,7 +53,8 @@ if (!isMainThread) {
       mark();
       process.stderr.write(c);
     },
-    limits: { memoryBytes: 1024 * 1024 * 1024 },
+    // The Keep's default limit (src/keep/workload.ts).
+    limits: { memoryBytes: 256 * 1024 * 1024 },
     workerUrl,
     standby,
   });
