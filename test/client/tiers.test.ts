@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { optimizingCostMs, TierHistory, TRY_FACTOR } from '../../src/client/index.ts';
+import { RUNS_KEPT } from '../../src/client/tiers.ts';
 
 const A = 'a'.repeat(64);
 /** A small module (the size of the benchmark kernels) and the run time from which it is worth a try. */
@@ -47,13 +48,38 @@ describe('TierHistory', () => {
   test('once both tiers are timed, the optimizing one is kept only when clearly faster', () => {
     const { history } = fresh();
     history.record(A, 'default', 3000);
-    history.record(A, 'optimizing', 1200);
-    assert.equal(history.choose(A, SMALL).tier, 'optimizing');
-    // Within 10%: not worth the slower start.
     history.record(A, 'optimizing', 2800);
+    // Within 10%: not worth the slower start.
     assert.equal(history.choose(A, SMALL).tier, 'default');
     history.record(A, 'optimizing', 2700);
     assert.equal(history.choose(A, SMALL).tier, 'optimizing');
+    assert.match(history.choose(A, SMALL).reason, /2\.7 s optimizing, 3\.0 s default/);
+  });
+
+  test('a tier counts its fastest recent run: one slow run under load does not flip the choice', () => {
+    const { history } = fresh();
+    history.record(A, 'default', 1000);
+    history.record(A, 'optimizing', 450);
+    // A run slowed down by load, which the latest time alone would have compared as 950 against 1000.
+    history.record(A, 'optimizing', 950);
+    assert.equal(history.choose(A, SMALL).tier, 'optimizing');
+    // Likewise a slow default run does not make the optimizing tier look better than it is.
+    history.record(B, 'default', 1000);
+    history.record(B, 'optimizing', 950);
+    history.record(B, 'default', 1500);
+    assert.equal(history.choose(B, SMALL).tier, 'default');
+  });
+
+  test('a tier remembers its last few runs only, so a module that changed is seen within a few runs', () => {
+    const { history, path } = fresh();
+    history.record(A, 'default', 1000);
+    history.record(A, 'optimizing', 300);
+    for (let i = 0; i < RUNS_KEPT - 1; i++) history.record(A, 'optimizing', 990);
+    assert.equal(history.choose(A, SMALL).tier, 'optimizing');
+    history.record(A, 'optimizing', 990);
+    assert.equal(history.choose(A, SMALL).tier, 'default');
+    const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { optimizing: number[] }>;
+    assert.deepEqual(json[A]?.optimizing, Array(RUNS_KEPT).fill(990));
   });
 
   test('a run the user forced to the optimizing tier counts too', () => {
@@ -68,8 +94,19 @@ describe('TierHistory', () => {
     const { history, path } = fresh();
     history.record(A, 'default', 2000);
     assert.equal(new TierHistory(path).choose(A, SMALL).tier, 'optimizing');
-    const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { default: number; at: number }>;
-    assert.equal(json[A]?.default, 2000);
+    const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { default: number[]; at: number }>;
+    assert.deepEqual(json[A]?.default, [2000]);
+  });
+
+  test('reads a file that holds one time per tier, as files did before run lists', () => {
+    const { history, path } = fresh();
+    history.record(B, 'default', 1);
+    writeFileSync(path, JSON.stringify({ [A]: { at: 1, default: 3000, optimizing: 1000 } }));
+    assert.equal(history.choose(A, SMALL).tier, 'optimizing');
+    history.record(A, 'optimizing', 2950);
+    assert.equal(history.choose(A, SMALL).tier, 'optimizing');
+    const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { optimizing: number[] }>;
+    assert.deepEqual(json[A]?.optimizing, [1000, 2950]);
   });
 
   test('a damaged file counts as empty, keeps only well-formed entries, and is rewritten at the next record', () => {
@@ -85,10 +122,17 @@ describe('TierHistory', () => {
     history.record(B, 'default', 1);
     writeFileSync(
       path,
-      JSON.stringify({ [A]: { at: 1, default: 'slow' }, [B]: { at: 1, default: 5000, optimizing: -1 } }),
+      JSON.stringify({
+        [A]: { at: 1, default: 'slow' },
+        [B]: { at: 1, default: 5000, optimizing: -1 },
+        ['c'.repeat(64)]: { at: 1, default: [] },
+        ['d'.repeat(64)]: { at: 1, default: [5000, 'x'] },
+        ['e'.repeat(64)]: { at: 1, default: Array(RUNS_KEPT + 1).fill(5000) },
+      }),
     );
-    assert.equal(history.choose(A, SMALL).tier, 'default');
-    assert.equal(history.choose(B, SMALL).tier, 'default');
+    for (const digest of [A, B, 'c'.repeat(64), 'd'.repeat(64), 'e'.repeat(64)]) {
+      assert.equal(history.choose(digest, SMALL).tier, 'default', digest);
+    }
   });
 
   test('remembers at most 512 modules, forgetting the least recently run', () => {

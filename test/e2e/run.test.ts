@@ -323,7 +323,7 @@ describe('donjon run --wasm-tier', () => {
     const tiers = () =>
       JSON.parse(readFileSync(join(home, 'tiers.json'), 'utf8')) as Record<
         string,
-        { default?: number; optimizing?: number }
+        { default?: number[]; optimizing?: number[] }
       >;
 
     const first = await runCli(['run', '--json', hello, '--', 'First'], { env: { DONJON_HOME: home } });
@@ -339,7 +339,7 @@ describe('donjon run --wasm-tier', () => {
       'default',
     );
     const recorded = tiers()[digest]?.default;
-    assert.ok(recorded !== undefined && recorded < 1000, String(recorded));
+    assert.ok(recorded?.length === 1 && recorded[0]! < 1000, String(recorded));
 
     // As if the module's last run had taken 2.5 s: the next is tried with the optimizing tier, and timed.
     writeFileSync(join(home, 'tiers.json'), JSON.stringify({ [digest]: { at: Date.now(), default: 2500 } }));
@@ -352,8 +352,8 @@ describe('donjon run --wasm-tier', () => {
       /tier optimizing: its last run took 2\.5 s/,
     );
     assert.equal(secondEvents.find((e) => e['event'] === 'workload-started')?.['tier'], 'optimizing');
-    assert.equal(tiers()[digest]?.default, 2500);
-    assert.ok(tiers()[digest]?.optimizing !== undefined);
+    assert.deepEqual(tiers()[digest]?.default, [2500]);
+    assert.equal(tiers()[digest]?.optimizing?.length, 1);
   });
 
   test('deploy takes a fixed tier: auto is refused', async () => {
