@@ -44,7 +44,8 @@ export function openAttestedChannel(
       reject(error);
     };
     tls.once('secureConnect', () => {
-      const peer = tls.getPeerCertificate(false);
+      // The DER alone: the legacy certificate object would print every extension, the evidence included.
+      const peer = tls.getPeerX509Certificate();
       if (!peer?.raw) {
         fail(new ClientError('ERR_CHANNEL_FAILED', 'Cannot verify the Keep: it presented no certificate'));
         return;

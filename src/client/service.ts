@@ -114,7 +114,8 @@ function handshake(
       options.timeoutMs ?? 15_000,
     );
     socket.once('secureConnect', () => {
-      const peer = socket.getPeerCertificate(false);
+      // The DER alone: the legacy certificate object would print every extension, the evidence included.
+      const peer = socket.getPeerX509Certificate();
       if (!peer?.raw) {
         fail(
           new ClientError(
