@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { KeepManagerClient, measureRuntime, runWorkload } from '../src/client/index.ts';
+import { PROCESS_ENV } from '../src/host/keepldr/keep-process.ts';
 import { loadOrCreateSimRoot } from '../src/host/simroot.ts';
 import { cliPath, example, repoRoot } from '../test/helpers.ts';
 
@@ -315,14 +316,19 @@ async function idleBareNodes(): Promise<{
   bare: { rss: number; pss: number };
   withWorker: { rss: number; pss: number };
 }> {
-  const bare = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { env, stdio: 'ignore' });
+  // The allocator settings a Keep Loader and a Keep run with, so that the floor is theirs.
+  const bareEnv = { ...env, ...PROCESS_ENV };
+  const bare = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], {
+    env: bareEnv,
+    stdio: 'ignore',
+  });
   const withWorker = spawn(
     process.execPath,
     [
       '-e',
       "new (require('node:worker_threads').Worker)('setTimeout(() => {}, 60000)', { eval: true }); setTimeout(() => {}, 60000)",
     ],
-    { env, stdio: 'ignore' },
+    { env: bareEnv, stdio: 'ignore' },
   );
   try {
     await settle(() => [bare.pid!, withWorker.pid!]);
@@ -388,10 +394,15 @@ loaded, measured now (${mib(least.pss)} MiB: ${least.pss > 16 * 2 ** 20 ? 'above
 holds ${mib(ldr.pss / keeps - floor.bare.pss)} MiB above a bare process, the Keep and its worker ${mib(keep.pss / keeps - floor.withWorker.pss)} MiB above theirs. Measured side by side (pools of 4 to 5 Keeps per variant, PSS
 per Keep, first byte from the pool through the SDK, 2026-12-03):
 
-- the worker thread started when a tenant's channel opens instead of while idle: 23.7 → 15.5 MiB (15.9 in a
-  second run), the goal met, but the first byte from the pool 68 → 126 ms and 52 → 115 ms (1.7–1.85x). The
+- the worker thread started when a tenant's channel opens instead of while idle (before the allocator
+  settings below): 23.7 → 15.5 MiB (15.9 in a second run), the goal met, but the first byte from the pool 68 → 126 ms and 52 → 115 ms (1.7–1.85x). The
   first byte matters more: the worker stays.
-- per-thread malloc arenas (\`MALLOC_ARENA_MAX=1\` or \`2\` in both processes): 24.0 and 23.6 against 24.1, noise.
+- glibc's allocator with one arena and a fixed 64 KiB trim threshold in both processes (\`GLIBC_TUNABLES\`,
+  src/host/keepldr/keep-process.ts; the baselines above run with it too): 24.6 → 23.3, 24.1 → 22.2 and
+  23.6 → 22.3 MiB, almost all in the Keep's process; first byte from the pool 110.0 → 110.7 ms (25 rounds).
+  Kept. By default each thread that allocates gets an arena, and glibc raises its trim threshold after a large
+  block is freed, so start-up's freed memory stays. Either setting alone gives about half; a 16 KiB threshold
+  the same; \`MALLOC_ARENA_MAX\` alone, or a threshold of 0, nothing measurable.
 - \`--v8-pool-size=1 --single-threaded-gc --max-semi-space-size=1\` (Keep Loader; Keep): +0.3 and +0.6 MiB;
   \`--optimize-for-size\`: +1.3 MiB; \`--lite-mode\` or \`--jitless\` for the Keep Loader: +0.4 to +0.5 MiB;
   seven forced full collections once idle (\`--expose-gc\`): no fall. An idle isolate's young generation is
