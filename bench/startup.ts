@@ -392,15 +392,17 @@ a thread to start), and an idle Node 20 isolate keeps about 4 MiB of heap of its
 almost all private anonymous memory; Node's code is shared. The floor row is those three isolates with nothing
 loaded, measured now (${mib(least.pss)} MiB: ${least.pss > 16 * 2 ** 20 ? 'above the goal on its own' : 'the goal left no room for any code'}); the Keep Loader
 holds ${mib(ldr.pss / keeps - floor.bare.pss)} MiB above a bare process, the Keep and its worker ${mib(keep.pss / keeps - floor.withWorker.pss)} MiB above theirs. Measured side by side (pools of 4 to 5 Keeps per variant, PSS
-per Keep, first byte from the pool through the SDK, 2026-12-03):
+per Keep, first byte from the pool through the SDK, 2026-12-03; PSS falls as more Node processes share
+Node's code, about 0.7 MiB a process here, so only figures of one run compare):
 
 - the worker thread started when a tenant's channel opens instead of while idle (before the allocator
   settings below): 23.7 → 15.5 MiB (15.9 in a second run), the goal met, but the first byte from the pool 68 → 126 ms and 52 → 115 ms (1.7–1.85x). The
   first byte matters more: the worker stays.
 - glibc's allocator with one arena and a fixed 64 KiB trim threshold in both processes (\`GLIBC_TUNABLES\`,
-  src/host/keepldr/keep-process.ts; the baselines above run with it too): 24.6 → 23.3, 24.1 → 22.2 and
-  23.6 → 22.3 MiB, almost all in the Keep's process; first byte from the pool 110.0 → 110.7 ms (25 rounds).
-  Kept. By default each thread that allocates gets an arena, and glibc raises its trim threshold after a large
+  src/host/keepldr/keep-process.ts; the baselines above run with it too): 24.9 → 23.6 MiB with 10 Keeps
+  each (24.6 → 23.3, 24.1 → 22.2 and 23.6 → 22.3 with 3 to 4 each), almost all in the Keep's process; first
+  byte from the pool 84.8 and 83.2 → 83.9 and 80.3 ms (two pools each, 40 rounds), 110.0 → 110.7 ms (25
+  rounds). Kept. By default each thread that allocates gets an arena, and glibc raises its trim threshold after a large
   block is freed, so start-up's freed memory stays. Either setting alone gives about half; a 16 KiB threshold
   the same; \`MALLOC_ARENA_MAX\` alone, or a threshold of 0, nothing measurable.
 - \`--v8-pool-size=1 --single-threaded-gc --max-semi-space-size=1\` (Keep Loader; Keep): +0.3 and +0.6 MiB;
