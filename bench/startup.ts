@@ -391,7 +391,7 @@ a thread to start), and an idle Node 20 isolate keeps about 4 MiB of heap of its
 (\`v8.getHeapStatistics()\`, idle: bare Node 4.1 MiB physical; Keep Loader 5.0, Keep 5.9, its worker 6.4),
 almost all private anonymous memory; Node's code is shared. The floor row is those three isolates with nothing
 loaded, measured now (${mib(least.pss)} MiB: ${least.pss > 16 * 2 ** 20 ? 'above the goal on its own' : 'the goal left no room for any code'}); the Keep Loader
-holds ${mib(ldr.pss / keeps - floor.bare.pss)} MiB above a bare process, the Keep and its worker ${mib(keep.pss / keeps - floor.withWorker.pss)} MiB above theirs. Measured side by side (pools of 4 to 5 Keeps per variant, PSS
+holds ${mib(ldr.pss / keeps - floor.bare.pss)} MiB above a bare process, the Keep and its worker ${mib(keep.pss / keeps - floor.withWorker.pss)} MiB above theirs. Measured side by side (pools of 3 to 10 Keeps per variant, PSS
 per Keep, first byte from the pool through the SDK, 2026-12-03; PSS falls as more Node processes share
 Node's code, about 0.7 MiB a process here, so only figures of one run compare):
 
@@ -411,6 +411,9 @@ Node's code, about 0.7 MiB a process here, so only figures of one run compare):
   already shrunk to 0.26 MiB by V8's memory reducer.
 - smaller bundle sources (ASCII only, so V8 holds them one byte a character, or whitespace-minified, which V8
   counts as 0.46 MiB less heap per isolate): PSS does not fall (24.0 and 24.4 against 23.9).
+- a Keep Loader bundle with only the \`sim\` backend's code (237 → 145 KB, what a lazy backend registry would
+  load): 7.3 → 7.3 and 7.3 → 7.1 MiB, noise; \`UV_THREADPOOL_SIZE=1\` (the Keep Loader starts libuv's four
+  threads): noise.
 - a lighter standby worker (no warm-up, or the WASI host evaluated only when its run arrives): not less
   (a Node process with the standby alone: 16.0–17.8 MiB against 15.3), since without the warm-up's
   allocations V8's memory reducer never runs.
