@@ -76,9 +76,10 @@ export class Keep {
   readonly #key: KeepKey;
   /**
    * The workload's thread, started while the Keep waits for a channel and a workload, not after them. It is
-   * most of an idle Keep's own memory (a second V8 isolate, about 10 MiB), but started when a channel opens
-   * instead, its start-up lands on the first byte's path and, with the other processes of a run competing for
-   * the cores, more than doubled that time when measured.
+   * most of an idle Keep's own memory (a second V8 isolate, about 8 MiB of PSS), but started when a channel
+   * opens instead, its start-up lands on the first byte's path: measured from the pool, an idle Keep (Keep
+   * Loader + Keep) went from 23.7 to 15.5 MiB and the first byte from 68 to 126 ms (bench/startup.ts,
+   * section `memory`).
    */
   readonly #standby: WasiStandbyWorker;
   /** Output and result kept while no client is attached. */

@@ -34,6 +34,8 @@ export function evidenceMessage(e: BackendEvidence): MessageOf<'evidence'> {
   }
 }
 
+export { PROCESS_ENV } from './spawn-keep.ts';
+
 /** How a Keep process is started, and who hears from it. */
 export interface KeepProcessOptions {
   /** The Keep runtime bundle. */

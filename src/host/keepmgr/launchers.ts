@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { reasonOf } from '../../lib/errors.ts';
+import { PROCESS_ENV } from '../keepldr/keep-process.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
 import { inProcessLauncher } from './inprocess-launcher.ts';
 
@@ -67,7 +68,7 @@ export const attachedLauncher: Launcher = {
     const config = { ...spec.config, attached: true };
     const child = spawn(process.execPath, [spec.keepldrPath, JSON.stringify(config)], {
       stdio: ['pipe', 'ignore', 'pipe'],
-      env: {},
+      env: { ...PROCESS_ENV },
     });
     child.stdin?.on('error', () => {});
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -88,7 +89,7 @@ export const detachedLauncher: Launcher = {
     try {
       const child = spawn(process.execPath, [spec.keepldrPath, JSON.stringify(spec.config)], {
         stdio: ['ignore', 'ignore', logFd],
-        env: {},
+        env: { ...PROCESS_ENV },
         detached: true,
       });
       child.unref();
@@ -113,6 +114,7 @@ export const systemdLauncher: Launcher = {
       '--quiet',
       '--property=KillMode=mixed',
       `--description=Donjon Keep ${config.id} (${config.backend})`,
+      ...Object.entries(PROCESS_ENV).map(([name, value]) => `--setenv=${name}=${value}`),
     ];
     const memory = config.limits.memoryBytes;
     if (memory !== undefined) args.push(`--property=MemoryMax=${memory + SYSTEMD_MEMORY_HEADROOM}`);
