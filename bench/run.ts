@@ -11,12 +11,15 @@ import { connect, createServer } from 'node:tls';
 import { signSimReport } from '../src/attestation/sim/index.ts';
 import { loadOrCreateSimRoot } from '../src/host/simroot.ts';
 import { BINDING_DOMAIN, makeKeepCertificate, reportDataFor, spkiOf } from '../src/ratls/index.ts';
-import { repoRoot, testHome } from '../test/helpers.ts';
+import { repoRoot } from '../test/helpers.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 15);
 const cli = join(repoRoot, 'bin', 'donjon.cjs');
 const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
-const env = { PATH: process.env['PATH'] ?? '', DONJON_HOME: testHome };
+// The benchmarks' own data directory (as bench/startup.ts): a warm simulated root, the CLI's code cache, and the
+// tier history of these runs alone (the tests' data directory holds what the tests taught it).
+const benchHome = join(repoRoot, '.donjon-bench', 'home');
+const env = { PATH: process.env['PATH'] ?? '', DONJON_HOME: benchHome };
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,8 +49,8 @@ const only = [...process.argv.slice(2), ...(process.env['BENCH_ONLY'] ?? '').spl
 const wanted = (name: string): boolean => only.length === 0 || only.includes(name);
 
 async function benchRun(): Promise<string> {
-  const root = await loadOrCreateSimRoot(testHome);
-  // Warm the file cache and the simulated root once, outside the measurement.
+  const root = await loadOrCreateSimRoot(benchHome);
+  // Warm the file cache, the simulated root and the CLI's code cache once, outside the measurement.
   timeCommand([cli, 'run', '-q', hello]);
 
   const bare: number[] = [];

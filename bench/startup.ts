@@ -66,6 +66,18 @@ function timeProcess(args: string[]): Promise<{ first: number; exit: number }> {
 const BARE = ['-e', 'process.stdout.write("x")'];
 
 /** The descendants of a process, deepest last (from /proc/PID/task/TID/children). */
+/** Pids of the processes whose command line names `text`. */
+function processesNaming(text: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) out.push(Number(entry));
+    } catch {}
+  }
+  return out;
+}
+
 function descendants(pid: number): number[] {
   const out: number[] = [];
   const walk = (p: number): void => {
@@ -192,10 +204,14 @@ async function startHost(flags: string[]): Promise<Host> {
     child,
     ready: () => ready,
     close: async () => {
-      const pids = descendants(child.pid!);
+      const before = descendants(child.pid!);
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+      // Keep Loaders run in sessions of their own and outlive the daemon: one started after the list above (a
+      // pool refilling) is found by its configuration, which names the state directory, with its Keep.
+      const loaders = processesNaming(state);
+      const pids = [...new Set([...before, ...loaders, ...loaders.flatMap((p) => descendants(p))])];
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGTERM');
