@@ -15,7 +15,7 @@ import { repoRoot, testHome } from '../test/helpers.ts';
 import { startRegistry } from '../test/registry/registry-server.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
-const cli = join(repoRoot, 'bin', 'donjon.cjs');
+const cli = join(repoRoot, 'bin', 'donjon.js');
 const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
 
 function median(xs: number[]): number {

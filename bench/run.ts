@@ -14,7 +14,7 @@ import { BINDING_DOMAIN, makeKeepCertificate, reportDataFor, spkiOf } from '../s
 import { repoRoot } from '../test/helpers.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 15);
-const cli = join(repoRoot, 'bin', 'donjon.cjs');
+const cli = join(repoRoot, 'bin', 'donjon.js');
 const hello = join(repoRoot, 'examples', 'hello', 'hello.wasm');
 // The benchmarks' own data directory (as bench/startup.ts): a warm simulated root, the CLI's code cache, and the
 // tier history of these runs alone (the tests' data directory holds what the tests taught it).

@@ -166,7 +166,7 @@ export async function benchWasi(): Promise<string> {
 
 async function benchIn(tmp: string, rounds: number): Promise<string> {
   const node = process.execPath;
-  const cli = join(repoRoot, 'bin', 'donjon.cjs');
+  const cli = join(repoRoot, 'bin', 'donjon.js');
   const nodeWasi = join(kernelDir, 'node-wasi.mjs');
   const tierRunner = join(tmp, 'tier-runner.mjs');
   await build({

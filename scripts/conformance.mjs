@@ -384,7 +384,7 @@ function makeProc() {
 
 /** Runs each test as `donjon run [--backend B] [--env K=V]... [--dir HOST:GUEST]... TEST.wasm -- ARGS`. */
 function cliRunner(backend) {
-  const cli = join(repoRoot, 'bin', 'donjon.cjs');
+  const cli = join(repoRoot, 'bin', 'donjon.js');
   return {
     label: `through donjon run --backend ${backend}${backend === 'nil' ? ' --insecure' : ''} (${cli})`,
     start(wasmPath, op) {

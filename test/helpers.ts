@@ -13,7 +13,7 @@ export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
  */
 export const testHome = join(repoRoot, '.donjon-test', 'home');
 
-export const cliPath = join(repoRoot, 'bin', 'donjon.cjs');
+export const cliPath = join(repoRoot, 'bin', 'donjon.js');
 
 export function example(name: string): string {
   return join(repoRoot, 'examples', name, `${name}.wasm`);

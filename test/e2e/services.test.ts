@@ -94,7 +94,7 @@ async function servedCount(port: number): Promise<number> {
   return Number(m[1]);
 }
 
-// --- the CLI: deploy and proxy are run through bin/donjon.cjs once the command table has them ------------------
+// --- the CLI: deploy and proxy are run through bin/donjon.js once the command table has them ------------------
 
 const children: ChildProcess[] = [];
 let registered: boolean | undefined;

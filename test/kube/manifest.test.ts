@@ -1,5 +1,5 @@
 // donjon kube manifest: golden files, determinism, and every input that must be refused before anything is
-// printed. The CLI runs use the built command (bin/donjon.cjs), as a user does.
+// printed. The CLI runs use the built command (bin/donjon.js), as a user does.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -68,7 +68,7 @@ export function podCommand(reference: string, keys: number, gracePeriodSeconds =
 }
 
 /**
- * A Pod's container command as this machine runs it: `donjon` is bin/donjon.cjs, each path the Pod mounts is
+ * A Pod's container command as this machine runs it: `donjon` is bin/donjon.js, each path the Pod mounts is
  * the replica's own file, and the addresses the Pod binds on every interface are the replica's Pod IP (its
  * probes on a free port of it). A path under a mount the harness does not make fails the test.
  */
