@@ -38,13 +38,16 @@ describe('the environment of a Keep Loader and its Keep', () => {
           detachKeeps,
         });
         const client = new KeepManagerClient(await m.listen());
+        let id: string | undefined;
         try {
-          const { id } = await client.createKeep('nil');
+          id = (await client.createKeep('nil')).id;
           const keep = await client.getKeep(id);
           assert.ok(keep.keepldrPid !== undefined && keep.keepPid !== undefined, JSON.stringify(keep));
           assert.equal(environOf(keep.keepldrPid), expected, 'the Keep Loader');
           assert.equal(environOf(keep.keepPid), expected, 'the Keep');
         } finally {
+          // A detached Keep Loader outlives its Keep Manager: its Keep is stopped first.
+          if (id !== undefined) await client.stopKeep(id).catch(() => {});
           await m.close();
         }
       }
