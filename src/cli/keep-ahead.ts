@@ -22,10 +22,8 @@ export function startKeepAhead(argv: string[]): void {
   } catch {
     return;
   }
-  if (values.host !== undefined || process.env['DONJON_HOST'] !== undefined) return;
-  if (positionals.length === 0 || values.publish.length > 0 || values.help) return;
-  const { backend } = values;
-  if (!(backend === 'sim' || backend === 'sgx-sim' || (backend === 'nil' && values.insecure))) return;
+  if (values.host !== undefined || process.env['DONJON_HOST'] !== undefined || values.help) return;
+  if (!keepKnownFromFlags(values, positionals)) return;
   let configJson: string;
   try {
     // As the Keep Loader encodes the configuration of an embedded host's Keep (the adoption compares these
@@ -35,6 +33,19 @@ export function startKeepAhead(argv: string[]): void {
     return;
   }
   spawnKeepEarly(builtFile('keep.js'), configJson);
+}
+
+/**
+ * Whether the flags alone say which Keep a run asks the embedded host for: a workload named, a backend the
+ * embedded host serves (`nil` only with --insecure), and no --publish (whose names the workload's Enarx.toml
+ * must have). The limits must parse too.
+ */
+export function keepKnownFromFlags<
+  V extends { backend: string; insecure: boolean; publish: readonly string[] },
+>(values: V, positionals: readonly string[]): values is V & { backend: 'sim' | 'sgx-sim' | 'nil' } {
+  const { backend } = values;
+  const served = backend === 'sim' || backend === 'sgx-sim' || (backend === 'nil' && values.insecure);
+  return served && positionals.length > 0 && values.publish.length === 0;
 }
 
 /** The Keep configuration (argv[2]) of an embedded host's Keep with the tenant's `limits`. */

@@ -10,6 +10,7 @@ import { type Invocation, parseCommand } from './args.ts';
 import type { EmbeddedHost } from './embedded.ts';
 import { CliError } from './errors.ts';
 import { pullHelp, workloadOptions } from './flags.ts';
+import { keepKnownFromFlags } from './keep-ahead.ts';
 import { dataDir } from './paths.ts';
 import { remoteClient, saveAttachSecret } from './remote.ts';
 import { Reporter } from './report.ts';
@@ -70,9 +71,8 @@ function earlyKeep(
   values: { backend: string; insecure: boolean; publish: string[] } & Parameters<typeof limitsFrom>[0],
   positionals: readonly string[],
 ): EarlyKeep | undefined {
+  if (!keepKnownFromFlags(values, positionals)) return undefined;
   const { backend } = values;
-  const known = backend === 'sim' || backend === 'sgx-sim' || (backend === 'nil' && values.insecure);
-  if (!known || positionals.length === 0 || values.publish.length > 0) return undefined;
   let limits: Limits;
   try {
     limits = limitsFrom(values);
