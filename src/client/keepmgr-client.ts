@@ -72,7 +72,7 @@ export class KeepManagerClient {
    * A pinned connection opened ahead, beside a request whose answer is followed at once by another (a new Keep,
    * then its channel): the next request uses it instead of waiting for a handshake of its own.
    */
-  #spare: Promise<TLSSocket> | undefined;
+  #spare: { socket: Promise<TLSSocket>; take(): void } | undefined;
 
   constructor(baseUrl: string, options: KeepManagerClientOptions = {}) {
     let url: URL;
@@ -165,19 +165,30 @@ export class KeepManagerClient {
   /** Opens the connection the next https request will use, unless one is open already. */
   #openSpare(): void {
     if (this.#base.protocol !== 'https:' || this.#spare !== undefined) return;
-    const spare = this.#connectPinned().then((socket) => {
+    let taken = false;
+    let timer: NodeJS.Timeout | undefined;
+    const socket = this.#connectPinned().then((s) => {
+      if (taken) return s;
       // Unused, it keeps nothing alive, and is closed before the host would time it out.
-      socket.unref();
-      const timer = setTimeout(() => {
+      s.unref();
+      timer = setTimeout(() => {
         if (this.#spare === spare) this.#spare = undefined;
-        socket.destroy();
+        s.destroy();
       }, SPARE_CONNECTION_MS);
       timer.unref();
-      socket.once('close', () => clearTimeout(timer));
-      return socket;
+      s.once('close', () => clearTimeout(timer));
+      return s;
     });
     // Whoever takes it hears how it failed (and connects again); untaken, its failure concerns nobody.
-    spare.catch(() => {});
+    socket.catch(() => {});
+    const spare = {
+      socket,
+      // Taken, it is the caller's for as long as the caller needs it (a channel may last hours).
+      take: () => {
+        taken = true;
+        clearTimeout(timer);
+      },
+    };
     this.#spare = spare;
   }
 
@@ -186,7 +197,8 @@ export class KeepManagerClient {
     const spare = this.#spare;
     this.#spare = undefined;
     if (spare !== undefined) {
-      const socket = await spare.catch(() => undefined);
+      spare.take();
+      const socket = await spare.socket.catch(() => undefined);
       if (socket !== undefined && !socket.destroyed) {
         socket.ref();
         return socket;

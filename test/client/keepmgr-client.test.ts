@@ -79,12 +79,16 @@ describe('KeepManagerClient refusals', () => {
 });
 
 describe('KeepManagerClient connections', () => {
-  test('a new Keep and its channel take two pinned connections, the second opened during the first request', async (t) => {
+  test('a new Keep and its channel take two pinned connections, the second opened during the first request and kept by the channel', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'donjon-client-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const identity = loadOrCreateHostIdentity(dir);
     const handshakes: number[] = [];
     const requests: string[] = [];
+    const upgraded: { destroy(): void }[] = [];
+    t.after(() => {
+      for (const u of upgraded) u.destroy();
+    });
     const keep = encodeMessage({
       v: 1,
       type: 'keep',
@@ -101,9 +105,11 @@ describe('KeepManagerClient connections', () => {
     tlsServer.on('secureConnection', () => handshakes.push(Date.now()));
     tlsServer.on('upgrade', (req, socket) => {
       requests.push(`${req.method} ${req.url} upgrade`);
-      socket.end(
+      // The channel stays open until the test ends it.
+      socket.write(
         'HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: donjon-channel/1\r\n\r\n',
       );
+      upgraded.push(socket);
     });
     await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
     t.after(() => tlsServer.close());
@@ -118,8 +124,11 @@ describe('KeepManagerClient connections', () => {
     assert.equal(handshakes.length, 2, 'the spare connection is open by the time the Keep is created');
     assert.ok(handshakes.every((h) => h - before < created - before));
     const channel = await client.openChannel(info.id);
-    channel.destroy();
     assert.equal(handshakes.length, 2, 'the channel went over the spare connection');
+    // Taken, the connection is the channel's: it outlives the time an unused spare is kept.
+    await new Promise((r) => setTimeout(r, 5_500));
+    assert.equal(channel.destroyed, false, 'the channel is still open');
+    channel.destroy();
     assert.deepEqual(requests, ['POST /v1/keeps', 'GET /v1/keeps/0123456789abcdef/channel upgrade']);
     // Another request has no spare to take: it connects again.
     assert.equal((await client.getKeep(info.id)).id, info.id);
