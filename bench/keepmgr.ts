@@ -35,8 +35,8 @@ function memoryOf(pid: number): { rss: number; pss: number } {
 async function manager(pool: number) {
   const root = await loadOrCreateSimRoot(testHome);
   const m = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-bench-')),
     pool: { sim: pool },

@@ -140,7 +140,7 @@ worker thread, then does the cryptography of steps 4–7 and compiles the module
 | Keep certificate with evidence (Keep) | ${f(makeCert)} |
 | certificate + evidence verification (client) | ${f(verify)} |
 | TLS 1.3 handshake on loopback | ${f(handshake)} |
-| runtime measurement, SHA-384 of dist/keep.js (client and Keep Loader) | ${f(measure)} |
+| runtime measurement, SHA-384 of dist/keep.cjs (client and Keep Loader) | ${f(measure)} |
 | \`WebAssembly.compile\` of hello.wasm (${wasmBytes.length} bytes) | ${f(compile)} |
 `;
 }

@@ -193,8 +193,8 @@ export async function benchServices(): Promise<string> {
   const root = await loadOrCreateSimRoot(testHome);
   const runDir = mkdtempSync(join(tmpdir(), 'djb-'));
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir,
   });

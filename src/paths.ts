@@ -22,7 +22,7 @@ export function packageRoot(from: string = import.meta.url): string {
 }
 
 /** The built programs of this version, by name. */
-export function builtFile(name: 'keep.js' | 'keepldr.js' | 'cli.cjs'): string {
+export function builtFile(name: 'keep.cjs' | 'keepldr.cjs' | 'cli.cjs'): string {
   return join(packageRoot(), 'dist', name);
 }
 

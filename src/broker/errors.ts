@@ -16,7 +16,7 @@ export interface BrokerCodeInfo {
 export const BROKER_ERRORS = {
   /** The request is not what the protocol or the admin API takes (shape, version, size, path). */
   ERR_BROKER_REQUEST_INVALID: { category: 'usage', status: 400, problem: 'SerdeError' },
-  /** The evidence kind is not one the broker appraises (`nil`, `sample`, `sgx`, …). */
+  /** The evidence kind is not one the broker appraises (`nil`, `sample`, `sgx`, ...). */
   ERR_BROKER_TEE_UNSUPPORTED: { category: 'refused', status: 401, problem: 'AttestationError' },
   /** No open challenge for this session: unknown, expired, or already answered (nonces are single-use). */
   ERR_BROKER_NONCE_INVALID: { category: 'refused', status: 401, problem: 'AttestationError' },

@@ -120,7 +120,7 @@ export class KbsService {
     this.#o.log?.({ event: e.verdict === 'refused' ? 'refusal' : e.verdict, ...e });
   }
 
-  /** KBS `Request` → `Challenge`: opens a session with a fresh nonce. */
+  /** KBS `Request` to `Challenge`: opens a session with a fresh nonce. */
   auth(body: unknown): { sessionId: string; challenge: Challenge; maxAgeSeconds: number } {
     if (!isRecord(body)) requestInvalid('the body is not a KBS Request object');
     if (typeof body['version'] !== 'string' || !VERSION.test(body['version'])) {
@@ -158,7 +158,7 @@ export class KbsService {
     };
   }
 
-  /** KBS `Attestation` → token. The session's nonce is spent whatever the outcome. */
+  /** KBS `Attestation` to token. The session's nonce is spent whatever the outcome. */
   async attest(sessionId: string | undefined, body: unknown): Promise<{ token: string; expiresAt: number }> {
     const now = this.#now();
     const session =
@@ -332,7 +332,7 @@ export class KbsService {
     return m[3]!;
   }
 
-  /** A resource request → the secret as a flattened JWE to the token's key, if the policy releases it now. */
+  /** A resource request, answered with the secret as a flattened JWE to the token's key, if the policy releases it now. */
   async resource(credentials: ResourceCredentials, name: string): Promise<FlattenedJWE> {
     const now = this.#now();
     let token: VerifiedToken;

@@ -56,8 +56,8 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
   const runDir = mkdtempSync(join(tmpdir(), 'donjon-'));
   let launched: (() => void) | undefined;
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     ...(simRootPath ? { simRootPath } : {}),
     ...(simSgxRoot ? { simSgxRootPath: simSgxRoot.path } : {}),
     runDir,

@@ -161,8 +161,8 @@ async function serve(argv: string[]): Promise<number> {
   const backends = offeredBackends(platform);
   if (values.timeout) limits.wallTimeMs = parseDuration(values.timeout, '--timeout');
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: simRoot.path,
     simSgxRootPath: simSgxRoot.path,
     runDir,

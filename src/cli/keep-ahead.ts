@@ -32,7 +32,7 @@ export function startKeepAhead(argv: string[]): void {
   } catch {
     return;
   }
-  spawnKeepEarly(builtFile('keep.js'), configJson);
+  spawnKeepEarly(builtFile('keep.cjs'), configJson);
 }
 
 /**

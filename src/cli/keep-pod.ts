@@ -206,8 +206,8 @@ export async function keepPodCommand(argv: string[], invocation?: Invocation): P
     plainHttp: values['plain-http'],
     credentials,
     pod: { name: env.POD_NAME, namespace: env.POD_NAMESPACE, ip: env.POD_IP, node: env.NODE_NAME },
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     log: (entry) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
     signal: controller.signal,
   });

@@ -8,7 +8,7 @@
 // from source and saves fresh data. Files are written 0600 in a 0700 folder of the user's data directory,
 // which is trusted as the rest of it is (it holds the user's simulated root and known hosts).
 // NODE_DISABLE_COMPILE_CACHE=1, the switch Node gives its own cache, turns it off.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +28,8 @@ const useCache = process.env['NODE_DISABLE_COMPILE_CACHE'] === undefined;
 const command = /^[a-z][a-z-]{0,31}$/.test(process.argv[2] ?? '') ? process.argv[2]! : 'other';
 const home = dataDir();
 const cacheDir = join(home, 'code-cache');
-const cacheFile = join(
-  cacheDir,
-  `cli-${DONJON_CLI_BUNDLE_SHA256.slice(0, 32)}-${command}-${process.version}-${process.arch}.v8`,
-);
+const ownPrefix = `cli-${DONJON_CLI_BUNDLE_SHA256.slice(0, 32)}-`;
+const cacheFile = join(cacheDir, `${ownPrefix}${command}-${process.version}-${process.arch}.v8`);
 
 let cachedData: Buffer | undefined;
 if (useCache) {
@@ -55,6 +53,11 @@ if (useCache && (cachedData === undefined || script.cachedDataRejected === true)
       const temporary = `${cacheFile}.${process.pid}.tmp`;
       writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
       renameSync(temporary, cacheFile);
+      // Another build's caches are of no use to this one: they go when this one writes its own.
+      for (const name of readdirSync(cacheDir)) {
+        if (name.startsWith('cli-') && !name.startsWith(ownPrefix))
+          rmSync(join(cacheDir, name), { force: true });
+      }
     } catch {
       // A read-only or full data directory: the next run compiles from source again.
     }

@@ -79,7 +79,9 @@ function earlyKeep(
   } catch {
     return undefined;
   }
-  const keep = host.createKeep(backend, Object.keys(limits).length > 0 ? limits : undefined);
+  const keep = host.createKeep(backend, Object.keys(limits).length > 0 ? limits : undefined, undefined, {
+    wait: 'started',
+  });
   // Whoever uses it hears how it failed; a Keep left unused fails nobody.
   keep.catch(() => {});
   return { backend, limits, keep };

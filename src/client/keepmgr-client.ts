@@ -260,16 +260,44 @@ export class KeepManagerClient {
     return message;
   }
 
-  /** Asks the host for a new Keep on `backend`. */
-  /** Asks for a Keep; `publish` names host ports for listen files (0: any free port). */
-  async createKeep(backend: Backend, limits?: Limits, publish?: readonly PublishedPort[]): Promise<KeepInfo> {
+  /**
+   * Asks for a Keep; `publish` names host ports for listen files (0: any free port). The host answers once the
+   * Keep is ready, or with `wait: 'started'` once its start has begun (the Keep `creating`): its channel can
+   * be opened at once and waits in the Keep Loader until the Keep is ready. A Keep that then fails to start
+   * is told by {@link startFailure}.
+   */
+  async createKeep(
+    backend: Backend,
+    limits?: Limits,
+    publish?: readonly PublishedPort[],
+    options: { wait?: 'ready' | 'started' } = {},
+  ): Promise<KeepInfo> {
     const body: MessageOf<'create-keep'> = { v: 1, type: 'create-keep', backend };
     if (limits !== undefined) body.limits = limits;
     if (publish !== undefined && publish.length > 0) body.publish = [...publish];
+    if (options.wait !== undefined) body.wait = options.wait;
     const call = this.#call('POST', '/v1/keeps', body);
     // The Keep's channel is asked for next: its connection's handshake happens while this request is served.
     this.#openSpare();
     return decodeMessageAs(await call, 'keep');
+  }
+
+  /**
+   * The error a creation that waited for the Keep to be ready would have answered, when Keep `id` failed to
+   * start; undefined when it did not, or the host cannot tell.
+   */
+  async startFailure(id: string): Promise<ClientError | undefined> {
+    try {
+      const keep = await this.getKeep(id);
+      if (keep.state !== 'failed') return undefined;
+      return this.#refusal(
+        '',
+        'ERR_KEEP_START_FAILED',
+        `Cannot start the Keep: ${keep.error ?? 'it failed'}`,
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   async getKeep(id: string): Promise<KeepInfo> {

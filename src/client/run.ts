@@ -228,8 +228,9 @@ function stream(
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   // A module the Keep would refuse is refused here, before a Keep is made and attested for nothing.
   checkWorkloadModule(options.wasm);
+  // Answered as soon as the Keep's start has begun: the channel below waits in its Keep Loader until it is ready.
   const keep = await (options.keep ??
-    options.host.createKeep(options.backend, options.limits, options.publish));
+    options.host.createKeep(options.backend, options.limits, options.publish, { wait: 'started' }));
   options.onEvent?.({ type: 'keep-created', keep });
   let stopped = false;
   const stopKeep = (): void => {
@@ -239,10 +240,12 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   };
   options.signal?.addEventListener('abort', stopKeep, { once: true });
   try {
-    const { tls, identity } = await connect(options.host, keep.id, options).catch((error: unknown) => {
+    const { tls, identity } = await connect(options.host, keep.id, options).catch(async (error: unknown) => {
+      // A Keep that was still starting may have failed to: that is said as its creation would have said it.
+      const failure = keep.state === 'creating' ? await options.host.startFailure(keep.id) : undefined;
       // A Keep this client will not use is stopped rather than left for the host to run.
       stopKeep();
-      throw error;
+      throw failure ?? error;
     });
     const secret = new Uint8Array(randomBytes(32));
     options.onSecret?.(keep.id, secret);

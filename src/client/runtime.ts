@@ -7,7 +7,7 @@ import { builtFile } from '../paths.ts';
  * what the simulated secure processor measures when it launches a Keep. A client computes it from its own copy,
  * so a Keep that runs other code does not match.
  */
-export function measureRuntime(path: string = builtFile('keep.js')): string {
+export function measureRuntime(path: string = builtFile('keep.cjs')): string {
   return createHash('sha384').update(readFileSync(path)).digest('hex');
 }
 
@@ -15,6 +15,6 @@ export function measureRuntime(path: string = builtFile('keep.js')): string {
  * The MRENCLAVE of this version's Keep runtime on `sgx-sim`: SHA-256 over the exact bytes of the runtime
  * bundle, which is what the simulated quoting enclave reports for a Keep its Keep Loader launched.
  */
-export function measureSgxRuntime(path: string = builtFile('keep.js')): string {
+export function measureSgxRuntime(path: string = builtFile('keep.cjs')): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

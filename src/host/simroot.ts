@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   createSimIntelPlatform,
@@ -29,19 +39,56 @@ export interface StoredSimSgxRoot {
 /** Material already checked in this process, by the SHA-256 of its bytes. */
 const checked = new Map<string, SimRootMaterial>();
 
+/** The first line of a stamp: what it is, and the version of the checks it vouches for. */
+const STAMP_FORMAT = 'donjon sim-root checked v1';
+
 /**
- * {@link parseSimRoot}, once per content in this process: an embedded host reads its root twice (its
- * fingerprint for the client, the Keep Loader's backend), and each check verifies a certificate chain and
- * re-derives a key. The same bytes give the same material.
+ * The stamp beside a simulated root stored at `path`: it names, by SHA-256, the content that last passed
+ * {@link parseSimRoot}'s checks there. It is as private as the root (0600, in the same folder), and whoever can
+ * write it can write the root itself: it vouches for nothing its reader could not check again.
  */
-export function parseSimRootOnce(bytes: Uint8Array): SimRootMaterial {
+function stampPath(path: string): string {
+  return `${path}.checked`;
+}
+
+function stampOf(digest: string): string {
+  return `${STAMP_FORMAT}\n${digest}\n`;
+}
+
+/**
+ * {@link parseSimRoot}, with its checks (a certificate chain verified, a key re-derived: a few milliseconds on
+ * every Keep's start) made once per content: once per process, and, given the root's `path`, once for
+ * every process reading it there, through a stamp beside it naming the SHA-256 of the content checked.
+ * Other bytes, or no stamp, are checked whole (and stamped, when the folder is writable). The same bytes give
+ * the same material.
+ */
+export function parseSimRootOnce(bytes: Uint8Array, path?: string): SimRootMaterial {
   const digest = createHash('sha256').update(bytes).digest('hex');
   let material = checked.get(digest);
-  if (material === undefined) {
-    material = parseSimRoot(bytes);
-    checked.set(digest, material);
+  if (material !== undefined) return material;
+  let stamped = false;
+  if (path !== undefined) {
+    try {
+      stamped = readFileSync(stampPath(path), 'utf8') === stampOf(digest);
+    } catch {
+      // No stamp: checked whole below.
+    }
   }
+  material = parseSimRoot(bytes, { checkedBefore: stamped });
+  if (path !== undefined && !stamped) writeStamp(path, digest);
+  checked.set(digest, material);
   return material;
+}
+
+/** Writes the stamp of `digest` beside the root at `path`, whole or not at all; a read-only folder keeps none. */
+function writeStamp(path: string, digest: string): void {
+  const tmp = `${stampPath(path)}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, stampOf(digest), { mode: 0o600 });
+    renameSync(tmp, stampPath(path));
+  } catch {
+    rmSync(tmp, { force: true });
+  }
 }
 
 const FILE = 'sim-root.cbor';
@@ -54,13 +101,13 @@ const SGX_FILE = 'sim-sgx-root.json';
 async function loadOrCreate<T>(
   dir: string,
   file: string,
-  parse: (bytes: Uint8Array) => T,
+  parse: (bytes: Uint8Array, path: string) => T,
   make: () => Promise<Uint8Array>,
   onCreate?: () => void,
 ): Promise<{ path: string; value: T }> {
   const path = join(dir, file);
   try {
-    return { path, value: parse(new Uint8Array(readFileSync(path))) };
+    return { path, value: parse(new Uint8Array(readFileSync(path)), path) };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -77,7 +124,7 @@ async function loadOrCreate<T>(
   } finally {
     unlinkSync(tmp);
   }
-  return { path, value: parse(new Uint8Array(readFileSync(path))) };
+  return { path, value: parse(new Uint8Array(readFileSync(path)), path) };
 }
 
 /**

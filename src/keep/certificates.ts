@@ -1,5 +1,5 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { writePem } from '../lib/pem.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 // Not the library's index, which carries the verifier too: the Keep makes certificates, it never verifies one.
@@ -7,6 +7,7 @@ import { makeKeepCertificate, makeServiceCertificate, reportDataFor, spkiOf } fr
 import { BINDING_DOMAIN, type CarriedEvidence, SERVICE_BINDING_DOMAIN } from '../ratls/cmw.ts';
 import type { EvidenceSource } from './gramine.ts';
 import type { ServiceTls } from './sockets.ts';
+import { nodeTls } from './tls.ts';
 
 /** A service certificate is valid this long, and renewed (with fresh evidence) halfway through. */
 const SERVICE_CERT_VALIDITY_MS = 24 * 3600_000;
@@ -106,7 +107,7 @@ export async function serviceCertificate(
     const cert = writePem(der);
     // `ca: []`: this server asks nobody for a certificate, so it needs no root store (see NO_ROOTS).
     return {
-      context: createSecureContext({ key: key.keyPem, cert, ca: NO_ROOTS, minVersion: 'TLSv1.2' }),
+      context: nodeTls().createSecureContext({ key: key.keyPem, cert, ca: NO_ROOTS, minVersion: 'TLSv1.2' }),
       cert,
     };
   };
@@ -133,5 +134,10 @@ export async function serviceCertificate(
  */
 export function warmCertificates(key: KeepKey): void {
   const der = makeKeepCertificate({ privateKey: key.privateKey, nonce: new Uint8Array(32), now: new Date() });
-  createSecureContext({ key: key.keyPem, cert: writePem(der), ca: NO_ROOTS, minVersion: 'TLSv1.3' });
+  nodeTls().createSecureContext({
+    key: key.keyPem,
+    cert: writePem(der),
+    ca: NO_ROOTS,
+    minVersion: 'TLSv1.3',
+  });
 }

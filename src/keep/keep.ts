@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { KeepConfig } from '../protocol/ipc.ts';
 import { KeepLifecycle } from '../protocol/lifecycle.ts';
 import type { KeepState, Message, MessageOf } from '../protocol/messages.ts';
@@ -19,6 +19,7 @@ import { type EvidenceSource, GramineEvidence } from './gramine.ts';
 import { OutputBuffer } from './output.ts';
 import { KeepSockets, receiveHandOff } from './sockets.ts';
 import { KEEP_TIMEOUTS } from './timeouts.ts';
+import { nodeTls } from './tls.ts';
 import { ownsWith, startWorkload, type Workload } from './workload.ts';
 
 export type { KeepConfig } from '../protocol/ipc.ts';
@@ -346,7 +347,7 @@ export class Keep {
       return;
     }
     const cert = await channelCertificate(this.#key, this.#evidence, hello.nonce);
-    const tls = new TLSSocket(stream, {
+    const tls = new (nodeTls().TLSSocket)(stream, {
       isServer: true,
       key: this.#key.keyPem,
       cert,

@@ -1,4 +1,4 @@
-// Entry point of the Keep runtime bundle (dist/keep.js), whose bytes are the Keep's measurement: it holds every
+// Entry point of the Keep runtime bundle (dist/keep.cjs), whose bytes are the Keep's measurement: it holds every
 // byte of code that runs inside the Keep.
 //
 // The WASI worker's code is in this file as text (the build puts the worker's own bundle in the string
@@ -11,10 +11,11 @@ import { isMainThread } from 'node:worker_threads';
 declare const DONJON_WASI_WORKER_SOURCE: string;
 
 if (isMainThread) {
-  const { startKeep } = await import('./start.ts');
-  startKeep(
-    typeof DONJON_WASI_WORKER_SOURCE === 'string'
-      ? { source: DONJON_WASI_WORKER_SOURCE }
-      : new URL('../wasi/worker-entry.ts', import.meta.url),
-  );
+  void import('./start.ts').then(({ startKeep }) => {
+    startKeep(
+      typeof DONJON_WASI_WORKER_SOURCE === 'string'
+        ? { source: DONJON_WASI_WORKER_SOURCE }
+        : new URL('../wasi/worker-entry.ts', import.meta.url),
+    );
+  });
 }

@@ -1,6 +1,6 @@
 import { isIP, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { encode } from '../protocol/cbor.ts';
 import {
   connectRequestSchema,
@@ -17,6 +17,7 @@ import type { NormalizedFile } from '../protocol/workload.ts';
 import type { WasiRun } from '../wasi/index.ts';
 import { KeepError } from './errors.ts';
 import { KEEP_TIMEOUTS } from './timeouts.ts';
+import { nodeTls } from './tls.ts';
 
 const HOST_ANSWER_MS = KEEP_TIMEOUTS.hostAnswerMs;
 const HANDSHAKE_MS = KEEP_TIMEOUTS.serviceHandshakeMs;
@@ -214,7 +215,7 @@ export class KeepSockets {
     if (file.prot === 'tcp') return stream;
     const tls = this.#tls;
     return new Promise<Duplex>((resolve, reject) => {
-      const socket = tlsConnect({
+      const socket = nodeTls().connect({
         socket: stream,
         ...(isIP(file.host) === 0 ? { servername: file.host } : {}),
         host: file.host,
@@ -279,7 +280,7 @@ export class KeepSockets {
       stream.destroy();
       return;
     }
-    const socket = new TLSSocket(stream, { isServer: true, secureContext: tls.context() });
+    const socket = new (nodeTls().TLSSocket)(stream, { isServer: true, secureContext: tls.context() });
     const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS);
     socket.once('secure', () => {
       clearTimeout(timer);

@@ -1,4 +1,4 @@
-// The Keep's thread of dist/keep.js: reads the configuration and starts the Keep on the Keep Loader's pipes.
+// The Keep's thread of dist/keep.cjs: reads the configuration and starts the Keep on the Keep Loader's pipes.
 import { Socket } from 'node:net';
 import { decodeIpcJson, type KeepConfig, keepConfigSchema } from '../protocol/ipc.ts';
 import type { WasiWorkerScript } from '../wasi/index.ts';

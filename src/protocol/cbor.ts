@@ -120,7 +120,7 @@ class Decoder {
   }
 
   // Reads the argument of a head whose additional information is 0..27, insisting on the shortest form
-  // (RFC 8949 §4.2.1), which also makes every length and integer have exactly one encoding.
+  // (RFC 8949 section 4.2.1), which also makes every length and integer have exactly one encoding.
   #argument(ai: number): number | bigint {
     if (ai < 24) return ai;
     switch (ai) {
@@ -471,7 +471,7 @@ function encodedKey(key: string): Uint8Array {
 }
 
 /**
- * Encodes a value in core deterministic CBOR (RFC 8949 §4.2.1): shortest heads, definite lengths, map
+ * Encodes a value in core deterministic CBOR (RFC 8949 section 4.2.1): shortest heads, definite lengths, map
  * keys sorted by their encoded bytes. Equal values always give equal bytes, so encodings can be hashed
  * and compared. Accepts the {@link CborValue} model; anything else (floats, `undefined`, class instances,
  * cycles) is a `TypeError` or `RangeError`.

@@ -143,6 +143,7 @@ export const messageSchemas = defineMessages({
     backend,
     limits: optional(limitsSchema),
     publish: optional(arrayOf(publishSchema)),
+    wait: optional(oneOf('ready', 'started')),
   }),
   keep,
   'keep-list': message('keep-list', { keeps: arrayOf(keep) }),

@@ -6,7 +6,7 @@ import { type CodeRegistry, DonjonError } from '../lib/errors.ts';
  * that does not; what the caller wrote wrong is `usage`; a registry that failed is `host`.
  */
 export const REGISTRY_ERRORS = {
-  /** The text is not an OCI reference (`host[:port]/repo[:tag][@sha256:…]`). */
+  /** The text is not an OCI reference (`host[:port]/repo[:tag][@sha256:...]`). */
   ERR_REFERENCE_INVALID: 'usage',
   /** The registry could not be reached, or did not answer within the time limit. */
   ERR_REGISTRY_UNREACHABLE: 'host',

@@ -76,7 +76,7 @@ test('a Keep started ahead with other limits is not adopted: it is killed and a 
   const child = early();
   assert.ok(child?.pid, 'a Keep was started ahead');
   assert.equal(
-    adoptEarlyKeep(builtFile('keep.js'), keepAheadConfig({ memoryBytes: 32 * 2 ** 20 })),
+    adoptEarlyKeep(builtFile('keep.cjs'), keepAheadConfig({ memoryBytes: 32 * 2 ** 20 })),
     undefined,
   );
   assert.equal(child.killed, true);
@@ -90,7 +90,7 @@ test('a Keep started ahead that ended is not adopted', async () => {
   const child = early()!;
   child.kill('SIGKILL');
   await ended(child);
-  assert.equal(adoptEarlyKeep(builtFile('keep.js'), keepAheadConfig({})), undefined);
+  assert.equal(adoptEarlyKeep(builtFile('keep.cjs'), keepAheadConfig({})), undefined);
 });
 
 test("the embedded host's Keep Loader adopts the Keep started ahead for its first Keep", async () => {

@@ -54,3 +54,23 @@ test('no cache without a data directory, nor under NODE_DISABLE_COMPILE_CACHE', 
   assert.equal(off.code, 0, off.stderr);
   assert.deepEqual(cacheFiles(parent), []);
 });
+
+test("writing a command's cache removes another build's, and keeps this build's other commands'", async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'donjon-cache-'));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const first = await runCli(['measure'], { env: { DONJON_HOME: home } });
+  assert.equal(first.code, 0, first.stderr);
+  const [own] = cacheFiles(home);
+  assert.ok(own);
+  const stale = join(home, 'code-cache', `cli-${'0'.repeat(32)}-run-${process.version}-${process.arch}.v8`);
+  const unrelated = join(home, 'code-cache', 'notes.txt');
+  writeFileSync(stale, 'old', { mode: 0o600 });
+  writeFileSync(unrelated, 'kept', { mode: 0o600 });
+  const version = await runCli(['--version'], { env: { DONJON_HOME: home } });
+  assert.equal(version.code, 0, version.stderr);
+  const files = cacheFiles(home);
+  assert.equal(existsSync(stale), false, "another build's cache is gone");
+  assert.ok(files.includes(own), "this build's cache of another command stays");
+  assert.ok(files.includes(unrelated), 'a file that is not a cache stays');
+  assert.equal(files.length, 3, files.join(', '));
+});

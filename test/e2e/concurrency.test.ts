@@ -17,8 +17,8 @@ test(`${CONCURRENT} concurrent runs each get their own attested Keep and their o
 }, async () => {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
     startTimeoutMs: 120_000,

@@ -15,8 +15,8 @@ import { example, expectGroupGone, runCli, testHome } from '../helpers.ts';
 test('runWorkload runs in the Keep it is given, and makes none of its own', async () => {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
   });

@@ -21,8 +21,8 @@ let policy: Policy;
 before(async () => {
   const root = await loadOrCreateSimRoot(testHome);
   manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
   });

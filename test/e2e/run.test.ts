@@ -142,7 +142,7 @@ describe('donjon run (embedded host, sim backend)', () => {
     const r = await runCli(['measure']);
     assert.equal(r.code, 0);
     const expected = createHash('sha384')
-      .update(readFileSync(join(repoRoot, 'dist', 'keep.js')))
+      .update(readFileSync(join(repoRoot, 'dist', 'keep.cjs')))
       .digest('hex');
     assert.equal(r.stdout, `${expected}\n`);
   });

@@ -45,8 +45,8 @@ before(async () => {
   const root = await loadOrCreateSimRoot(testHome);
   simRoot = root.fingerprint;
   manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'djs-')),
   });

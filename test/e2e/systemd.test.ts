@@ -84,7 +84,7 @@ test('donjon host --launcher systemd starts each Keep Loader as a transient unit
   const calls = readFileSync(record, 'utf8');
   assert.match(calls, new RegExp(`--unit=donjon-keep-${id} --collect --quiet --property=KillMode=mixed`));
   assert.match(calls, /--property=MemoryMax=\d+/);
-  assert.match(calls, / -- \S+node\S* \S+keepldr\.js /);
+  assert.match(calls, / -- \S+node\S* \S+keepldr\.cjs /);
 });
 
 test('a Keep Loader of a systemd unit killed outright: its Keep is recorded failed and its socket removed', async () => {

@@ -18,8 +18,8 @@ let url: string;
 before(async () => {
   const root = await loadOrCreateSimRoot(testHome);
   manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     maxBodyBytes: 4096,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
@@ -165,8 +165,8 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
   ): Promise<{ pooled: KeepManager; base: string }> {
     const root = await loadOrCreateSimRoot(testHome);
     const pooled = new KeepManager({
-      runtimePath: builtFile('keep.js'),
-      keepldrPath: builtFile('keepldr.js'),
+      runtimePath: builtFile('keep.cjs'),
+      keepldrPath: builtFile('keepldr.cjs'),
       simRootPath: root.path,
       runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
       pool: { sim: 1 },
@@ -261,8 +261,8 @@ describe('Keep Manager API: routes, headers, pool and quotas', () => {
   test('refuses Keeps over the quotas and limits with their codes', async () => {
     const root = await loadOrCreateSimRoot(testHome);
     const strict = new KeepManager({
-      runtimePath: builtFile('keep.js'),
-      keepldrPath: builtFile('keepldr.js'),
+      runtimePath: builtFile('keep.cjs'),
+      keepldrPath: builtFile('keepldr.cjs'),
       simRootPath: root.path,
       runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
       limits: { memoryBytes: 64 << 20 },

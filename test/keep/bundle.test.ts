@@ -1,14 +1,17 @@
-// The Keep's measurement is the SHA-384 of dist/keep.js alone, so that file must hold every byte of code the
+// The Keep's measurement is the SHA-384 of dist/keep.cjs alone, so that file must hold every byte of code the
 // Keep can run: it may load Node's built-in modules, and nothing else (no chunk beside it, no package). The
 // WASI worker's code is in it as text, from which the worker thread starts; the Keep's own parts are
 // evaluated on first use. All of it is in the one measured file.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Script } from 'node:vm';
 import { builtFile } from '../../src/paths.ts';
 
-const source = readFileSync(builtFile('keep.js'), 'utf8');
+const source = readFileSync(builtFile('keep.cjs'), 'utf8');
 
 /** The WASI worker's code, as the bundle carries it: the string literal of `{ source: … }`. */
 function workerSource(): string {
@@ -57,4 +60,23 @@ test("the WASI worker's code is carried as text and loads only Node built-ins", 
 test('no import() in the bundle leaves the file: each names a part of the same file, evaluated when first used', () => {
   // A computed import() could load a file the measurement does not cover.
   assert.doesNotMatch(source, /\bimport\(\s*[^"'`\s)]/);
+});
+
+test("the Keep's thread loads Node's TLS module only when first used, not as its code loads", () => {
+  // Up to its configuration (absent here, so it stops there), the Keep has evaluated all of its own code.
+  const dir = mkdtempSync(join(tmpdir(), 'djb-'));
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(
+    probe,
+    "process.on('exit', () => process.stderr.write(`\\nloaded: ${JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (tls|_tls_wrap|net|worker_threads)$/.test(m)))}\\n`));\n",
+  );
+  const r = spawnSync(process.execPath, ['--require', probe, builtFile('keep.cjs')], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 2, r.stderr);
+  const loaded = JSON.parse(/loaded: (.*)/.exec(r.stderr)?.[1] ?? 'null') as string[];
+  assert.ok(loaded.includes('NativeModule net'), 'the probe sees the modules the Keep loads');
+  assert.deepEqual(
+    loaded.filter((m) => m.includes('tls')),
+    [],
+  );
 });

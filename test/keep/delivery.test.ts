@@ -33,8 +33,8 @@ before(async () => {
   await loadOrCreateSimRoot(testHome);
   const identity = loadOrCreateHostIdentity(mkdtempSync(join(tmpdir(), 'djs-id-')));
   manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: join(testHome, 'sim-root.cbor'),
     runDir: mkdtempSync(join(tmpdir(), 'djs-')),
     tls: { keyPem: identity.keyPem, certPem: identity.certPem },

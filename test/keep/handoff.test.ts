@@ -35,7 +35,7 @@ const accepted: Socket[] = [];
 before(async () => {
   const root = await loadOrCreateSimRoot(testHome);
   policy = { measurements: [measureRuntime()], trustSimulatedRoots: [root.fingerprint] };
-  const runtime = builtFile('keep.js');
+  const runtime = builtFile('keep.cjs');
   const backend = simBackend(root.path, createHash('sha384').update(readFileSync(runtime)).digest());
   keep = spawn(process.execPath, [runtime, JSON.stringify({ limits: {} })], {
     stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe', 'ipc'],

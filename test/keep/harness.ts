@@ -38,7 +38,7 @@ export async function testPolicy(): Promise<Policy> {
 /** Starts a Keep with `config` (JSON-encoded as the Keep Loader passes it) and resolves once it is ready. */
 export async function startKeep(config: unknown): Promise<KeepUnderTest> {
   const root = await loadOrCreateSimRoot(testHome);
-  const runtime = builtFile('keep.js');
+  const runtime = builtFile('keep.cjs');
   const backend = simBackend(root.path, createHash('sha384').update(readFileSync(runtime)).digest());
   const child = spawn(process.execPath, [runtime, JSON.stringify(config)], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'ipc'],

@@ -11,7 +11,7 @@ import { within } from './deploy.ts';
 
 /** Starts the Keep runtime with `args`, its pipes open as a Keep Loader opens them; resolves when it ends. */
 function runKeep(args: string[]): Promise<{ code: number | null; stderr: string; events: string[] }> {
-  const child = spawn(process.execPath, [builtFile('keep.js'), ...args], {
+  const child = spawn(process.execPath, [builtFile('keep.cjs'), ...args], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'ipc'],
     env: {},
   });

@@ -43,8 +43,8 @@ test("the Containerfile's COPY takes the tarball npm pack makes, which holds the
     pkg.bin['donjon']!.replace(/^\.\//, ''),
     'dist/cli.cjs',
     'dist/cli-bundle.cjs',
-    'dist/keep.js',
-    'dist/keepldr.js',
+    'dist/keep.cjs',
+    'dist/keepldr.cjs',
   ]) {
     assert.ok(files.has(f), `the tarball holds ${f}`);
   }

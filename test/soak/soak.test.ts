@@ -30,7 +30,7 @@ function children(): number[] {
         const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         const cmdline = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-        return fields[1] === mine && fields[0] !== 'Z' && cmdline.includes('keepldr.js');
+        return fields[1] === mine && fields[0] !== 'Z' && cmdline.includes('keepldr.cjs');
       } catch {
         return false;
       }
@@ -48,8 +48,8 @@ test(`${RUNS} sequential runs leave descriptors, processes and memory flat`, {
 }, async () => {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-soak-')),
   });

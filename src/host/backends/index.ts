@@ -75,7 +75,7 @@ export function nilBackend(): Backend {
  * simulated VCEK.
  */
 export function simBackend(simRootPath: string, measurement: Uint8Array): Backend {
-  const root = parseSimRootOnce(new Uint8Array(readFileSync(simRootPath)));
+  const root = parseSimRootOnce(new Uint8Array(readFileSync(simRootPath)), simRootPath);
   const certs = [root.vcekDer, root.askDer, root.arkDer];
   return {
     name: 'sim',

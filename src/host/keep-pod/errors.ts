@@ -7,7 +7,7 @@ import { type CodeRegistry, DonjonError } from '../../lib/errors.ts';
  * registry code.
  */
 export const KEEPPOD_ERRORS = {
-  /** The workload reference is not pinned to a manifest digest (`REF@sha256:…`). */
+  /** The workload reference is not pinned to a manifest digest (`REF@sha256:...`). */
   ERR_POD_REFERENCE_UNPINNED: 'usage',
   /** A public input (the Enarx.toml, a verifying key, the simulated root) cannot be read or is not valid. */
   ERR_POD_INPUT_INVALID: 'usage',

@@ -49,7 +49,7 @@ export interface KeepPodOptions {
   plainHttp?: boolean | undefined;
   credentials?: Credentials | undefined;
   pod: PodIdentity;
-  /** The Keep runtime bundle and the Keep Loader program (dist/keep.js, dist/keepldr.js). */
+  /** The Keep runtime bundle and the Keep Loader program (dist/keep.cjs, dist/keepldr.cjs). */
   runtimePath: string;
   keepldrPath: string;
   /** One lifecycle event (a JSON line on stderr at the command line). */

@@ -13,7 +13,7 @@ export const keepLoaderConfigSchema = struct({
   backend: oneOf(...ALL_BACKENDS),
   /** The unix socket the Keep Manager watches, stops and opens channels on. */
   socketPath: tstr,
-  /** The Keep runtime bundle (dist/keep.js): started, and measured, as it is. */
+  /** The Keep runtime bundle (dist/keep.cjs): started, and measured, as it is. */
   runtimePath: tstr,
   /** `sim`: the host's simulated root. */
   simRootPath: optional(tstr),

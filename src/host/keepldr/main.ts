@@ -1,4 +1,4 @@
-// Entry point of the Keep Loader (dist/keepldr.js): one process per Keep, started by the Keep Manager with its
+// Entry point of the Keep Loader (dist/keepldr.cjs): one process per Keep, started by the Keep Manager with its
 // configuration as JSON in argv[2]. Exit statuses: 0 when the Keep has ended and been reported, 1 when the Keep
 // Loader could not start, 2 when its configuration is missing or malformed.
 import { decodeKeepLoaderConfig, type KeepLoaderConfig } from './config.ts';

@@ -1,7 +1,9 @@
 // The Keep Loader's unix socket, which the Keep Manager talks to and which outlives it: each connection opens
 // with one frame saying what it is for. `ldr-watch` hears every state of the Keep, `ldr-stop` stops it,
 // `ldr-drain` stops its listen files accepting (the connection closes once those accepted have closed), and
-// `ldr-channel` becomes a tenant's byte stream to the Keep (one at a time), relayed without being read.
+// `ldr-channel` becomes a tenant's byte stream to the Keep (one at a time), relayed without being read. A
+// channel asked for while the Keep is still starting is answered at once and held, unread, until the Keep is
+// ready (or closed if it never is): the tenant's first bytes then wait here instead of a round trip away.
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame } from '../../protocol/frames.ts';
@@ -40,6 +42,8 @@ export class ManagerSocket {
   readonly #watchers = new Set<Socket>();
   #server: Server | undefined;
   #channel: Socket | undefined;
+  /** A channel asked for while the Keep was starting, with the bytes read past its opening frame. */
+  #held: { socket: Socket; rest: Buffer } | undefined;
 
   constructor(options: ManagerSocketOptions) {
     this.#options = options;
@@ -59,10 +63,18 @@ export class ManagerSocket {
     });
   }
 
-  /** Tells every watcher the Keep as it is now. */
+  /** Tells every watcher the Keep as it is now; a held channel is connected once the Keep is ready. */
   publish(): void {
     const e = this.#options.event();
     for (const w of this.#watchers) if (!w.destroyed) writeFrame(w, e);
+    const held = this.#held;
+    if (held === undefined) return;
+    const state = this.#options.state();
+    if (state === 'creating') return;
+    this.#held = undefined;
+    if (held.socket.destroyed) return;
+    if (state === 'ready' || state === 'running') this.#connect(held.socket, held.rest);
+    else held.socket.destroy();
   }
 
   /**
@@ -124,7 +136,7 @@ export class ManagerSocket {
 
   #attach(socket: Socket, rest: Buffer): void {
     const state = this.#options.state();
-    if (state !== 'ready' && state !== 'running') {
+    if (state !== 'creating' && state !== 'ready' && state !== 'running') {
       socket.end(refusal('ERR_KEEP_NOT_READY', `the Keep is ${state}`));
       return;
     }
@@ -132,18 +144,31 @@ export class ManagerSocket {
       socket.end(refusal('ERR_KEEP_CHANNEL_BUSY', 'another client is attached to the Keep'));
       return;
     }
+    this.#channel = socket;
+    socket.on('close', () => {
+      if (this.#channel === socket) this.#channel = undefined;
+      if (this.#held?.socket === socket) this.#held = undefined;
+    });
+    if (state === 'creating') {
+      // Answered now, read later: the socket stays paused (what the tenant sends waits in the kernel's
+      // buffers) until publish() sees the Keep ready.
+      writeFrame(socket, this.#options.event());
+      this.#held = { socket, rest };
+      return;
+    }
+    this.#connect(socket, rest, true);
+  }
+
+  /** Relays `socket` to a new stream to the Keep; `answer` first tells the other side it is connected. */
+  #connect(socket: Socket, rest: Buffer, answer = false): void {
     const stream = this.#options.openChannel();
     if (!stream) {
       socket.destroy();
       return;
     }
-    this.#channel = socket;
-    writeFrame(socket, this.#options.event());
+    if (answer) writeFrame(socket, this.#options.event());
     // From here on the bytes are the tenant's, to and from the Keep; they are passed, never read.
     if (rest.length > 0) stream.write(rest);
-    socket.on('close', () => {
-      if (this.#channel === socket) this.#channel = undefined;
-    });
     splice(socket, stream);
     socket.resume();
   }

@@ -330,7 +330,7 @@ export class KeepManager {
         )
         .then(() => this.#fillPool());
     } else {
-      id = await this.#launch(tenant, backend, limits, publish);
+      id = await this.#launch(tenant, backend, limits, publish, request.wait ?? 'ready');
       this.#fillPool();
     }
     this.#metrics.created();
@@ -339,12 +339,17 @@ export class KeepManager {
     return record;
   }
 
-  /** Records a new Keep and starts its Keep Loader; resolves to its id once it is ready. */
+  /**
+   * Records a new Keep and starts its Keep Loader; resolves to its id once it is ready, or with `wait`
+   * `started` once its Keep Loader runs (the Keep still `creating`: a channel opened now waits in the Keep
+   * Loader until the Keep is ready). Either way a Keep that never becomes ready ends `failed`.
+   */
   async #launch(
     owner: string,
     backend: BackendName,
     limits: Limits,
     publish: MessageOf<'create-keep'>['publish'] = [],
+    wait: 'ready' | 'started' = 'ready',
   ): Promise<string> {
     const o = this.#options;
     const id = randomBytes(8).toString('hex');
@@ -374,19 +379,8 @@ export class KeepManager {
     });
     // From here on, every failure ends the record `failed` with its reason: a record left `creating` would
     // count against its tenant's quotas for ever.
-    try {
-      const deadline = Date.now() + this.#timeouts.keepStart;
-      await this.#supervisor.start(config, deadline);
-      const r = await this.#records.waitFor(
-        id,
-        (x) => x.state !== 'creating',
-        Math.max(0, deadline - Date.now()),
-      );
-      if (!r) throw new Error('its record was removed');
-      if (r.state === 'creating') throw new Error('it did not become ready in time');
-      if (r.state !== 'ready' && r.state !== 'running') throw new Error(r.error ?? `it is ${r.state}`);
-      return id;
-    } catch (error) {
+    const deadline = Date.now() + this.#timeouts.keepStart;
+    const failed = async (error: unknown): Promise<ApiError> => {
       let reason = reasonOf(error);
       try {
         this.#records.fail(id, reason);
@@ -395,7 +389,33 @@ export class KeepManager {
         this.#log({ event: 'record-failed-unrecorded', id, error: reasonOf(storeError) });
       }
       await this.#supervisor.abandon(id).catch(() => {});
-      throw new ApiError('ERR_KEEP_START_FAILED', `Cannot start the Keep: ${reason}`, { cause: error });
+      return new ApiError('ERR_KEEP_START_FAILED', `Cannot start the Keep: ${reason}`, { cause: error });
+    };
+    const ready = async (): Promise<void> => {
+      const r = await this.#records.waitFor(
+        id,
+        (x) => x.state !== 'creating',
+        Math.max(0, deadline - Date.now()),
+      );
+      if (!r) throw new Error('its record was removed');
+      if (r.state === 'creating') throw new Error('it did not become ready in time');
+      if (r.state !== 'ready' && r.state !== 'running') throw new Error(r.error ?? `it is ${r.state}`);
+    };
+    try {
+      await this.#supervisor.start(config, deadline);
+    } catch (error) {
+      throw await failed(error);
+    }
+    if (wait === 'started') {
+      // Answered now; a Keep that does not become ready still ends `failed`, as below.
+      void ready().catch((error: unknown) => (this.#closing ? undefined : failed(error)));
+      return id;
+    }
+    try {
+      await ready();
+      return id;
+    } catch (error) {
+      throw await failed(error);
     }
   }
 }

@@ -234,7 +234,8 @@ export const API_ROUTES: readonly Route[] = [
         );
       }
       const record = api.ownKeep(call.tenant, id(call));
-      if (record.state !== 'ready' && record.state !== 'running') {
+      // A Keep still starting is let through: its Keep Loader holds the channel until the Keep is ready.
+      if (record.state !== 'creating' && record.state !== 'ready' && record.state !== 'running') {
         throw new ApiError(
           'ERR_KEEP_NOT_READY',
           `Cannot open a channel to Keep ${record.id}: it is ${record.state}`,

@@ -267,7 +267,7 @@ export class Supervisor {
   }
 
   /**
-   * A stop request: ends the Keep Loader in the background (graceful → timeout → kill) and resolves once its
+   * A stop request: ends the Keep Loader in the background (graceful, then timeout, then kill) and resolves once its
    * record has ended, or after `stopReport`. A Keep Loader killed without reporting leaves its Keep `stopped`.
    */
   async stop(id: string): Promise<void> {

@@ -70,7 +70,7 @@ async function startLoader(
 ): Promise<string> {
   const socketPath = join(mkdtempSync(join(tmpdir(), 'djf-')), 'k.sock');
   const loader = new KeepLoader(
-    { id: 'cvmflow', backend: 'cvm', socketPath, runtimePath: builtFile('keep.js'), limits: {} },
+    { id: 'cvmflow', backend: 'cvm', socketPath, runtimePath: builtFile('keep.cjs'), limits: {} },
     { backend: cvmBackend({ fs: fake, ...options }), exit: () => {} },
   );
   loaders.push(loader);

@@ -15,6 +15,8 @@ export interface FakeKeepOptions {
   ignoreTerm?: boolean;
   /** Messages it sends on its IPC channel once started. */
   ipc?: unknown[];
+  /** What it does with a stream the Keep Loader opens on the channel pipe; by default it resets it. */
+  onStream?: (incoming: MuxIncoming) => void;
 }
 
 const SCRIPT = `import { connect, Socket } from 'node:net';
@@ -71,7 +73,9 @@ export class FakeKeep {
       (socket) =>
         new MuxSession(socket, {
           side: 'keep',
-          onStream: (incoming: MuxIncoming) => incoming.stream.reset('the fake Keep takes no streams'),
+          onStream:
+            options.onStream ??
+            ((incoming: MuxIncoming) => incoming.stream.reset('the fake Keep takes no streams')),
           onError: () => socket.destroy(),
         }),
     );

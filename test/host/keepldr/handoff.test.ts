@@ -72,13 +72,13 @@ async function startService(
     id: `handoff-${name}`,
     backend: 'sim',
     socketPath,
-    runtimePath: builtFile('keep.js'),
+    runtimePath: builtFile('keep.cjs'),
     simRootPath,
     limits: {},
     listenAddress: '127.0.0.1',
     ...options,
   };
-  const child = spawn(process.execPath, [builtFile('keepldr.js'), JSON.stringify(config)], {
+  const child = spawn(process.execPath, [builtFile('keepldr.cjs'), JSON.stringify(config)], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {},
   });

@@ -16,7 +16,7 @@ import { encode } from '../../../src/protocol/cbor.ts';
 import { encodeFrame } from '../../../src/protocol/frames.ts';
 import type { MessageOf } from '../../../src/protocol/messages.ts';
 import { MUX_CONNECT, MUX_LISTEN, type MuxStream } from '../../../src/protocol/mux.ts';
-import { readFrames } from '../../../src/protocol/stream.ts';
+import { readFirstFrame, readFrames } from '../../../src/protocol/stream.ts';
 import { freePort } from '../../helpers.ts';
 import { FakeKeep, type FakeKeepOptions } from './fake-keep.ts';
 
@@ -356,5 +356,68 @@ describe('KeepLoader socket', () => {
     writeFileSync(join(dir, 'keep.mjs'), '');
     await assert.rejects(loader.start(), /Cannot start a sim Keep: no simulated root was given/);
     assert.equal(existsSync(socketPath), false);
+  });
+});
+
+describe('KeepLoader channel', () => {
+  /** Asks for the Keep's channel as the Keep Manager does, sending `early` right behind the request. */
+  async function askChannel(socketPath: string, early: string): Promise<{ socket: Socket; event: LdrEvent }> {
+    const socket = connect(socketPath);
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    socket.write(encodeFrame({ v: 1, type: 'ldr-channel' }));
+    socket.write(early);
+    const { message, rest } = await readFirstFrame(socket, { timeoutMs: 5000 });
+    assert.equal(message.type, 'ldr-event');
+    if (rest.length > 0) socket.unshift(rest);
+    return { socket, event: message as LdrEvent };
+  }
+
+  test('a channel asked for while the Keep starts is answered at once and held, unread, until it is ready', async () => {
+    const opened: MuxStream[] = [];
+    let received = '';
+    const h = setup({
+      onStream: ({ stream }) => {
+        opened.push(stream);
+        stream.on('data', (c: Buffer) => {
+          received += c.toString();
+        });
+      },
+    });
+    await h.loader.start();
+    const { socket, event } = await askChannel(h.config.socketPath, 'hello before ready');
+    assert.equal(event.state, 'creating');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(opened.length, 0, 'nothing reaches a Keep that is not ready');
+    await h.keep.event('ready');
+    await until(() => received === 'hello before ready', 'the held bytes reach the Keep once it is ready');
+    let back = '';
+    socket.on('data', (c: Buffer) => {
+      back += c.toString();
+    });
+    socket.resume();
+    opened[0]!.write('from the Keep');
+    await until(() => back === 'from the Keep', "the Keep's bytes come back");
+    // One channel at a time, held or not.
+    const second = connect(h.config.socketPath);
+    second.on('error', () => {});
+    cleanups.push(() => second.destroy());
+    second.write(encodeFrame({ v: 1, type: 'ldr-channel' }));
+    const refused = await readFirstFrame(second, { timeoutMs: 5000 });
+    assert.equal(refused.message.type, 'error');
+    assert.equal((refused.message as MessageOf<'error'>).code, 'ERR_KEEP_CHANNEL_BUSY');
+  });
+
+  test('a held channel is closed, and reaches no Keep, when the Keep fails before it is ready', async () => {
+    const opened: MuxStream[] = [];
+    const h = setup({ onStream: ({ stream }) => opened.push(stream) });
+    await h.loader.start();
+    const { socket } = await askChannel(h.config.socketPath, 'hello');
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // A Keep that fails says so and ends; its end decides the state.
+    await h.keep.event('failed', 'could not make its key');
+    h.keep.close();
+    await closed;
+    assert.equal(opened.length, 0);
   });
 });

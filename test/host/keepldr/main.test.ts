@@ -1,4 +1,4 @@
-// The Keep Loader as a process (dist/keepldr.js): what it does with the configuration in argv, and that its
+// The Keep Loader as a process (dist/keepldr.cjs): what it does with the configuration in argv, and that its
 // socket goes with it however it is asked to end.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ function run(
   args: string[],
   whileRunning?: (pid: number) => Promise<void>,
 ): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [builtFile('keepldr.js'), ...args], {
+  const child = spawn(process.execPath, [builtFile('keepldr.cjs'), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {},
   });

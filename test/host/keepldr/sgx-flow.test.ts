@@ -24,7 +24,7 @@ import { example, testHome } from '../../helpers.ts';
 // fake Gramine /dev/attestation whose files are FIFOs served by this process with the simulated QE.
 
 const MRENCLAVE = createHash('sha256')
-  .update(readFileSync(builtFile('keep.js')))
+  .update(readFileSync(builtFile('keep.cjs')))
   .digest();
 let platform: SimIntelPlatform;
 let platformPath = '';
@@ -50,7 +50,7 @@ async function startLoader(
       id: 'sgxflow',
       backend: 'sgx-sim',
       socketPath,
-      runtimePath: builtFile('keep.js'),
+      runtimePath: builtFile('keep.cjs'),
       simSgxRootPath: platformPath,
       limits: {},
       ...extra,

@@ -15,8 +15,8 @@ import { decodeMessageBytes } from '../../../src/protocol/messages.ts';
 
 function manager(options: Partial<KeepManagerOptions> = {}): KeepManager {
   return new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     runDir: mkdtempSync(join(tmpdir(), 'donjon-t-')),
     ...options,
   });

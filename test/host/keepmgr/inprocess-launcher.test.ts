@@ -30,8 +30,8 @@ function alive(pid: number): boolean {
 async function inProcessManager(): Promise<{ manager: KeepManager; host: KeepManagerClient; root: string }> {
   const root = await loadOrCreateSimRoot(testHome);
   const manager = new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     simRootPath: root.path,
     runDir: mkdtempSync(join(tmpdir(), 'donjon-test-')),
     launcher: 'in-process',

@@ -32,8 +32,8 @@ describe('the environment of a Keep Loader and its Keep', () => {
     try {
       for (const detachKeeps of [false, true]) {
         const m = new KeepManager({
-          runtimePath: builtFile('keep.js'),
-          keepldrPath: builtFile('keepldr.js'),
+          runtimePath: builtFile('keep.cjs'),
+          keepldrPath: builtFile('keepldr.cjs'),
           runDir: mkdtempSync(join(tmpdir(), 'donjon-t-')),
           detachKeeps,
         });

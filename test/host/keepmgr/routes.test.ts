@@ -42,8 +42,8 @@ describe('API routes', () => {
     const store = new CountingStore();
     for (let i = 0; i < 300; i++) store.insert(record(i));
     const m = new KeepManager({
-      runtimePath: builtFile('keep.js'),
-      keepldrPath: builtFile('keepldr.js'),
+      runtimePath: builtFile('keep.cjs'),
+      keepldrPath: builtFile('keepldr.cjs'),
       runDir: mkdtempSync(join(tmpdir(), 'donjon-t-')),
       store,
     });

@@ -47,8 +47,8 @@ createServer((s) => { s.on('error', () => {}); s.once('data', () => s.write(Buff
 
 function manager(options: Partial<KeepManagerOptions> = {}): KeepManager {
   return new KeepManager({
-    runtimePath: builtFile('keep.js'),
-    keepldrPath: builtFile('keepldr.js'),
+    runtimePath: builtFile('keep.cjs'),
+    keepldrPath: builtFile('keepldr.cjs'),
     runDir: mkdtempSync(join(tmpdir(), 'donjon-t-')),
     ...options,
   });

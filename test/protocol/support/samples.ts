@@ -14,6 +14,8 @@ export const samples: { readonly [T in MessageType]: readonly MessageOf<T>[] } =
       limits: { memoryBytes: 64 * 1024 * 1024, wallTimeMs: 30_000, outputBytes: 1 << 20 },
     },
     { v: 1, type: 'create-keep', backend: 'nil', limits: {} },
+    { v: 1, type: 'create-keep', backend: 'sim', wait: 'started' },
+    { v: 1, type: 'create-keep', backend: 'sim', wait: 'ready' },
   ],
   keep: [
     { v: 1, type: 'keep', id: 'k-1', backend: 'sim', state: 'creating', createdAt: 1_700_000_000_000 },
