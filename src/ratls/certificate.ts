@@ -22,7 +22,14 @@ import {
 } from './cmw.ts';
 import { RatlsError } from './errors.ts';
 
-const ALGORITHM = SIGNATURE_ALGORITHMS['ecdsa-sha384'];
+/**
+ * How a Keep certificate may be signed, by its own key: ECDSA P-256 with SHA-256 (the Keep's key) or P-384 with
+ * SHA-384, the curve always the one the algorithm goes with.
+ */
+const KEEP_SIGNATURES = [
+  { algorithm: SIGNATURE_ALGORITHMS['ecdsa-sha256'], hash: 'sha256', curve: 'prime256v1' },
+  { algorithm: SIGNATURE_ALGORITHMS['ecdsa-sha384'], hash: 'sha384', curve: 'secp384r1' },
+] as const;
 /** Certificates start a minute early, for a client whose clock is a little behind the Keep's. */
 const SKEW_MS = 60_000;
 const DAY_MS = 24 * 3600_000;
@@ -59,7 +66,7 @@ function cmwExtension(cmw: Uint8Array): CertificateExtension {
 }
 
 export interface MakeKeepCertificateOptions {
-  /** The Keep's ECDSA P-384 private key; the certificate is self-signed with it. */
+  /** The Keep's ECDSA private key (P-256, or P-384); the certificate is self-signed with it. */
   privateKey: KeyObject;
   /** Evidence whose report_data binds this key; absent for a `nil` Keep, which has none. */
   evidence?: CarriedEvidence;
@@ -81,7 +88,6 @@ export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8A
   }
   return makeSelfSignedCertificate({
     privateKey: options.privateKey,
-    algorithm: 'ecdsa-sha384',
     subject: options.evidence ? 'Donjon Keep' : 'Donjon Keep (nil, not attested)',
     notBefore: new Date(options.now.getTime() - SKEW_MS),
     notAfter: new Date(options.now.getTime() + DAY_MS),
@@ -91,7 +97,7 @@ export function makeKeepCertificate(options: MakeKeepCertificateOptions): Uint8A
 
 /** The parts of a service certificate. */
 export interface MakeServiceCertificateOptions {
-  /** The Keep's ECDSA P-384 private key. */
+  /** The Keep's ECDSA private key (P-256, or P-384). */
   privateKey: KeyObject;
   /** Evidence whose report_data binds this key, the workload and its configuration; absent for a `nil` Keep. */
   evidence?: CarriedEvidence;
@@ -137,7 +143,6 @@ export function makeServiceCertificate(options: MakeServiceCertificateOptions): 
   }
   return makeSelfSignedCertificate({
     privateKey: options.privateKey,
-    algorithm: 'ecdsa-sha384',
     subject: options.evidence ? `Donjon service ${short}` : `Donjon service ${short} (nil, not attested)`,
     notBefore: new Date(options.now.getTime() - SKEW_MS),
     notAfter: new Date(options.now.getTime() + (options.validityMs ?? DAY_MS)),
@@ -157,25 +162,20 @@ export interface KeepCertificate {
 
 function selfSigned(cert: Certificate): boolean {
   const algorithm = Buffer.from(cert.signatureAlgorithm);
-  if (!algorithm.equals(ALGORITHM)) return false;
+  const kind = KEEP_SIGNATURES.find((k) => algorithm.equals(k.algorithm));
+  if (kind === undefined) return false;
   try {
-    return verify(
-      'sha384',
-      cert.tbs,
-      {
-        key: createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' }),
-        dsaEncoding: 'der',
-      },
-      cert.signatureValue,
-    );
+    const key = createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== kind.curve) return false;
+    return verify(kind.hash, cert.tbs, { key, dsaEncoding: 'der' }, cert.signatureValue);
   } catch {
     return false;
   }
 }
 
 /**
- * Parses a Keep certificate and checks what needs no trust anchor: it is signed with ECDSA-SHA384 by its own
- * key, and its id-pe-cmw extension, when present, is well formed and not critical.
+ * Parses a Keep certificate and checks what needs no trust anchor: it is signed by its own key (ECDSA P-256 with
+ * SHA-256, or P-384 with SHA-384), and its id-pe-cmw extension, when present, is well formed and not critical.
  */
 export function readKeepCertificate(der: Uint8Array): KeepCertificate {
   let cert: Certificate;
@@ -190,7 +190,7 @@ export function readKeepCertificate(der: Uint8Array): KeepCertificate {
   if (!selfSigned(cert)) {
     throw new RatlsError(
       'ERR_KEEP_CERT_NOT_SELF_SIGNED',
-      'Cannot trust the Keep certificate: it is not signed with ECDSA-SHA384 by its own key',
+      'Cannot trust the Keep certificate: it is not signed by its own key (ECDSA P-256 with SHA-256, or P-384 with SHA-384)',
     );
   }
   const result: KeepCertificate = {
