@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type DeployResult, deployWorkload, KeepManagerClient, type RunEvent } from '../client/index.ts';
+import { type DeployResult, deployWorkload, type KeepHost, type RunEvent } from '../client/index.ts';
 import { type Invocation, parseCommand } from './args.ts';
 import { startEmbeddedHost } from './embedded.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -149,7 +149,7 @@ export async function deployCommand(argv: string[], invocation?: Invocation): Pr
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const host: KeepManagerClient = remote ?? new KeepManagerClient(embedded!.url);
+    const host: KeepHost = remote ?? embedded!.client;
     const policy = workloadPolicy({ backend, measurements, trustedSimRoots });
     let shown = false;
     const result = await deployWorkload({

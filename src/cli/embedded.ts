@@ -1,20 +1,29 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostRefusal, type KeepHost, startFailureOf } from '../client/keepmgr-client.ts';
 import {
+  ApiError,
   existingSimRootPath,
   KeepManager,
+  type LocalKeepApi,
   loadOrCreateSimRoot,
   loadOrCreateSimSgxRoot,
   type StoredSimRoot,
 } from '../host/index.ts';
 import { builtFile } from '../paths.ts';
+import type { MessageOf } from '../protocol/messages.ts';
 import { dataDir } from './paths.ts';
 import type { Reporter } from './report.ts';
 
-/** A Keep Manager living in the CLI's process for the duration of one command, on a loopback port. */
+/**
+ * A Keep Manager living in the CLI's process for the duration of one command. Its client is in the same
+ * process, so it serves no HTTP: the client calls its API directly, and a Keep's channel is the Keep Loader's
+ * connection itself (one relay, not two). The Keep Loader and the Keep are as for any host.
+ */
 export interface EmbeddedHost {
-  url: string;
+  /** The host, as the client sees one. */
+  client: KeepHost;
   /**
    * The fingerprint of this machine's simulated root that the host's Keeps on the backend asked for are
    * attested under: the AMD root for `sim`, the Intel platform for `sgx-sim`; none for another backend. Read
@@ -67,9 +76,8 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
       if (entry['event'] === 'keep' && entry['state'] === 'creating') launched?.();
     },
   });
-  const url = await manager.listen('127.0.0.1', 0);
   return {
-    url,
+    client: localClient(manager.local()),
     rootFingerprint: async () => {
       if (simRootPath === undefined) return simSgxRoot?.fingerprint;
       simRoot ??= loadOrCreateSimRoot(dataDir());
@@ -84,5 +92,44 @@ export async function startEmbeddedHost(reporter: Reporter, backend: string): Pr
       new Promise<void>((resolve) => {
         launched = resolve;
       }),
+  };
+}
+
+/** A refusal of the embedded host, as a client reports one from a host over HTTP. */
+function refused(what: string, action: string, error: unknown): never {
+  const e =
+    error instanceof ApiError
+      ? error
+      : new ApiError('ERR_HOST_INTERNAL', `Cannot ${action}: internal error`, { cause: error });
+  throw hostRefusal(what, e.code, e.message);
+}
+
+/** The client's view of a host in this process: its API, called directly. */
+function localClient(api: LocalKeepApi): KeepHost {
+  return {
+    createKeep: (backend, limits, publish, options = {}) => {
+      const request: MessageOf<'create-keep'> = { v: 1, type: 'create-keep', backend };
+      if (limits !== undefined) request.limits = limits;
+      if (publish !== undefined && publish.length > 0) request.publish = [...publish];
+      if (options.wait !== undefined) request.wait = options.wait;
+      return api.create(request).catch((e: unknown) => refused('', 'create a Keep', e));
+    },
+    getKeep: async (id) => {
+      try {
+        return api.get(id);
+      } catch (e) {
+        return refused('', 'read the Keep', e);
+      }
+    },
+    stopKeep: (id) => api.stop(id).catch((e: unknown) => refused('', 'stop the Keep', e)),
+    openChannel: (id) =>
+      api.channel(id).catch((e: unknown) => refused(' the channel', 'open the channel', e)),
+    startFailure: async (id) => {
+      try {
+        return startFailureOf(api.get(id));
+      } catch {
+        return undefined;
+      }
+    },
   };
 }

@@ -2,8 +2,8 @@
 // and reads the workload: the Keep Loader and the Keep (two Node processes) start on other cores meanwhile.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { KeepInfo } from '../client/keepmgr-client.ts';
-import { KeepManagerClient } from '../client/keepmgr-client.ts';
+import { type HelloSent, sendChannelHello } from '../client/hello.ts';
+import type { KeepHost, KeepInfo } from '../client/keepmgr-client.ts';
 import type { RunEvent } from '../client/run.ts';
 import type { Limits } from '../protocol/messages.ts';
 import { type Invocation, parseCommand } from './args.ts';
@@ -54,11 +54,16 @@ Exit status: the workload's own, or 134 for a trap, 124 for the time limit, 137 
 2 for a usage error, 3 when the Keep's evidence or the host's certificate is refused, 4 when the host or the
 Keep fails, 130 when interrupted.`;
 
-/** A Keep asked of the embedded host before the workload was read, and what it was asked for. */
+/**
+ * A Keep asked of the embedded host before the workload was read, what it was asked for, and its channel, whose
+ * hello goes out as soon as the channel is open: the Keep makes its evidence and certificate while this process
+ * reads the workload and loads the client.
+ */
 interface EarlyKeep {
   backend: string;
   limits: Limits;
   keep: Promise<KeepInfo>;
+  channel: Promise<HelloSent>;
 }
 
 /**
@@ -67,7 +72,7 @@ interface EarlyKeep {
  * own checks then say what is wrong, and no Keep is asked for).
  */
 function earlyKeep(
-  host: KeepManagerClient,
+  host: KeepHost,
   values: { backend: string; insecure: boolean; publish: string[] } & Parameters<typeof limitsFrom>[0],
   positionals: readonly string[],
 ): EarlyKeep | undefined {
@@ -82,9 +87,11 @@ function earlyKeep(
   const keep = host.createKeep(backend, Object.keys(limits).length > 0 ? limits : undefined, undefined, {
     wait: 'started',
   });
-  // Whoever uses it hears how it failed; a Keep left unused fails nobody.
+  const channel = keep.then((k) => host.openChannel(k.id)).then(sendChannelHello);
+  // Whoever uses them hears how they failed; a Keep left unused fails nobody.
   keep.catch(() => {});
-  return { backend, limits, keep };
+  channel.catch(() => {});
+  return { backend, limits, keep, channel };
 }
 
 /** `donjon run`: returns the workload's status (see `exitCodeOf`); throws for anything else. */
@@ -103,7 +110,7 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
     if (!remote) {
       embedded = await (await import('./embedded.ts')).startEmbeddedHost(reporter, values.backend);
       const launched = embedded.nextLaunch();
-      early = earlyKeep(new KeepManagerClient(embedded.url), values, positionals);
+      early = earlyKeep(embedded.client, values, positionals);
       // The request is served in this process: let it spawn the Keep before the client's code loads.
       if (early) await Promise.race([launched, early.keep.catch(() => {})]);
     }
@@ -121,10 +128,16 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
       early.backend === spec.backend &&
       spec.publish.length === 0 &&
       JSON.stringify(early.limits) === JSON.stringify(spec.limits);
+    // A channel to a Keep this run does not use goes now; the Keep goes when the embedded host does.
+    if (early !== undefined && !fits)
+      void early.channel.then(
+        ({ stream }) => stream.destroy(),
+        () => {},
+      );
     return await runSpec(spec, {
-      host: remote ?? new KeepManagerClient(embedded!.url),
+      host: remote ?? embedded!.client,
       remote: remote !== undefined,
-      ...(fits ? { keep: early!.keep } : {}),
+      ...(fits ? { keep: early!.keep, channel: early!.channel } : {}),
       reporter,
       insecure: values.insecure,
       w,
@@ -145,9 +158,10 @@ export async function runCommand(argv: string[], invocation?: Invocation): Promi
 async function runSpec(
   spec: import('./workload.ts').WorkloadSpec,
   o: {
-    host: KeepManagerClient;
+    host: KeepHost;
     remote: boolean;
     keep?: Promise<KeepInfo>;
+    channel?: Promise<HelloSent>;
     reporter: Reporter;
     insecure: boolean;
     w: typeof import('./workload.ts');
@@ -186,6 +200,7 @@ async function runSpec(
     const result = await o.client.runWorkload({
       host: o.host,
       ...(o.keep ? { keep: o.keep } : {}),
+      ...(o.channel ? { channel: o.channel } : {}),
       backend,
       wasm,
       args,

@@ -5,8 +5,12 @@ import { writeFrame } from '../protocol/stream.ts';
 import { type KeepIdentity, verifyKeepCertificate } from '../ratls/index.ts';
 import { ClientError } from './errors.ts';
 
+export type { HelloSent } from './hello.ts';
+
 export interface AttestedChannelOptions {
   nonce: Uint8Array;
+  /** The hello carrying `nonce` was sent on the stream already (`sendChannelHello`). */
+  helloSent?: boolean;
   policy: Policy;
   roots?: TrustRoots;
   insecure?: boolean;
@@ -24,7 +28,7 @@ export function openAttestedChannel(
   stream: Duplex,
   options: AttestedChannelOptions,
 ): Promise<{ tls: TLSSocket; identity: KeepIdentity }> {
-  writeFrame(stream, { v: 1, type: 'channel-hello', nonce: options.nonce });
+  if (options.helloSent !== true) writeFrame(stream, { v: 1, type: 'channel-hello', nonce: options.nonce });
   return new Promise((resolve, reject) => {
     // The certificate is not checked against web PKI: the evidence inside it is the trust decision, made below.
     // So no root store either (`ca: []`): loading Node's costs about 40 ms the first time in a process.

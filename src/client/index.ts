@@ -17,9 +17,12 @@ export {
   type WorkloadConfig,
 } from './enarx-toml.ts';
 export { ClientError, type ClientErrorCode, clientErrorCodes } from './errors.ts';
+export { type HelloSent, sendChannelHello } from './hello.ts';
 export {
   type HostTrust,
+  hostRefusal,
   type KeepEvents,
+  type KeepHost,
   type KeepInfo,
   KeepManagerClient,
   type KeepManagerClientOptions,

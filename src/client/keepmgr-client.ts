@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { ErrorCategory } from '../lib/errors.ts';
 import { API_ERRORS, isApiErrorCode } from '../protocol/api-errors.ts';
@@ -53,6 +54,48 @@ export function refusalCategory(hostCode: string | undefined): ErrorCategory {
     : 'host';
 }
 
+/**
+ * The error a client reports for a host's refusal `code` with `text`, for `what` (e.g. ' the channel'; '' for a
+ * request): ERR_HOST_REFUSED, carrying the host's code and its category.
+ */
+export function hostRefusal(
+  what: string,
+  code: string,
+  text: string,
+  detail = `${text} (${code})`,
+): ClientError {
+  return new ClientError('ERR_HOST_REFUSED', `The host refused${what}: ${detail}`, {
+    hostCode: code,
+    category: refusalCategory(code),
+    detail,
+  });
+}
+
+/** The refusal a create that waited would have answered for `keep`, when it failed to start. */
+export function startFailureOf(keep: KeepInfo): ClientError | undefined {
+  if (keep.state !== 'failed') return undefined;
+  return hostRefusal('', 'ERR_KEEP_START_FAILED', `Cannot start the Keep: ${keep.error ?? 'it failed'}`);
+}
+
+/**
+ * What running a workload needs of a Keep Manager: a {@link KeepManagerClient} over HTTP, or a host in the same
+ * process (the one `donjon run` embeds). Refusals are ClientErrors.
+ */
+export interface KeepHost {
+  createKeep(
+    backend: Backend,
+    limits?: Limits,
+    publish?: readonly PublishedPort[],
+    options?: { wait?: 'ready' | 'started' },
+  ): Promise<KeepInfo>;
+  getKeep(id: string): Promise<KeepInfo>;
+  stopKeep(id: string): Promise<KeepInfo>;
+  /** A byte stream to the Keep: its channel, relayed by the host without being read. */
+  openChannel(id: string): Promise<Duplex>;
+  /** Why Keep `id` failed to start, as a create that waited would have said; undefined when it did not. */
+  startFailure(id: string): Promise<ClientError | undefined>;
+}
+
 function normalizeFingerprint(fp: string): string {
   return fp.toLowerCase().replace(/:/g, '');
 }
@@ -64,7 +107,7 @@ const SPARE_CONNECTION_MS = 5_000;
  * A client of one Keep Manager's HTTP API (`/v1`). The host is untrusted: its answers are decoded strictly, and
  * for https its certificate must match a pinned fingerprint before any request byte (or token) is sent.
  */
-export class KeepManagerClient {
+export class KeepManagerClient implements KeepHost {
   readonly #base: URL;
   readonly #token: string | undefined;
   readonly #trust: HostTrust;
@@ -123,11 +166,7 @@ export class KeepManagerClient {
           ? `it needs a token and none was given: pass --token TOKEN or set DONJON_TOKEN (its operator makes one with donjon host token create) (${code})`
           : `it does not know the token given (--token or DONJON_TOKEN): check it, or ask its operator for one (${code})`;
     }
-    return new ClientError('ERR_HOST_REFUSED', `The host refused${what}: ${detail}`, {
-      hostCode: code,
-      category: refusalCategory(code),
-      detail,
-    });
+    return hostRefusal(what, code, text, detail);
   }
 
   /** Opens a TLS connection and checks the host's certificate fingerprint before handing it out. */
@@ -288,13 +327,7 @@ export class KeepManagerClient {
    */
   async startFailure(id: string): Promise<ClientError | undefined> {
     try {
-      const keep = await this.getKeep(id);
-      if (keep.state !== 'failed') return undefined;
-      return this.#refusal(
-        '',
-        'ERR_KEEP_START_FAILED',
-        `Cannot start the Keep: ${keep.error ?? 'it failed'}`,
-      );
+      return startFailureOf(await this.getKeep(id));
     } catch {
       return undefined;
     }

@@ -22,7 +22,8 @@ import { configDigest, DEFAULT_FILE_SPECS, normalizeFiles } from '../protocol/wo
 import type { KeepIdentity } from '../ratls/index.ts';
 import { openAttestedChannel } from './channel.ts';
 import { ClientError } from './errors.ts';
-import type { KeepInfo, KeepManagerClient } from './keepmgr-client.ts';
+import type { HelloSent } from './hello.ts';
+import type { KeepHost, KeepInfo } from './keepmgr-client.ts';
 import { checkWorkloadModule } from './module-check.ts';
 
 /** How a workload ended, as the Keep reported it inside the attested channel. */
@@ -55,7 +56,7 @@ export interface StreamOptions {
 
 /** What a workload is made of, as the Keep receives it. */
 export interface WorkloadOptions {
-  host: KeepManagerClient;
+  host: KeepHost;
   backend: Backend;
   wasm: Uint8Array;
   /** argv, program name first. */
@@ -90,6 +91,11 @@ export interface RunOptions extends StreamOptions, WorkloadOptions {
    * Keep is created here, once the module has been checked.
    */
   keep?: Promise<KeepInfo>;
+  /**
+   * The channel to `keep`, opened and its hello sent already (`sendChannelHello`), so that the Keep
+   * works on its certificate while the caller read the workload. Default: opened here.
+   */
+  channel?: Promise<HelloSent>;
 }
 
 export interface RunResult {
@@ -100,10 +106,12 @@ export interface RunResult {
 
 const STDIN_CHUNK = 64 * 1024;
 
-async function connect(host: KeepManagerClient, keepId: string, options: StreamOptions) {
-  const stream = await host.openChannel(keepId);
+async function connect(host: KeepHost, keepId: string, options: StreamOptions, early?: Promise<HelloSent>) {
+  const sent = early === undefined ? undefined : await early;
+  const stream = sent?.stream ?? (await host.openChannel(keepId));
   const { tls, identity } = await openAttestedChannel(stream, {
-    nonce: new Uint8Array(randomBytes(32)),
+    nonce: sent?.nonce ?? new Uint8Array(randomBytes(32)),
+    ...(sent ? { helloSent: true } : {}),
     policy: options.policy,
     ...(options.roots ? { roots: options.roots } : {}),
     ...(options.insecure ? { insecure: true } : {}),
@@ -113,7 +121,7 @@ async function connect(host: KeepManagerClient, keepId: string, options: StreamO
 }
 
 /** Says why a channel ended early: the Keep died, or the way to it broke while it may still run. */
-async function channelEnded(host: KeepManagerClient, keepId: string, cause?: Error): Promise<ClientError> {
+async function channelEnded(host: KeepHost, keepId: string, cause?: Error): Promise<ClientError> {
   try {
     const keep = await host.getKeep(keepId);
     if (keep.state === 'failed' || keep.state === 'stopped' || keep.state === 'exited') {
@@ -134,12 +142,7 @@ async function channelEnded(host: KeepManagerClient, keepId: string, cause?: Err
 }
 
 /** Streams stdin in and output out over an attested channel until the workload's outcome arrives. */
-function stream(
-  tls: TLSSocket,
-  host: KeepManagerClient,
-  keepId: string,
-  options: StreamOptions,
-): Promise<RunOutcome> {
+function stream(tls: TLSSocket, host: KeepHost, keepId: string, options: StreamOptions): Promise<RunOutcome> {
   return new Promise<RunOutcome>((resolve, reject) => {
     let done = false;
     const stdin = options.stdin;
@@ -240,13 +243,15 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   };
   options.signal?.addEventListener('abort', stopKeep, { once: true });
   try {
-    const { tls, identity } = await connect(options.host, keep.id, options).catch(async (error: unknown) => {
-      // A Keep that was still starting may have failed to: that is said as its creation would have said it.
-      const failure = keep.state === 'creating' ? await options.host.startFailure(keep.id) : undefined;
-      // A Keep this client will not use is stopped rather than left for the host to run.
-      stopKeep();
-      throw failure ?? error;
-    });
+    const { tls, identity } = await connect(options.host, keep.id, options, options.channel).catch(
+      async (error: unknown) => {
+        // A Keep that was still starting may have failed to: that is said as its creation would have said it.
+        const failure = keep.state === 'creating' ? await options.host.startFailure(keep.id) : undefined;
+        // A Keep this client will not use is stopped rather than left for the host to run.
+        stopKeep();
+        throw failure ?? error;
+      },
+    );
     const secret = new Uint8Array(randomBytes(32));
     options.onSecret?.(keep.id, secret);
     const digest = sendDeploy(tls, options, secret, { stdin: options.stdin !== null, detach: false });
@@ -454,7 +459,7 @@ export async function deployWorkload(options: DeployOptions): Promise<DeployResu
 }
 
 export interface AttachOptions extends StreamOptions {
-  host: KeepManagerClient;
+  host: KeepHost;
   keepId: string;
   /** The secret the deploying client kept. */
   secret: Uint8Array;

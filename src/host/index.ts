@@ -23,6 +23,7 @@ export {
   KeepManager,
   type KeepManagerOptions,
   keepmgrChannel,
+  type LocalKeepApi,
   type Quotas,
 } from './keepmgr/keepmgr.ts';
 export { LOCK_FILE, lockStateDir, type StateLock } from './keepmgr/lock.ts';

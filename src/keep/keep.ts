@@ -95,6 +95,8 @@ export class Keep {
   /** The attached client's channel. */
   #session: TLSSocket | undefined;
   #retention: NodeJS.Timeout | undefined;
+  /** Whether a channel has opened: the warm-up is then of no use. */
+  #channelSeen = false;
 
   constructor(config: KeepConfig, io: KeepIo) {
     this.#config = config;
@@ -138,21 +140,23 @@ export class Keep {
   }
 
   /**
-   * Tells the Keep Loader that the Keep is ready for a channel, then, while it waits for one, runs once what
-   * a channel and a deploy will need (certificate, TLS context, module compilation), so that they do not pay
-   * for V8 compiling that code on first use.
+   * Tells the Keep Loader that the Keep is ready for a channel, then, if none comes at once (within
+   * `warmUpDelayMs`), runs once what a channel and a deploy will need (certificate, TLS context, module
+   * compilation) while it waits, so that they do not pay for V8 compiling that code on first use.
    */
   start(): void {
     if (!this.#lifecycle.to('ready')) return;
     this.#control.event('ready');
-    setImmediate(() => {
-      if (this.#session !== undefined || this.#lifecycle.state !== 'ready') return;
+    // Not at once: a channel that was waiting for this Keep to be ready comes first (see warmUpDelayMs).
+    const warmUp = setTimeout(() => {
+      if (this.#channelSeen || this.#lifecycle.state !== 'ready') return;
       // Only a head start: whatever fails here fails again, and is reported, when a channel needs it.
       try {
         warmCertificates(this.#key);
       } catch {}
       void warmWasiHost().catch(() => {});
-    });
+    }, KEEP_TIMEOUTS.warmUpDelayMs);
+    warmUp.unref();
   }
 
   /**
@@ -327,6 +331,7 @@ export class Keep {
 
   /** Serves one channel: its hello, the attested TLS, then a deploy or an attach and the stdin that follows. */
   async #serve(stream: MuxStream): Promise<void> {
+    this.#channelSeen = true;
     const busy = (): boolean => this.#session !== undefined || this.#lifecycle.terminal;
     if (busy()) {
       stream.destroy();

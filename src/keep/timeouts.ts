@@ -18,4 +18,10 @@ export const KEEP_TIMEOUTS = {
   hostAnswerMs: 15_000,
   /** How long a client of a `tls` listen file may take over its TLS handshake. */
   serviceHandshakeMs: 30_000,
+  /**
+   * How long a ready Keep waits for a channel before it warms up what a channel and a deploy will need. A
+   * channel asked for while the Keep started arrives within a few milliseconds, and the warm-up (about 6 ms)
+   * would only delay it; a Keep waiting in a pool warms up long before its channel comes.
+   */
+  warmUpDelayMs: 25,
 } as const;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startEmbeddedHost } from '../../src/cli/embedded.ts';
 import { Reporter } from '../../src/cli/report.ts';
-import { KeepManagerClient } from '../../src/client/keepmgr-client.ts';
+import { ClientError } from '../../src/client/errors.ts';
 import { loadOrCreateSimRoot, loadOrCreateSimSgxRoot } from '../../src/host/index.ts';
 import { testHome } from '../helpers.ts';
 
@@ -18,7 +18,23 @@ test('the embedded host trusts the root of the backend it serves, and only that 
     assert.equal(await sim.rootFingerprint(), (await loadOrCreateSimRoot(testHome)).fingerprint);
     assert.equal(await sgx.rootFingerprint(), (await loadOrCreateSimSgxRoot(testHome)).fingerprint);
     assert.equal(await nil.rootFingerprint(), undefined);
-    await assert.rejects(new KeepManagerClient(sim.url).createKeep('sgx-sim'), /no simulated Intel platform/);
+    // Refused as a host over HTTP refuses: the host's code and message, in the client's error.
+    await assert.rejects(sim.client.createKeep('sgx-sim'), (e: unknown) => {
+      assert.ok(e instanceof ClientError);
+      assert.equal(e.code, 'ERR_HOST_REFUSED');
+      assert.equal(e.hostCode, 'ERR_API_BACKEND_UNAVAILABLE');
+      assert.match(
+        e.message,
+        /^The host refused: .*no simulated Intel platform.* \(ERR_API_BACKEND_UNAVAILABLE\)$/,
+      );
+      return true;
+    });
+    await assert.rejects(sim.client.openChannel('no-such-keep'), (e: unknown) => {
+      assert.ok(e instanceof ClientError);
+      assert.equal(e.hostCode, 'ERR_KEEP_NOT_FOUND');
+      assert.match(e.message, /^The host refused the channel: /);
+      return true;
+    });
   } finally {
     await Promise.all([sim.close(), sgx.close(), nil.close()]);
   }
@@ -29,7 +45,7 @@ test('nextLaunch resolves once a Keep asked for has begun to start, before it is
   try {
     const launched = host.nextLaunch();
     let ready = false;
-    const keep = new KeepManagerClient(host.url).createKeep('sim').then((k) => {
+    const keep = host.client.createKeep('sim').then((k) => {
       ready = true;
       return k;
     });

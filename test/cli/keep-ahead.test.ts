@@ -6,7 +6,6 @@ import fc from 'fast-check';
 import { startEmbeddedHost } from '../../src/cli/embedded.ts';
 import { keepAheadConfig, startKeepAhead } from '../../src/cli/keep-ahead.ts';
 import { Reporter } from '../../src/cli/report.ts';
-import { KeepManagerClient } from '../../src/client/keepmgr-client.ts';
 import { adoptEarlyKeep } from '../../src/host/keepldr/spawn-keep.ts';
 import { encodeIpc } from '../../src/host/keepldr/wire.ts';
 import { builtFile } from '../../src/paths.ts';
@@ -99,7 +98,7 @@ test("the embedded host's Keep Loader adopts the Keep started ahead for its firs
   assert.ok(child?.pid, 'a Keep was started ahead');
   const host = await startEmbeddedHost(new Reporter({ quiet: true, json: false }), 'sim');
   try {
-    const keep = await new KeepManagerClient(host.url).createKeep('sim', { wallTimeMs: 30_000 });
+    const keep = await host.client.createKeep('sim', { wallTimeMs: 30_000 });
     assert.equal(keep.state, 'ready');
     assert.equal(early(), undefined, 'adopted');
     // A Keep refused at adoption is sent SIGKILL at once; this one runs: it is the Keep that became ready.

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { reasonOf } from '../../lib/errors.ts';
@@ -9,7 +10,7 @@ import { BACKENDS, type BackendName, isBackendName } from '../backends/index.ts'
 import { ApiError } from '../errors.ts';
 import type { KeepLoaderConfig } from '../keepldr/keepldr.ts';
 import { TIMEOUTS } from '../timeouts.ts';
-import { Admission, type Quotas } from './admission.ts';
+import { Admission, LOCAL_TENANT, type Quotas } from './admission.ts';
 import { ApiServer } from './api-server.ts';
 import { BlobCache } from './blob-cache.ts';
 import { Deployments, deploymentMessage } from './deployments.ts';
@@ -18,8 +19,8 @@ import { launcherFor } from './launchers.ts';
 import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
 import { KeepRecords, type LogEntry } from './records.ts';
-import { openChannel } from './relay.ts';
-import { API_ROUTES, type KeepApi } from './routes.ts';
+import { connectChannel, openChannel } from './relay.ts';
+import { API_ROUTES, channelable, type KeepApi, keepMessage, requestAs } from './routes.ts';
 import { isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
 import { Supervisor, type Timeouts } from './supervisor.ts';
 
@@ -82,6 +83,15 @@ export interface KeepManagerOptions {
   log?: (entry: Record<string, unknown>) => void;
   /** The host's cache of registry blobs, shared by every deployment's Keeps; none: every pull fetches. */
   blobCache?: { dir: string; maxBytes?: number };
+}
+
+/** A Keep Manager's API for a client in its own process: see {@link KeepManager.local}. */
+export interface LocalKeepApi {
+  create(request: MessageOf<'create-keep'>): Promise<MessageOf<'keep'>>;
+  get(id: string): MessageOf<'keep'>;
+  stop(id: string): Promise<MessageOf<'keep'>>;
+  /** The Keep's channel: a byte stream to the Keep, relayed by its Keep Loader only. */
+  channel(id: string): Promise<Socket>;
 }
 
 /**
@@ -206,6 +216,29 @@ export class KeepManager {
     // After the caller's adopt() has begun, if it adopts: the pool counts the Keeps adopted into it first.
     setImmediate(() => this.#fillPool());
     return url;
+  }
+
+  /**
+   * This host's Keep API for a client in its own process (the host `donjon run` embeds): what the routes do,
+   * called directly as the local tenant, with no HTTP between, and a Keep's channel is its Keep Loader's
+   * connection itself, with no relay of this process in the way. Requests are checked as the routes check them;
+   * refusals are thrown as ApiErrors.
+   */
+  local(): LocalKeepApi {
+    const api = this.#api();
+    const shown = (r: KeepRecord): MessageOf<'keep'> => keepMessage(r, api.deploymentOf(r.id));
+    return {
+      create: async (request) =>
+        shown(await api.create(LOCAL_TENANT, requestAs(request, 'create-keep', 'create a Keep'))),
+      get: (id) => shown(api.ownKeep(LOCAL_TENANT, id)),
+      stop: async (id) => shown(await api.stop(api.ownKeep(LOCAL_TENANT, id))),
+      channel: async (id) => {
+        const record = channelable(api.ownKeep(LOCAL_TENANT, id));
+        const socket = await connectChannel(record, this.#timeouts.channelAnswer);
+        this.#log({ event: 'channel-opened', id: record.id });
+        return socket;
+      },
+    };
   }
 
   /**

@@ -23,22 +23,13 @@ export function refuseUpgrade(socket: Duplex, error: ApiError): void {
 }
 
 /**
- * Opens the channel of a Keep: asks its Keep Loader for it, answers the tenant's upgrade (101), then relays
- * raw bytes both ways. The relay sees a plaintext hello, then TLS records between the tenant and the Keep:
- * nothing here can read them. Throws an ApiError (before anything was written to `socket`) when the Keep
- * Loader does not answer or refuses.
+ * Asks a Keep's Keep Loader for its channel, and resolves with the connection once the Keep Loader has taken it:
+ * from then on it carries the tenant's bytes to and from the Keep. Throws an ApiError when the Keep Loader does
+ * not answer or refuses.
  */
-export async function openChannel(
-  record: KeepRecord,
-  socket: Duplex,
-  head: Buffer,
-  answerTimeoutMs: number,
-): Promise<void> {
+export async function connectChannel(record: KeepRecord, answerTimeoutMs: number): Promise<Socket> {
   const ldr: Socket = connect(record.socketPath);
-  ldr.on('error', () => {
-    ldr.destroy();
-    socket.destroy();
-  });
+  ldr.on('error', () => ldr.destroy());
   ldr.write(encodeFrame({ v: 1, type: 'ldr-channel' }));
   let answer: { message: Message; rest: Buffer };
   try {
@@ -57,10 +48,27 @@ export async function openChannel(
       answer.message.code === 'ERR_KEEP_CHANNEL_BUSY' ? 'ERR_KEEP_CHANNEL_BUSY' : 'ERR_KEEP_NOT_READY';
     throw new ApiError(code, `Cannot open a channel to Keep ${record.id}: ${answer.message.message}`);
   }
+  if (answer.rest.length > 0) ldr.unshift(answer.rest);
+  return ldr;
+}
+
+/**
+ * Opens the channel of a Keep for a tenant's upgraded connection: asks its Keep Loader for it
+ * ({@link connectChannel}), answers the upgrade (101), then relays raw bytes both ways. The relay sees a
+ * plaintext hello, then TLS records between the tenant and the Keep: nothing here can read them. Throws an
+ * ApiError (before anything was written to `socket`) when the Keep Loader does not answer or refuses.
+ */
+export async function openChannel(
+  record: KeepRecord,
+  socket: Duplex,
+  head: Buffer,
+  answerTimeoutMs: number,
+): Promise<void> {
+  const ldr = await connectChannel(record, answerTimeoutMs);
+  ldr.on('error', () => socket.destroy());
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${CHANNEL_PROTOCOL}\r\n\r\n`,
   );
-  if (answer.rest.length > 0) socket.write(answer.rest);
   if (head.length > 0) ldr.write(head);
   socket.pipe(ldr);
   ldr.pipe(socket);

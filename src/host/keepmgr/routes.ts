@@ -81,6 +81,20 @@ export interface Route<A = KeepApi> {
 }
 
 /** The `keep` message of a record, with the deployment it belongs to when there is one. */
+/**
+ * `record`, when its Keep can take a channel: ready, running, or still starting (its Keep Loader then holds the
+ * channel until the Keep is ready). Throws ERR_KEEP_NOT_READY otherwise.
+ */
+export function channelable(record: KeepRecord): KeepRecord {
+  if (record.state !== 'creating' && record.state !== 'ready' && record.state !== 'running') {
+    throw new ApiError(
+      'ERR_KEEP_NOT_READY',
+      `Cannot open a channel to Keep ${record.id}: it is ${record.state}`,
+    );
+  }
+  return record;
+}
+
 export function keepMessage(r: KeepRecord, deployment?: MessageOf<'keep'>['deployment']): MessageOf<'keep'> {
   const m: MessageOf<'keep'> = {
     v: 1,
@@ -110,11 +124,28 @@ function decodeBody<T extends 'create-keep' | 'create-deployment'>(
   type: T,
   action: string,
 ): MessageOf<T> {
+  let value: unknown;
   try {
-    return decodeMessageAs(
-      decodeMessageBytes(body, { maxBytes: body.length, maxDepth: 4, maxItems: 64, maxStringBytes: 4096 }),
-      type,
-    );
+    value = decodeMessageBytes(body, {
+      maxBytes: body.length,
+      maxDepth: 4,
+      maxItems: 64,
+      maxStringBytes: 4096,
+    });
+  } catch (cause) {
+    throw new ApiError('ERR_API_BODY_INVALID', `Cannot ${action}: ${reasonOf(cause)}`, { cause });
+  }
+  return requestAs(value, type, action);
+}
+
+/** Checks a request (decoded, or handed over in this process) as the message `type`, or ERR_API_BODY_INVALID. */
+export function requestAs<T extends 'create-keep' | 'create-deployment'>(
+  value: unknown,
+  type: T,
+  action: string,
+): MessageOf<T> {
+  try {
+    return decodeMessageAs(value, type);
   } catch (cause) {
     throw new ApiError('ERR_API_BODY_INVALID', `Cannot ${action}: ${reasonOf(cause)}`, { cause });
   }
@@ -233,14 +264,7 @@ export const API_ROUTES: readonly Route[] = [
           `Cannot upgrade: the protocol must be ${CHANNEL_PROTOCOL}`,
         );
       }
-      const record = api.ownKeep(call.tenant, id(call));
-      // A Keep still starting is let through: its Keep Loader holds the channel until the Keep is ready.
-      if (record.state !== 'creating' && record.state !== 'ready' && record.state !== 'running') {
-        throw new ApiError(
-          'ERR_KEEP_NOT_READY',
-          `Cannot open a channel to Keep ${record.id}: it is ${record.state}`,
-        );
-      }
+      const record = channelable(api.ownKeep(call.tenant, id(call)));
       await api.channel(record, call.socket, call.head);
     },
   },
