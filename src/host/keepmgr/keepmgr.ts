@@ -20,7 +20,7 @@ import { Metrics } from './metrics.ts';
 import { Pool } from './pool.ts';
 import { KeepRecords, type LogEntry } from './records.ts';
 import { connectChannel, openChannel } from './relay.ts';
-import { API_ROUTES, channelable, type KeepApi, keepMessage, requestAs } from './routes.ts';
+import { API_ROUTES, channelable, type KeepApi, requestAs, shown } from './routes.ts';
 import { isTerminal, type KeepRecord, type KeepStore, MemoryStore } from './store.ts';
 import { Supervisor, type Timeouts } from './supervisor.ts';
 
@@ -226,12 +226,11 @@ export class KeepManager {
    */
   local(): LocalKeepApi {
     const api = this.#api();
-    const shown = (r: KeepRecord): MessageOf<'keep'> => keepMessage(r, api.deploymentOf(r.id));
     return {
       create: async (request) =>
-        shown(await api.create(LOCAL_TENANT, requestAs(request, 'create-keep', 'create a Keep'))),
-      get: (id) => shown(api.ownKeep(LOCAL_TENANT, id)),
-      stop: async (id) => shown(await api.stop(api.ownKeep(LOCAL_TENANT, id))),
+        shown(api, await api.create(LOCAL_TENANT, requestAs(request, 'create-keep', 'create a Keep'))),
+      get: (id) => shown(api, api.ownKeep(LOCAL_TENANT, id)),
+      stop: async (id) => shown(api, await api.stop(api.ownKeep(LOCAL_TENANT, id))),
       channel: async (id) => {
         const record = channelable(api.ownKeep(LOCAL_TENANT, id));
         const socket = await connectChannel(record, this.#timeouts.channelAnswer);

@@ -113,8 +113,8 @@ export function keepMessage(r: KeepRecord, deployment?: MessageOf<'keep'>['deplo
   return m;
 }
 
-/** A record's `keep` message as the API answers it. */
-function shown(api: KeepApi, r: KeepRecord): MessageOf<'keep'> {
+/** A record's `keep` message as the API answers it, with the deployment it belongs to. */
+export function shown(api: KeepApi, r: KeepRecord): MessageOf<'keep'> {
   return keepMessage(r, api.deploymentOf(r.id));
 }
 
