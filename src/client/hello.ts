@@ -1,5 +1,5 @@
 // A channel's plaintext hello, sent on its own: `donjon run` sends it as soon as its Keep's channel is open,
-// before it has loaded the TLS and verification code that the rest of the channel needs.
+// before it has loaded the channel and verification code that the rest of the channel needs.
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { writeFrame } from '../protocol/stream.ts';
